@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AIGatewayConfig(AppConfig):
+    name = "ai_gateway"
+    verbose_name = "AI gateway"

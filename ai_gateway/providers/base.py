@@ -1,0 +1,134 @@
+"""The provider interface: what the gateway and the key checks need from a provider.
+
+Each provider is one adapter behind this interface; nothing outside ``ai_gateway.providers``
+knows which SDK or HTTP shapes a provider uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class CheckOutcome(StrEnum):
+    VALID = "valid"
+    INVALID = "invalid"
+    UNKNOWN = "unknown"  # no verdict: the provider could not be asked; try again later
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    outcome: CheckOutcome
+    reason: str = ""
+    error_type: str = ""
+    status_code: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MessageResult:
+    body: dict[str, Any]
+    usage: Usage
+    request_id: str | None
+
+
+@dataclass(slots=True)
+class StreamEvent:
+    """One server-sent event to relay: its name and its JSON payload."""
+
+    event: str
+    data: dict[str, Any]
+
+
+@dataclass(slots=True)
+class StreamSummary:
+    """Filled in while a stream is consumed; read after it ends."""
+
+    usage: Usage = field(default_factory=Usage)
+    request_id: str | None = None
+    model: str | None = None
+
+
+class ProviderError(Exception):
+    """A provider call failed."""
+
+    error_type = "api_error"
+    http_status = 502
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        provider_error_type: str = "",
+        request_id: str | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.provider_error_type = provider_error_type
+        self.request_id = request_id
+
+
+class KeyRejectedError(ProviderError):
+    """The provider definitively refused the key (revoked, expired, mistyped, no permission)."""
+
+    error_type = "llm_key_invalid"
+    http_status = 409
+
+
+class ProviderUnavailableError(ProviderError):
+    """The provider could not answer now (timeout, connection, overload, 5xx); try later."""
+
+    error_type = "provider_unavailable"
+    http_status = 503
+
+
+class ProviderRateLimitedError(ProviderError):
+    """The provider is rate-limiting this key."""
+
+    error_type = "rate_limit_error"
+    http_status = 429
+
+
+class ProviderRequestError(ProviderError):
+    """The provider refused the request itself (bad parameters, unknown model, too large)."""
+
+    error_type = "invalid_request_error"
+    http_status = 400
+
+
+class ProviderAdapter(Protocol):
+    name: str
+
+    def validate(self, api_key: str) -> CheckResult: ...
+
+    def create_message(
+        self,
+        *,
+        api_key: str,
+        model: str,
+        messages: list[dict[str, Any]],
+        max_tokens: int,
+        system: Any = None,
+    ) -> MessageResult: ...
+
+    def stream_message(
+        self,
+        *,
+        api_key: str,
+        model: str,
+        messages: list[dict[str, Any]],
+        max_tokens: int,
+        system: Any = None,
+        summary: StreamSummary,
+    ) -> Iterator[StreamEvent]: ...

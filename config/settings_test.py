@@ -1,0 +1,24 @@
+"""Settings for the test suite: the real settings module, with test defaults in the
+environment first. DATABASE_URL still switches the suite to PostgreSQL."""
+
+import os
+
+os.environ.setdefault("DJANGO_READ_DOT_ENV", "false")
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
+# A fixed development ring for tests only; production rings come from generate_encryption_key.
+os.environ.setdefault(
+    "LLM_KEY_ENCRYPTION_KEYS", "test1:dGVzdC1rZXktMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY="
+)
+os.environ.setdefault("DJANGO_SECURE_COOKIES", "false")
+os.environ.setdefault("EMAIL_URL", "memorymail://")
+
+from .settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_URL = "memory://"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}  # noqa: F405
+# Tests serve static files from the finders; there is no collectstatic output to look at.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True

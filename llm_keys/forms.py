@@ -1,0 +1,27 @@
+from django import forms
+from django.views.decorators.debug import sensitive_variables
+
+from .models import Provider
+from .services import KeyFormatError, validate_key_format
+
+
+class LLMKeyForm(forms.Form):
+    provider = forms.ChoiceField(choices=Provider.choices, initial=Provider.ANTHROPIC)
+    api_key = forms.CharField(
+        label="API key",
+        # Never render the value back, not even after a failed submit.
+        widget=forms.PasswordInput(
+            render_value=False,
+            attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "sk-ant-…"},
+        ),
+        max_length=1000,
+        help_text="Create a key in the Anthropic Console under Settings → API keys.",
+    )
+
+    @sensitive_variables("value")
+    def clean_api_key(self) -> str:
+        value = self.cleaned_data["api_key"]
+        try:
+            return validate_key_format(value, self.cleaned_data.get("provider", Provider.ANTHROPIC))
+        except KeyFormatError as exc:
+            raise forms.ValidationError(str(exc), code="format") from None

@@ -1,0 +1,313 @@
+"""Writes for workspace provider keys. The settings page, the admin, the management commands,
+the Celery tasks and the AI gateway all go through these functions."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from ai_gateway.providers import CheckOutcome, CheckResult, get_adapter
+from workspaces.models import Membership, Workspace
+
+from .crypto import DecryptionError, EncryptedValue, KeyRingError, get_key_ring
+from .models import KeyEvent, KeyStatus, LLMKey, Provider, associated_data_for
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "sk-ant-"
+KEY_MIN_LENGTH = 24
+KEY_MAX_LENGTH = 256
+KEY_ALLOWED = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class KeyFormatError(ValueError):
+    """The value is not shaped like an Anthropic API key; no provider was asked."""
+
+
+class KeyRejectedError(Exception):
+    """The provider refused the key; it was not saved."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class KeyUnreadableError(Exception):
+    """A stored key cannot be decrypted with the configured key ring."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who made a change: a user, or a label for the system or an operator."""
+
+    user: object | None = None
+    label: str = ""
+
+
+@sensitive_variables("raw_key", "key")
+def validate_key_format(raw_key: str, provider: str = Provider.ANTHROPIC) -> str:
+    """Return the key with surrounding white space stripped, or raise KeyFormatError."""
+    key = (raw_key or "").strip()
+    if not key:
+        raise KeyFormatError("Enter your Anthropic API key.")
+    if not key.startswith(KEY_PREFIX):
+        raise KeyFormatError(
+            "That is not an Anthropic API key: Anthropic keys start with 'sk-ant-'. "
+            "Copy the key from the Anthropic Console (Settings → API keys)."
+        )
+    if not KEY_ALLOWED.match(key):
+        raise KeyFormatError(
+            "The key contains characters an Anthropic key never has (spaces, quotes, line "
+            "breaks or punctuation). Paste the key again exactly as the Console shows it."
+        )
+    if len(key) < KEY_MIN_LENGTH:
+        raise KeyFormatError(
+            f"The key is too short to be an Anthropic API key ({len(key)} characters). "
+            "Paste the whole key."
+        )
+    if len(key) > KEY_MAX_LENGTH:
+        raise KeyFormatError(
+            f"The key is too long to be an Anthropic API key ({len(key)} characters). "
+            "Paste just the one key."
+        )
+    return key
+
+
+def _event(
+    *, workspace_id: int, provider: str, action: str, actor: Actor, hint: str = "", detail: str = ""
+) -> KeyEvent:
+    return KeyEvent.objects.create(
+        workspace_id=workspace_id,
+        provider=provider,
+        action=action,
+        actor=actor.user,
+        actor_label=actor.label,
+        hint=hint,
+        detail=detail[:300],
+    )
+
+
+@sensitive_variables("raw_key", "key")
+def llm_key_set(
+    *,
+    workspace: Workspace,
+    provider: str = Provider.ANTHROPIC,
+    raw_key: str,
+    actor: Actor,
+    check: bool = True,
+) -> LLMKey:
+    """Validate and store a workspace's key, replacing any key it had.
+
+    A key the provider refuses is not saved (KeyRejectedError) and a key already in place
+    stays. When the provider cannot be reached the key is saved as ``unverified``.
+    """
+    key = validate_key_format(raw_key, provider)
+    hint = key[-4:]
+    result: CheckResult | None = get_adapter(provider).validate(key) if check else None
+    if result is not None and result.outcome == CheckOutcome.INVALID:
+        _event(
+            workspace_id=workspace.pk,
+            provider=provider,
+            action=KeyEvent.Action.REJECTED,
+            actor=actor,
+            hint=hint,
+            detail=result.reason,
+        )
+        raise KeyRejectedError(result.reason)
+
+    now = timezone.now()
+    sealed = get_key_ring().encrypt(key, associated_data_for(workspace.pk, provider))
+    fields = {
+        "ciphertext": sealed.ciphertext,
+        "encryption_key_id": sealed.key_id,
+        "hint": hint,
+        "updated_by": actor.user,
+        "last_error": "",
+        "last_checked_at": now if result is not None else None,
+    }
+    fields["last_verified_at"] = now if result and result.outcome == CheckOutcome.VALID else None
+    if result is None:
+        fields.update(status=KeyStatus.UNVERIFIED, status_reason="Saved without a check.")
+        detail = "saved without a check"
+    elif result.outcome == CheckOutcome.VALID:
+        fields.update(status=KeyStatus.VALID, status_reason=result.reason)
+        detail = "verified with Anthropic"
+    else:
+        fields.update(
+            status=KeyStatus.UNVERIFIED,
+            status_reason="Not verified yet: Anthropic could not be reached. "
+            "It will be checked again automatically.",
+            last_error=result.reason,
+        )
+        detail = f"saved unverified ({result.reason})"
+
+    with transaction.atomic():
+        llm_key, created = LLMKey.objects.update_or_create(
+            workspace=workspace,
+            provider=provider,
+            defaults=fields,
+            create_defaults={**fields, "created_by": actor.user},
+        )
+        _event(
+            workspace_id=workspace.pk,
+            provider=provider,
+            action=KeyEvent.Action.SET if created else KeyEvent.Action.REPLACED,
+            actor=actor,
+            hint=hint,
+            detail=detail,
+        )
+    return llm_key
+
+
+def llm_key_remove(
+    *, workspace: Workspace, provider: str = Provider.ANTHROPIC, actor: Actor
+) -> bool:
+    """Delete the workspace's key; its AI requests go back to AI credits. False if none."""
+    with transaction.atomic():
+        llm_key = (
+            LLMKey.objects.select_for_update()
+            .filter(workspace=workspace, provider=provider)
+            .first()
+        )
+        if llm_key is None:
+            return False
+        hint = llm_key.hint
+        llm_key.delete()
+        _event(
+            workspace_id=workspace.pk,
+            provider=provider,
+            action=KeyEvent.Action.REMOVED,
+            actor=actor,
+            hint=hint,
+            detail="AI requests use AI credits again",
+        )
+    return True
+
+
+@sensitive_variables("plaintext")
+def llm_key_decrypt(llm_key: LLMKey) -> str:
+    """Return the plaintext of a stored key, or raise KeyUnreadableError (failing closed)."""
+    try:
+        plaintext = get_key_ring().decrypt(
+            EncryptedValue(llm_key.encryption_key_id, bytes(llm_key.ciphertext)),
+            llm_key.associated_data,
+        )
+    except (DecryptionError, KeyRingError) as exc:
+        logger.error(
+            "Stored %s key of workspace %s cannot be decrypted: %s",
+            llm_key.provider,
+            llm_key.workspace_id,
+            exc,
+        )
+        raise KeyUnreadableError(str(exc)) from None
+    return plaintext
+
+
+@sensitive_variables("plaintext")
+def llm_key_check(*, llm_key: LLMKey, actor: Actor) -> CheckResult:
+    """Ask the provider whether the stored key works, and record the verdict.
+
+    An undecryptable key raises KeyUnreadableError and keeps its status: a broken ring is
+    an operator's problem, not proof that the workspace's key is bad.
+    """
+    try:
+        plaintext = llm_key_decrypt(llm_key)
+    except KeyUnreadableError as exc:
+        _event(
+            workspace_id=llm_key.workspace_id,
+            provider=llm_key.provider,
+            action=KeyEvent.Action.DECRYPT_FAILED,
+            actor=actor,
+            hint=llm_key.hint,
+            detail=str(exc),
+        )
+        raise
+    result = get_adapter(llm_key.provider).validate(plaintext)
+    llm_key_record_check(llm_key=llm_key, result=result, actor=actor)
+    return result
+
+
+def llm_key_record_check(*, llm_key: LLMKey, result: CheckResult, actor: Actor) -> LLMKey | None:
+    """Apply a provider verdict to a stored key: the status transition and its audit trail.
+
+    Only a definitive verdict changes the status; UNKNOWN records the error and leaves it.
+    A verdict about a key that has since been replaced or removed is dropped. Returns the
+    updated row, or None when the verdict was dropped.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        current = LLMKey.objects.select_for_update().filter(pk=llm_key.pk).first()
+        if current is None or bytes(current.ciphertext) != bytes(llm_key.ciphertext):
+            return None
+        previous = current.status
+        current.last_checked_at = now
+        update_fields = ["last_checked_at", "updated_at"]
+        action = KeyEvent.Action.CHECKED
+        if result.outcome == CheckOutcome.UNKNOWN:
+            current.last_error = result.reason[:300]
+            update_fields.append("last_error")
+            action = KeyEvent.Action.CHECK_FAILED
+        else:
+            new_status = (
+                KeyStatus.VALID if result.outcome == CheckOutcome.VALID else KeyStatus.INVALID
+            )
+            current.status = new_status
+            current.status_reason = result.reason[:300]
+            current.last_error = ""
+            update_fields += ["status", "status_reason", "last_error"]
+            if new_status == KeyStatus.VALID:
+                current.last_verified_at = now
+                update_fields.append("last_verified_at")
+            if new_status != previous:
+                action = (
+                    KeyEvent.Action.BECAME_VALID
+                    if new_status == KeyStatus.VALID
+                    else KeyEvent.Action.BECAME_INVALID
+                )
+        current.save(update_fields=update_fields)
+        _event(
+            workspace_id=current.workspace_id,
+            provider=current.provider,
+            action=action,
+            actor=actor,
+            hint=current.hint,
+            detail=f"{previous} → {current.status}: {result.reason}",
+        )
+        if action == KeyEvent.Action.BECAME_INVALID:
+            workspace_id, reason = current.workspace_id, current.status_reason
+            transaction.on_commit(lambda: notify_admins_key_invalid(workspace_id, reason))
+    return current
+
+
+def notify_admins_key_invalid(workspace_id: int, reason: str) -> int:
+    """E-mail every admin of the workspace that its key stopped working. Returns the count."""
+    workspace = Workspace.objects.get(pk=workspace_id)
+    recipients = list(
+        Membership.objects.filter(workspace=workspace, role=Membership.Role.ADMIN)
+        .exclude(user__email="")
+        .values_list("user__email", flat=True)
+    )
+    if not recipients:
+        return 0
+    link = settings.SITE_URL.rstrip("/") + reverse("llm_key_settings", args=[workspace.slug])
+    body = (
+        f'The Anthropic API key of the workspace "{workspace.name}" stopped working.\n\n'
+        f"{reason}\n\n"
+        "AI features of this workspace are stopped until a valid key is saved: they do not "
+        "fall back to AI credits.\n\n"
+        f"Update or remove the key here: {link}\n"
+    )
+    return send_mail(
+        subject=f"[{workspace.name}] Your Anthropic API key is invalid",
+        message=body,
+        from_email=None,
+        recipient_list=recipients,
+    )

@@ -1,0 +1,119 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+
+from workspaces.access import get_workspace_for_member
+
+from .forms import LLMKeyForm
+from .models import KeyStatus, Provider
+from .selectors import key_events_recent, llm_key_get
+from .services import (
+    Actor,
+    KeyRejectedError,
+    KeyUnreadableError,
+    llm_key_check,
+    llm_key_remove,
+    llm_key_set,
+)
+
+
+@sensitive_post_parameters("api_key")
+@login_required
+@require_http_methods(["GET", "POST"])
+def llm_key_settings(request, slug):
+    workspace = get_workspace_for_member(request, slug, admin=True)
+    form = LLMKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            llm_key = llm_key_set(
+                workspace=workspace,
+                provider=form.cleaned_data["provider"],
+                raw_key=form.cleaned_data["api_key"],
+                actor=Actor(user=request.user),
+            )
+        except KeyRejectedError as exc:
+            form.add_error(
+                "api_key",
+                f"{exc.reason} The key was not saved; "
+                "the workspace's current setting is unchanged.",
+            )
+        else:
+            if llm_key.status == KeyStatus.VALID:
+                messages.success(
+                    request,
+                    f"Your Anthropic key {llm_key.masked} is saved and verified. AI requests of "
+                    "this workspace now use it; no AI credits are consumed.",
+                )
+            else:
+                messages.warning(
+                    request,
+                    f"Your Anthropic key {llm_key.masked} is saved, but Anthropic could not be "
+                    "reached to verify it. It will be checked again automatically; AI requests "
+                    "use it meanwhile.",
+                )
+            return redirect("llm_key_settings", slug=workspace.slug)
+
+    llm_key = llm_key_get(workspace=workspace, provider=Provider.ANTHROPIC)
+    return render(
+        request,
+        "llm_keys/settings.html",
+        {
+            "form": form,
+            "llm_key": llm_key,
+            "events": key_events_recent(workspace=workspace, limit=10),
+            "status_choices": KeyStatus,
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def llm_key_remove_view(request, slug):
+    workspace = get_workspace_for_member(request, slug, admin=True)
+    if llm_key_remove(
+        workspace=workspace, provider=Provider.ANTHROPIC, actor=Actor(user=request.user)
+    ):
+        messages.success(
+            request,
+            "The Anthropic key is removed. AI requests of this workspace use AI credits again.",
+        )
+    else:
+        messages.info(request, "There was no key to remove; AI requests already use AI credits.")
+    return redirect("llm_key_settings", slug=workspace.slug)
+
+
+@login_required
+@require_POST
+def llm_key_check_view(request, slug):
+    workspace = get_workspace_for_member(request, slug, admin=True)
+    llm_key = llm_key_get(workspace=workspace, provider=Provider.ANTHROPIC)
+    if llm_key is None:
+        messages.info(request, "There is no key to check. Save a key first.")
+        return redirect("llm_key_settings", slug=workspace.slug)
+    try:
+        result = llm_key_check(llm_key=llm_key, actor=Actor(user=request.user))
+    except KeyUnreadableError:
+        messages.error(
+            request,
+            "The stored key cannot be decrypted with this server's encryption keys. Its status "
+            "is unchanged; ask your operators to restore the key ring, or save the key again.",
+        )
+        return redirect("llm_key_settings", slug=workspace.slug)
+    if result.outcome == "valid":
+        messages.success(request, "Anthropic accepted the key. AI requests use it.")
+    elif result.outcome == "invalid":
+        messages.error(
+            request,
+            f"{result.reason} AI features are stopped until you save a valid key "
+            "or remove this one.",
+        )
+    else:
+        messages.warning(
+            request,
+            f"Could not check the key now: {result.reason} Its status is unchanged; it will be "
+            "checked again automatically.",
+        )
+    return redirect("llm_key_settings", slug=workspace.slug)

@@ -1,0 +1,46 @@
+import secrets
+
+import factory
+from django.contrib.auth import get_user_model
+
+from workspaces.models import Membership, Workspace
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def fake_key(marker: str = "") -> str:
+    """A well-formed, random Anthropic-shaped key; a marker picks the stand-in's behaviour."""
+    key = "sk-ant-api03-" + secrets.token_urlsafe(30).replace("-", "x").replace("_", "y")
+    return f"{key}-{marker}" if marker else key
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    username = factory.LazyAttribute(lambda u: u.email)
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class WorkspaceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Workspace
+
+    name = factory.Sequence(lambda n: f"Workspace {n}")
+    slug = factory.Sequence(lambda n: f"workspace-{n}")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Membership.Role.MEMBER

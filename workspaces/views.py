@@ -1,0 +1,37 @@
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from .access import get_workspace_for_member
+from .models import Membership
+
+
+@login_required
+def home(request):
+    memberships = (
+        Membership.objects.select_related("workspace")
+        .filter(user=request.user)
+        .order_by("workspace__name")
+    )
+    return render(request, "workspaces/home.html", {"memberships": memberships})
+
+
+@login_required
+def workspace_home(request, slug):
+    get_workspace_for_member(request, slug)
+    return render(request, "workspaces/workspace_home.html")
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception:  # noqa: BLE001 - any database failure means unhealthy
+        return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
+    return JsonResponse({"status": "ok", "database": "ok"})
