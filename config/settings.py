@@ -156,6 +156,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.request": {
+            "handlers": ["console", "mail_admins"],
+            "level": "ERROR",
+            "propagate": False,
+        },
     },
 }
+DEFAULT_EXCEPTION_REPORTER_FILTER = "llm_keys.reporting.KeyRedactingExceptionReporterFilter"
 ADMINS = [("Operators", a) for a in env.list("DJANGO_ADMINS_EMAILS", default=[])]

@@ -6,7 +6,14 @@ from .services import KeyFormatError, validate_key_format
 
 
 class LLMKeyForm(forms.Form):
-    provider = forms.ChoiceField(choices=Provider.choices, initial=Provider.ANTHROPIC)
+    provider = forms.ChoiceField(
+        choices=Provider.choices,
+        initial=Provider.ANTHROPIC,
+        error_messages={
+            "invalid_choice": "Choose a provider from the list; %(value)s is not supported.",
+            "required": "Choose a provider.",
+        },
+    )
     api_key = forms.CharField(
         label="API key",
         # Never render the value back, not even after a failed submit.
@@ -15,6 +22,7 @@ class LLMKeyForm(forms.Form):
             attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "sk-ant-…"},
         ),
         max_length=1000,
+        error_messages={"required": "Enter your Anthropic API key."},
         help_text="Create a key in the Anthropic Console under Settings → API keys.",
     )
 
