@@ -1,9 +1,11 @@
 """Django settings. Every value that differs between deployments is read here, once, from
 the environment (or an optional ``.env`` beside ``manage.py``) through django-environ."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -117,6 +119,76 @@ AI_REQUEST_TIMEOUT_SECONDS = env.float("AI_REQUEST_TIMEOUT_SECONDS", default=600
 AI_HTTP_POOL_SIZE = env.int("AI_HTTP_POOL_SIZE", default=20)
 AI_CREDITS_MONTHLY_ALLOWANCE = env.int("AI_CREDITS_MONTHLY_ALLOWANCE", default=100_000)
 
+
+# --- AI credits: price table ----------------------------------------------------------------
+# 1 credit = US$0.0001, so US$1 per million tokens = 10_000 credits per million tokens.
+# Each price is in credits per million tokens: input, output, cache read, cache write (the
+# 5-minute write price), and the model's largest max_tokens. Sources and choices:
+# docs/decisions/010-credit-units-and-price-table.md. A model missing here is refused on the
+# credits path. AI_MODEL_PRICES_OVERRIDES (JSON: {"model": {...}}) replaces or adds rows.
+def _price(
+    input: int, output: int, cache_read: int, cache_write: int, max_output_tokens: int, **extra
+) -> dict:
+    return dict(
+        input=input,
+        output=output,
+        cache_read=cache_read,
+        cache_write=cache_write,
+        max_output_tokens=max_output_tokens,
+        **extra,
+    )
+
+
+_FABLE_5_2 = _price(80_000, 400_000, 2_000, 100_000, 128_000)
+_FABLE_5_1 = _price(100_000, 500_000, 2_500, 125_000, 128_000)
+_FABLE_5 = _price(100_000, 500_000, 10_000, 125_000, 128_000)
+_OPUS_5_5 = _price(40_000, 200_000, 2_000, 50_000, 128_000)
+_OPUS_5 = _price(50_000, 250_000, 5_000, 62_500, 128_000)
+_OPUS_4_5 = _price(50_000, 250_000, 5_000, 62_500, 64_000)
+_OPUS_4_1 = _price(150_000, 750_000, 15_000, 187_500, 32_000)
+_SONNET_5_5 = _price(20_000, 100_000, 2_000, 25_000, 128_000)
+_SONNET_5 = _price(30_000, 150_000, 3_000, 37_500, 128_000)
+_SONNET_4_6 = _price(30_000, 150_000, 3_000, 37_500, 128_000)
+_SONNET_4_5 = _price(30_000, 150_000, 3_000, 37_500, 64_000)
+# Haiku 5.5 is billed at a higher rate once the prompt passes 100k tokens.
+_HAIKU_5_5 = _price(
+    1_000,
+    5_000,
+    100,
+    1_250,
+    128_000,
+    long_context=dict(
+        above_input_tokens=100_000, input=5_000, output=25_000, cache_read=500, cache_write=6_250
+    ),
+)
+_HAIKU_4_5 = _price(10_000, 50_000, 1_000, 12_500, 64_000)
+
+AI_MODEL_PRICES = {
+    "claude-fable-5-2": _FABLE_5_2,
+    "claude-mythos-5-2": _FABLE_5_2,
+    "claude-fable-5-1": _FABLE_5_1,
+    "claude-mythos-5-1": _FABLE_5_1,
+    "claude-fable-5": _FABLE_5,
+    "claude-mythos-5": _FABLE_5,
+    "claude-opus-5-5": _OPUS_5_5,
+    "claude-opus-5": _OPUS_5,
+    "claude-opus-4-8": _OPUS_5,
+    "claude-opus-4-7": _OPUS_5,
+    "claude-opus-4-6": _OPUS_5,
+    "claude-opus-4-5": _OPUS_4_5,
+    "claude-opus-4-5-20251101": _OPUS_4_5,
+    "claude-opus-4-1": _OPUS_4_1,
+    "claude-sonnet-5-5": _SONNET_5_5,
+    "claude-sonnet-5": _SONNET_5,
+    "claude-sonnet-4-6": _SONNET_4_6,
+    "claude-sonnet-4-5": _SONNET_4_5,
+    "claude-sonnet-4-5-20250929": _SONNET_4_5,
+    "claude-haiku-5-5": _HAIKU_5_5,
+    "claude-haiku-4-5": _HAIKU_4_5,
+    "claude-haiku-4-5-20251001": _HAIKU_4_5,
+}
+AI_MODEL_PRICES.update(env.json("AI_MODEL_PRICES_OVERRIDES", default={}))
+
 # --- Celery ---------------------------------------------------------------------------------
 # Production uses Redis. Without CELERY_BROKER_URL, `make run` uses Kombu's filesystem
 # transport so a worker and beat run beside the web server with nothing else installed.
@@ -126,7 +198,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILIT
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = BASE_DIR / "var" / "celery-broker"
     CELERY_BROKER_TRANSPORT_OPTIONS.update(
-        data_folder_in=str(_broker_dir), data_folder_out=str(_broker_dir)
+        data_folder_in=str(_broker_dir),
+        data_folder_out=str(_broker_dir),
+        control_folder=str(_broker_dir / "control"),
     )
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
@@ -135,6 +209,40 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+# Bounded concurrency: each worker runs at most this many tasks (checks) at once; the
+# provider-wide rate limit below holds however many workers run.
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=4)
+CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    # Every LLM_KEY_CHECK_INTERVAL_MINUTES counted from beat's start; with the default 360
+    # that is cron "0 */6 * * *" (four sweeps a day), shifted to when beat started.
+    "llm-keys-check-all": {
+        "task": "llm_keys.tasks.llm_keys_check_all",
+        "schedule": timedelta(minutes=LLM_KEY_CHECK_INTERVAL_MINUTES),
+    },
+    # cron "5 0 * * *": daily at 00:05 UTC. The grant is idempotent per workspace and month,
+    # so the first run of a month grants and a day missed while beat was down is caught up.
+    "credits-monthly-allowance": {
+        "task": "credits.tasks.credits_monthly_allowance_grant",
+        "schedule": crontab(minute="5", hour="0"),
+    },
+}
+# Shared by every worker: Redis when the broker is Redis, else a flock-guarded file under
+# var/ (development: all processes on one machine). See llm_keys/ratelimit.py.
+LLM_KEY_CHECK_RATE_LIMIT_URL = env.str(
+    "LLM_KEY_CHECK_RATE_LIMIT_URL",
+    default=CELERY_BROKER_URL
+    if CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+    else f"file://{BASE_DIR / 'var' / 'ratelimit'}",
+)
+# Transient check failures (provider unreachable, 5xx, 529) are retried with exponential
+# backoff and jitter, capped below the visibility timeout: a Redis message waiting longer
+# than that for its countdown would be handed to a second worker.
+LLM_KEY_CHECK_MAX_RETRIES = env.int("LLM_KEY_CHECK_MAX_RETRIES", default=5)
+LLM_KEY_CHECK_RETRY_BACKOFF_SECONDS = env.float("LLM_KEY_CHECK_RETRY_BACKOFF_SECONDS", default=30)
+LLM_KEY_CHECK_RETRY_BACKOFF_MAX_SECONDS = env.float(
+    "LLM_KEY_CHECK_RETRY_BACKOFF_MAX_SECONDS", default=CELERY_BROKER_VISIBILITY_TIMEOUT / 4
+)
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,159 @@
+"""The AI credits ledger: an append-only list of entries and one balance row per workspace.
+
+Invariants (each enforced by the database, not only by Python):
+- ``CreditAccount.balance >= 0`` (``credits_account_balance_non_negative``): no operation, at
+  any concurrency, can spend credits a workspace does not have.
+- ``CreditEntry`` rows are never updated or deleted: a trigger refuses UPDATE and DELETE on
+  PostgreSQL, and UPDATE on SQLite (migration 0002). Corrections are new entries.
+- ``amount`` is the signed change the entry made to the balance, so for every workspace
+  ``CreditAccount.balance == sum(CreditEntry.amount)``; services write the entry and the
+  balance in the same transaction and store the resulting ``balance_after``.
+- ``(workspace, idempotency_key)`` is unique (``credits_entry_unique_idempotency_key``): a
+  repeated operation cannot be applied twice.
+- A hold is closed at most once: one settle *or* one release per hold
+  (``credits_entry_one_close_per_hold``).
+- Signs by kind (``credits_entry_amount_sign``): grant and refund add, hold takes,
+  release gives back, settle gives back the unused part of its hold (or takes the excess),
+  adjustment is any non-zero change.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class EntryKind(models.TextChoices):
+    GRANT = "grant", "Grant"
+    HOLD = "hold", "Hold"
+    SETTLE = "settle", "Usage (settled hold)"
+    RELEASE = "release", "Release"
+    REFUND = "refund", "Refund"
+    ADJUSTMENT = "adjustment", "Adjustment"
+
+
+class CreditAccount(models.Model):
+    workspace = models.OneToOneField(
+        "workspaces.Workspace",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="credit_account",
+    )
+    balance = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(balance__gte=0), name="credits_account_balance_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id}: {self.balance:,} credits"
+
+
+class CreditEntry(models.Model):
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.PROTECT, related_name="credit_entries"
+    )
+    kind = models.CharField(max_length=12, choices=EntryKind.choices)
+    amount = models.BigIntegerField(help_text="Signed change to the balance, in credits.")
+    balance_after = models.BigIntegerField()
+    charged = models.BigIntegerField(
+        default=0, help_text="Settle only: the credits the request used and was charged."
+    )
+    written_off = models.BigIntegerField(
+        default=0,
+        help_text="Settle only: usage above the hold that the balance could not cover.",
+    )
+    idempotency_key = models.CharField(max_length=200)
+    hold = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="closes",
+        help_text="Settle and release: the hold they close.",
+    )
+    settlement = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="refunds",
+        help_text="Refund only: the settled usage it gives back.",
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "credit entries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "idempotency_key"],
+                name="credits_entry_unique_idempotency_key",
+            ),
+            models.UniqueConstraint(
+                fields=["hold"],
+                condition=Q(hold__isnull=False),
+                name="credits_entry_one_close_per_hold",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=EntryKind.values), name="credits_entry_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind__in=[EntryKind.GRANT, EntryKind.REFUND], amount__gt=0)
+                    | Q(kind=EntryKind.HOLD, amount__lt=0)
+                    | Q(kind=EntryKind.RELEASE, amount__gte=0)
+                    | Q(kind=EntryKind.SETTLE)
+                    | (Q(kind=EntryKind.ADJUSTMENT) & ~Q(amount=0))
+                ),
+                name="credits_entry_amount_sign",
+            ),
+            models.CheckConstraint(
+                condition=Q(balance_after__gte=0), name="credits_entry_balance_after_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind__in=[EntryKind.SETTLE, EntryKind.RELEASE], hold__isnull=False)
+                    | (~Q(kind__in=[EntryKind.SETTLE, EntryKind.RELEASE]) & Q(hold__isnull=True))
+                ),
+                name="credits_entry_hold_link",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind=EntryKind.REFUND, settlement__isnull=False)
+                    | (~Q(kind=EntryKind.REFUND) & Q(settlement__isnull=True))
+                ),
+                name="credits_entry_refund_link",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    ~Q(kind__in=[EntryKind.GRANT, EntryKind.REFUND, EntryKind.ADJUSTMENT])
+                    | ~Q(reason="")
+                ),
+                name="credits_entry_reason_required",
+            ),
+            models.CheckConstraint(
+                condition=Q(charged__gte=0, written_off__gte=0),
+                name="credits_entry_charged_non_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "-id"], name="credits_entry_ws_newest_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount:+,} ({self.workspace_id})"
+
+    @property
+    def held(self) -> int:
+        """Hold only: the credits this hold set aside."""
+        return -self.amount if self.kind == EntryKind.HOLD else 0

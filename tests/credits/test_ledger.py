@@ -1,0 +1,347 @@
+import pytest
+from django.db import connection, transaction
+from django.db.models import Sum
+from django.db.utils import IntegrityError
+
+from credits.exceptions import (
+    CreditsError,
+    IdempotencyConflictError,
+    InsufficientCreditsError,
+)
+from credits.models import CreditAccount, CreditEntry, EntryKind
+from credits.selectors import credit_entries_for_workspace, credits_balance
+from credits.services import (
+    credits_adjust,
+    credits_grant,
+    credits_hold,
+    credits_refund,
+    credits_release,
+    credits_settle,
+)
+from tests.factories import WorkspaceFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def entries_sum(workspace) -> int:
+    return CreditEntry.objects.filter(workspace=workspace).aggregate(s=Sum("amount"))["s"] or 0
+
+
+def assert_consistent(workspace):
+    balance = credits_balance(workspace=workspace)
+    assert balance >= 0
+    assert balance == entries_sum(workspace)
+    newest = credit_entries_for_workspace(workspace=workspace).first()
+    if newest is not None:
+        assert newest.balance_after == balance
+
+
+def test_a_new_workspace_has_no_credits(workspace):
+    assert credits_balance(workspace=workspace) == 0
+    assert list(credit_entries_for_workspace(workspace=workspace)) == []
+
+
+def test_grant_adds_to_the_balance_with_reason_and_actor(workspace, admin_user):
+    entry = credits_grant(workspace=workspace, amount=500, reason="Welcome", actor=admin_user)
+    assert (entry.kind, entry.amount, entry.balance_after) == (EntryKind.GRANT, 500, 500)
+    assert entry.reason == "Welcome"
+    assert entry.actor == admin_user
+    credits_grant(workspace=workspace, amount=250, reason="Top-up")
+    assert credits_balance(workspace=workspace) == 750
+    assert_consistent(workspace)
+
+
+@pytest.mark.parametrize("amount", [0, -5, 1.5, "10", True])
+def test_grant_refuses_a_non_positive_or_non_integer_amount(workspace, amount):
+    with pytest.raises(ValueError):
+        credits_grant(workspace=workspace, amount=amount, reason="x")
+    assert CreditEntry.objects.count() == 0
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_grant_requires_a_reason(workspace, reason):
+    with pytest.raises(ValueError, match="reason"):
+        credits_grant(workspace=workspace, amount=10, reason=reason)
+    assert credits_balance(workspace=workspace) == 0
+
+
+def test_hold_takes_the_amount_and_settle_gives_back_the_rest(workspace):
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    hold = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
+    assert (hold.kind, hold.amount, hold.balance_after, hold.held) == (
+        EntryKind.HOLD,
+        -300,
+        700,
+        300,
+    )
+    assert credits_balance(workspace=workspace) == 700
+
+    settle = credits_settle(hold=hold, amount=120)
+    assert (settle.kind, settle.amount, settle.charged, settle.hold) == (
+        EntryKind.SETTLE,
+        180,
+        120,
+        hold,
+    )
+    assert credits_balance(workspace=workspace) == 880
+    assert_consistent(workspace)
+
+
+def test_release_gives_the_whole_hold_back(workspace):
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    hold = credits_hold(workspace=workspace, amount=400, idempotency_key="req-1")
+    release = credits_release(hold=hold)
+    assert (release.kind, release.amount, release.hold) == (EntryKind.RELEASE, 400, hold)
+    assert credits_balance(workspace=workspace) == 1_000
+    assert_consistent(workspace)
+
+
+def test_hold_beyond_the_balance_is_refused_and_changes_nothing(workspace):
+    credits_grant(workspace=workspace, amount=100, reason="Test")
+    with pytest.raises(InsufficientCreditsError) as excinfo:
+        credits_hold(workspace=workspace, amount=101, idempotency_key="req-1")
+    assert (excinfo.value.balance, excinfo.value.needed) == (100, 101)
+    assert "101" in str(excinfo.value) and "100" in str(excinfo.value)
+    assert credits_balance(workspace=workspace) == 100
+    assert CreditEntry.objects.filter(kind=EntryKind.HOLD).count() == 0
+
+
+def test_hold_without_any_grant_is_refused(workspace):
+    with pytest.raises(InsufficientCreditsError) as excinfo:
+        credits_hold(workspace=workspace, amount=1, idempotency_key="req-1")
+    assert excinfo.value.balance == 0
+
+
+def test_a_hold_can_use_the_balance_exactly(workspace):
+    credits_grant(workspace=workspace, amount=100, reason="Test")
+    credits_hold(workspace=workspace, amount=100, idempotency_key="req-1")
+    assert credits_balance(workspace=workspace) == 0
+    with pytest.raises(InsufficientCreditsError):
+        credits_hold(workspace=workspace, amount=1, idempotency_key="req-2")
+
+
+def test_settle_above_the_hold_takes_the_excess_from_the_balance(workspace):
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    hold = credits_hold(workspace=workspace, amount=100, idempotency_key="req-1")
+    settle = credits_settle(hold=hold, amount=150)
+    assert (settle.amount, settle.charged, settle.written_off) == (-50, 150, 0)
+    assert credits_balance(workspace=workspace) == 850
+    assert_consistent(workspace)
+
+
+def test_settle_above_the_hold_never_drives_the_balance_below_zero(workspace):
+    credits_grant(workspace=workspace, amount=120, reason="Test")
+    hold = credits_hold(workspace=workspace, amount=100, idempotency_key="req-1")
+    settle = credits_settle(hold=hold, amount=150)
+    assert (settle.amount, settle.charged, settle.written_off) == (-20, 120, 30)
+    assert credits_balance(workspace=workspace) == 0
+    assert_consistent(workspace)
+
+
+def test_settle_twice_returns_the_first_result_and_charges_once(workspace):
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    hold = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
+    first = credits_settle(hold=hold, amount=100)
+    again = credits_settle(hold=hold, amount=100)
+    assert again.pk == first.pk
+    assert credits_balance(workspace=workspace) == 900
+    with pytest.raises(IdempotencyConflictError):
+        credits_settle(hold=hold, amount=200)
+    assert credits_balance(workspace=workspace) == 900
+    assert_consistent(workspace)
+
+
+def test_release_after_settle_returns_the_settlement_and_refunds_nothing(workspace):
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    hold = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
+    settle = credits_settle(hold=hold, amount=100)
+    assert credits_release(hold=hold).pk == settle.pk
+    assert credits_release(hold=hold).pk == settle.pk
+    assert credits_balance(workspace=workspace) == 900
+    assert_consistent(workspace)
+
+
+def test_release_twice_gives_back_once(workspace):
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    hold = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
+    first = credits_release(hold=hold)
+    assert credits_release(hold=hold).pk == first.pk
+    assert credits_settle(hold=hold, amount=50).pk == first.pk
+    assert credits_balance(workspace=workspace) == 1_000
+    assert_consistent(workspace)
+
+
+def test_only_a_hold_can_be_settled_or_released(workspace):
+    grant = credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    with pytest.raises(ValueError):
+        credits_settle(hold=grant, amount=1)
+    with pytest.raises(ValueError):
+        credits_release(hold=grant)
+
+
+def test_repeated_hold_key_returns_the_first_hold_and_charges_once(workspace):
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    first = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
+    again = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
+    assert again.pk == first.pk
+    assert credits_balance(workspace=workspace) == 700
+    assert_consistent(workspace)
+
+
+def test_repeated_hold_key_returns_the_first_even_when_the_balance_is_spent(workspace):
+    credits_grant(workspace=workspace, amount=300, reason="Test")
+    first = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
+    assert credits_hold(workspace=workspace, amount=300, idempotency_key="req-1").pk == first.pk
+
+
+def test_same_key_with_a_different_amount_is_an_error(workspace):
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
+    with pytest.raises(IdempotencyConflictError, match="req-1"):
+        credits_hold(workspace=workspace, amount=301, idempotency_key="req-1")
+    assert credits_balance(workspace=workspace) == 700
+
+
+def test_repeated_grant_key_grants_once_and_conflicting_amount_is_an_error(workspace):
+    first = credits_grant(workspace=workspace, amount=50, reason="Promo", idempotency_key="promo")
+    again = credits_grant(workspace=workspace, amount=50, reason="Promo", idempotency_key="promo")
+    assert again.pk == first.pk
+    with pytest.raises(IdempotencyConflictError):
+        credits_grant(workspace=workspace, amount=60, reason="Promo", idempotency_key="promo")
+    assert credits_balance(workspace=workspace) == 50
+
+
+def test_idempotency_keys_belong_to_one_workspace(workspace):
+    other = WorkspaceFactory()
+    credits_grant(workspace=workspace, amount=50, reason="Promo", idempotency_key="promo")
+    credits_grant(workspace=other, amount=70, reason="Promo", idempotency_key="promo")
+    assert credits_balance(workspace=workspace) == 50
+    assert credits_balance(workspace=other) == 70
+
+
+def test_adjustment_moves_the_balance_both_ways_but_never_below_zero(workspace, admin_user):
+    credits_grant(workspace=workspace, amount=100, reason="Test")
+    credits_adjust(workspace=workspace, amount=-40, reason="Duplicate grant", actor=admin_user)
+    assert credits_balance(workspace=workspace) == 60
+    with pytest.raises(InsufficientCreditsError):
+        credits_adjust(workspace=workspace, amount=-61, reason="Too much")
+    credits_adjust(workspace=workspace, amount=5, reason="Goodwill")
+    assert credits_balance(workspace=workspace) == 65
+    with pytest.raises(ValueError):
+        credits_adjust(workspace=workspace, amount=0, reason="Nothing")
+    assert_consistent(workspace)
+
+
+def test_refund_gives_back_at_most_what_was_charged(workspace):
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    hold = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
+    settle = credits_settle(hold=hold, amount=100)
+    refund = credits_refund(settlement=settle, amount=60, reason="Bad answer")
+    assert (refund.kind, refund.amount, refund.settlement) == (EntryKind.REFUND, 60, settle)
+    with pytest.raises(CreditsError, match="already refunded"):
+        credits_refund(settlement=settle, amount=41, reason="Again")
+    credits_refund(settlement=settle, amount=40, reason="Rest")
+    assert credits_balance(workspace=workspace) == 1_000
+    assert_consistent(workspace)
+
+
+def test_ledger_lists_newest_first(workspace):
+    credits_grant(workspace=workspace, amount=10, reason="First")
+    credits_grant(workspace=workspace, amount=20, reason="Second")
+    assert [e.reason for e in credit_entries_for_workspace(workspace=workspace)] == [
+        "Second",
+        "First",
+    ]
+
+
+def test_balance_equals_the_sum_of_entries_after_a_mixed_history(workspace):
+    credits_grant(workspace=workspace, amount=10_000, reason="Test")
+    for i in range(20):
+        hold = credits_hold(workspace=workspace, amount=200 + i, idempotency_key=f"req-{i}")
+        if i % 3 == 0:
+            credits_release(hold=hold)
+        else:
+            credits_settle(hold=hold, amount=i * 17)
+    credits_adjust(workspace=workspace, amount=-123, reason="Correction")
+    assert_consistent(workspace)
+
+
+# --- the database keeps the invariants, whatever writes to it ---------------------------
+
+
+def _raw(sql, params=()):
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def test_raw_update_driving_a_balance_negative_is_refused(workspace):
+    credits_grant(workspace=workspace, amount=100, reason="Test")
+    with pytest.raises(IntegrityError):
+        _raw(
+            "UPDATE credits_creditaccount SET balance = balance - 101 WHERE workspace_id = %s",
+            [workspace.pk],
+        )
+    assert credits_balance(workspace=workspace) == 100
+
+
+def test_orm_update_driving_a_balance_negative_is_refused(workspace):
+    credits_grant(workspace=workspace, amount=100, reason="Test")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CreditAccount.objects.filter(workspace=workspace).update(balance=-1)
+    assert credits_balance(workspace=workspace) == 100
+
+
+def test_raw_update_of_an_entry_is_refused(workspace):
+    entry = credits_grant(workspace=workspace, amount=100, reason="Test")
+    with pytest.raises(IntegrityError, match="append-only"):
+        _raw("UPDATE credits_creditentry SET amount = 1000000 WHERE id = %s", [entry.pk])
+    entry.refresh_from_db()
+    assert entry.amount == 100
+
+
+def test_saving_an_entry_again_is_refused(workspace):
+    entry = credits_grant(workspace=workspace, amount=100, reason="Test")
+    entry.reason = "Rewritten history"
+    with pytest.raises(IntegrityError), transaction.atomic():
+        entry.save()
+
+
+def test_raw_duplicate_idempotency_key_is_refused(workspace):
+    entry = credits_grant(workspace=workspace, amount=100, reason="Test", idempotency_key="k")
+    with pytest.raises(IntegrityError):
+        _raw(
+            "INSERT INTO credits_creditentry (workspace_id, kind, amount, balance_after, charged,"
+            " written_off, idempotency_key, reason, created_at)"
+            " VALUES (%s, 'grant', 5, 105, 0, 0, %s, 'x', CURRENT_TIMESTAMP)",
+            [workspace.pk, entry.idempotency_key],
+        )
+
+
+def test_a_hold_cannot_be_closed_twice_even_by_raw_sql(workspace):
+    credits_grant(workspace=workspace, amount=100, reason="Test")
+    hold = credits_hold(workspace=workspace, amount=10, idempotency_key="req-1")
+    credits_release(hold=hold)
+    with pytest.raises(IntegrityError):
+        _raw(
+            "INSERT INTO credits_creditentry (workspace_id, kind, amount, balance_after, charged,"
+            " written_off, idempotency_key, hold_id, reason, created_at)"
+            " VALUES (%s, 'release', 10, 110, 0, 0, 'other', %s, '', CURRENT_TIMESTAMP)",
+            [workspace.pk, hold.pk],
+        )
+
+
+def test_a_grant_without_reason_is_refused_by_the_database(workspace):
+    with pytest.raises(IntegrityError):
+        _raw(
+            "INSERT INTO credits_creditentry (workspace_id, kind, amount, balance_after, charged,"
+            " written_off, idempotency_key, reason, created_at)"
+            " VALUES (%s, 'grant', 5, 5, 0, 0, 'k', '', CURRENT_TIMESTAMP)",
+            [workspace.pk],
+        )
+
+
+def test_raw_delete_of_an_entry_is_refused_on_postgres(workspace, on_postgres):
+    entry = credits_grant(workspace=workspace, amount=100, reason="Test")
+    with pytest.raises(IntegrityError, match="append-only"):
+        _raw("DELETE FROM credits_creditentry WHERE id = %s", [entry.pk])
+    assert CreditEntry.objects.filter(pk=entry.pk).exists()
