@@ -1,0 +1,93 @@
+"""One row per AI request of a workspace: who asked, which credentials paid, what it cost.
+
+Invariants:
+- a row never holds a prompt, an answer or a key — only counts, names and outcomes;
+- ``credits_charged`` is 0 unless ``credential_source`` is ``platform`` and the outcome is
+  ``ok`` (``ai_gateway_airequest_byok_free``, ``ai_gateway_airequest_credits_nonneg``);
+- rows are written once, when the request ends, and never updated.
+"""
+
+from django.conf import settings
+from django.db import models
+
+
+class CredentialSource(models.TextChoices):
+    BYOK = "byok", "Workspace key"
+    PLATFORM = "platform", "AI credits"
+    NONE = "none", "None (refused)"
+
+
+class Outcome(models.TextChoices):
+    OK = "ok", "OK"
+    PROVIDER_ERROR = "provider_error", "Provider error"
+    KEY_REJECTED = "key_rejected", "Key rejected by the provider"
+    KEY_INVALID = "key_invalid", "Refused: key invalid"
+    KEY_UNREADABLE = "key_unreadable", "Refused: key undecryptable"
+    INSUFFICIENT_CREDITS = "insufficient_credits", "Refused: insufficient credits"
+    BAD_REQUEST = "bad_request", "Bad request"
+    NOT_CONFIGURED = "not_configured", "Refused: platform credentials missing"
+    CLIENT_DISCONNECTED = "client_disconnected", "Client went away"
+
+
+class AIRequest(models.Model):
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="ai_requests"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="ai_requests",
+    )
+    provider = models.CharField(max_length=20)
+    model = models.CharField(max_length=100)
+    credential_source = models.CharField(max_length=10, choices=CredentialSource.choices)
+    outcome = models.CharField(max_length=24, choices=Outcome.choices)
+    error_type = models.CharField(
+        max_length=64, blank=True, help_text="The gateway's error type, e.g. llm_key_invalid."
+    )
+    provider_error_type = models.CharField(
+        max_length=64, blank=True, help_text="The provider's own error type, when it answered one."
+    )
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cache_read_input_tokens = models.PositiveIntegerField(default=0)
+    cache_creation_input_tokens = models.PositiveIntegerField(default=0)
+    credits_charged = models.BigIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    provider_request_id = models.CharField(max_length=100, blank=True)
+    stream = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "AI request"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(credits_charged__gte=0),
+                name="ai_gateway_airequest_credits_nonneg",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(credential_source="byok") | models.Q(credits_charged=0),
+                name="ai_gateway_airequest_byok_free",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "-created_at"], name="ai_req_ws_created_idx"),
+            models.Index(
+                fields=["workspace", "user", "-created_at"], name="ai_req_ws_user_created_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} via {self.credential_source}: {self.outcome}"
+
+    @property
+    def total_tokens(self) -> int:
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_read_input_tokens
+            + self.cache_creation_input_tokens
+        )

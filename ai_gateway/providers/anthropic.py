@@ -81,6 +81,15 @@ def _error_detail(exc: anthropic.APIStatusError) -> tuple[str, str]:
     return str(error.get("type") or ""), str(error.get("message") or "")
 
 
+_STREAM_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "rate_limit_error": 429,
+    "overloaded_error": 529,
+}
+
+
 def translate_error(exc: Exception) -> ProviderError:
     """Map an SDK exception to the gateway's provider errors (the §6 classification)."""
     if isinstance(exc, anthropic.APITimeoutError):
@@ -95,6 +104,9 @@ def translate_error(exc: Exception) -> ProviderError:
         return ProviderError(f"Unexpected error from the Anthropic SDK: {type(exc).__name__}.")
     status = exc.status_code
     error_type, message = _error_detail(exc)
+    if status < 400:
+        # An `error` event in the middle of a 200 stream: only its type says what went wrong.
+        status = _STREAM_ERROR_STATUS.get(error_type, 500)
     request_id = exc.request_id
     kwargs = {"status_code": status, "provider_error_type": error_type, "request_id": request_id}
     if status == 401:

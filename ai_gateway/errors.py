@@ -1,0 +1,76 @@
+"""The gateway's errors: each carries an error type, an HTTP status, a usage-row outcome and
+a message a user can act on. The HTTP API renders them as
+``{"error": {"type": error_type, "message": message}}`` with ``http_status``."""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """An AI request could not be served."""
+
+    error_type = "api_error"
+    http_status = 502
+    outcome = "provider_error"
+
+    def __init__(self, message: str, *, provider_error_type: str = "", request_id: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.provider_error_type = provider_error_type
+        self.request_id = request_id or ""
+
+
+class BadRequestError(GatewayError):
+    """The request itself is malformed or asks for something not offered; nothing was charged."""
+
+    error_type = "invalid_request_error"
+    http_status = 400
+    outcome = "bad_request"
+
+
+class LLMKeyInvalidError(GatewayError):
+    """The workspace's own key is invalid; AI features stop until it is fixed (no fallback)."""
+
+    error_type = "llm_key_invalid"
+    http_status = 409
+    outcome = "key_invalid"
+
+
+class LLMKeyRejectedError(LLMKeyInvalidError):
+    """The provider refused the workspace's key during this request; it is now marked invalid."""
+
+    outcome = "key_rejected"
+
+
+class LLMKeyUnreadableError(GatewayError):
+    """The workspace's stored key cannot be decrypted with this server's key ring."""
+
+    error_type = "llm_key_unreadable"
+    http_status = 503
+    outcome = "key_unreadable"
+
+
+class InsufficientCreditsError(GatewayError):
+    """The workspace's AI credits do not cover the most this request can cost."""
+
+    error_type = "insufficient_credits"
+    http_status = 402
+    outcome = "insufficient_credits"
+
+
+class PlatformNotConfiguredError(GatewayError):
+    """This server has no platform provider key, so AI credits cannot be used."""
+
+    error_type = "platform_not_configured"
+    http_status = 503
+    outcome = "not_configured"
+
+
+class ProviderFailedError(GatewayError):
+    """The provider answered with an error or could not be reached; nothing was charged."""
+
+    outcome = "provider_error"
+
+    def __init__(self, message: str, *, error_type: str, http_status: int, **kwargs):
+        super().__init__(message, **kwargs)
+        self.error_type = error_type
+        self.http_status = http_status

@@ -1,0 +1,18 @@
+import pytest
+
+from credits.selectors import credits_balance
+from credits.services import credits_grant
+
+
+@pytest.fixture
+def funded(workspace):
+    """Give the workspace a full balance of AI credits; return the granted amount."""
+    amount = 1_000_000
+    credits_grant(workspace=workspace, amount=amount, reason="test allowance")
+    assert credits_balance(workspace=workspace) == amount
+    return amount
+
+
+@pytest.fixture
+def platform_key(settings):
+    return settings.PLATFORM_ANTHROPIC_API_KEY
