@@ -1,0 +1,122 @@
+"""The ledger under real concurrency: real threads, each with its own PostgreSQL connection."""
+
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection, connections
+from django.db.models import Sum
+
+from credits.exceptions import InsufficientCreditsError
+from credits.models import CreditEntry, EntryKind
+from credits.selectors import credits_balance
+from credits.services import credits_grant, credits_hold, credits_release, credits_settle
+from workspaces.models import Workspace
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def run_in_threads(count: int, work) -> list:
+    """Start ``count`` threads at once; return what each returned or raised."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def target(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except Exception as exc:  # noqa: BLE001 - the test inspects what each thread raised
+            results[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    return results
+
+
+def entries_sum(workspace) -> int:
+    return CreditEntry.objects.filter(workspace=workspace).aggregate(s=Sum("amount"))["s"] or 0
+
+
+@pytest.fixture
+def funded(on_postgres):
+    workspace = Workspace.objects.create(name="Race", slug="race")
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    return workspace
+
+
+def test_50_concurrent_holds_against_a_balance_for_10_let_exactly_10_through(funded):
+    assert connection.vendor == "postgresql"
+    results = run_in_threads(
+        50, lambda i: credits_hold(workspace=funded, amount=100, idempotency_key=f"req-{i}")
+    )
+    kinds = Counter(type(r).__name__ for r in results)
+    assert kinds == {"CreditEntry": 10, "InsufficientCreditsError": 40}
+    refused = [r for r in results if isinstance(r, InsufficientCreditsError)]
+    assert all(r.needed == 100 and 0 <= r.balance < 100 for r in refused)
+    assert credits_balance(workspace=funded) == 0
+    assert credits_balance(workspace=funded) == entries_sum(funded)
+    assert CreditEntry.objects.filter(kind=EntryKind.HOLD).count() == 10
+
+
+def test_concurrent_holds_and_settles_keep_the_balance_equal_to_the_entries(funded):
+    def request(i: int):
+        hold = credits_hold(workspace=funded, amount=60, idempotency_key=f"req-{i}")
+        if i % 4 == 0:
+            return credits_release(hold=hold)
+        return credits_settle(hold=hold, amount=i % 50)
+
+    results = run_in_threads(50, request)
+    succeeded = [r for r in results if isinstance(r, CreditEntry)]
+    assert succeeded  # some got through ...
+    assert all(isinstance(r, CreditEntry | InsufficientCreditsError) for r in results)
+    balance = credits_balance(workspace=funded)
+    assert balance >= 0
+    assert balance == entries_sum(funded)
+    charged = CreditEntry.objects.filter(kind=EntryKind.SETTLE).aggregate(s=Sum("charged"))["s"]
+    assert balance == 1_000 - charged
+    newest = CreditEntry.objects.filter(workspace=funded).order_by("-id").first()
+    assert newest.balance_after == balance
+
+
+def test_a_repeated_hold_key_charges_once_under_concurrency(funded):
+    results = run_in_threads(
+        20, lambda i: credits_hold(workspace=funded, amount=100, idempotency_key="same-request")
+    )
+    assert all(isinstance(r, CreditEntry) for r in results), results
+    assert len({r.pk for r in results}) == 1
+    assert credits_balance(workspace=funded) == 900
+    assert credits_balance(workspace=funded) == entries_sum(funded)
+
+
+def test_a_repeated_grant_key_grants_once_under_concurrency(funded):
+    results = run_in_threads(
+        20,
+        lambda i: credits_grant(
+            workspace=funded, amount=500, reason="Promo", idempotency_key="promo-2026"
+        ),
+    )
+    assert all(isinstance(r, CreditEntry) for r in results), results
+    assert len({r.pk for r in results}) == 1
+    assert credits_balance(workspace=funded) == 1_500
+
+
+def test_concurrent_settles_and_releases_close_a_hold_once(funded):
+    hold = credits_hold(workspace=funded, amount=300, idempotency_key="req-1")
+
+    def close(i: int):
+        if i % 2:
+            return credits_release(hold=hold)
+        return credits_settle(hold=hold, amount=100)
+
+    results = run_in_threads(20, close)
+    assert all(isinstance(r, CreditEntry) for r in results), results
+    assert len({r.pk for r in results}) == 1
+    closing = CreditEntry.objects.get(hold=hold)
+    expected = 1_000 if closing.kind == EntryKind.RELEASE else 900
+    assert credits_balance(workspace=funded) == expected == entries_sum(funded)
