@@ -35,6 +35,8 @@ BEHAVIORS = (
     "overloaded",
     "timeout",
     "streamerror",
+    "requesttimeout",
+    "conflict",
 )
 
 ERRORS = {
@@ -43,6 +45,8 @@ ERRORS = {
     "ratelimited": (429, "rate_limit_error", "Number of requests has exceeded your rate limit."),
     "servererror": (500, "api_error", "Internal server error"),
     "overloaded": (529, "overloaded_error", "Overloaded"),
+    "requesttimeout": (408, "timeout_error", "Request timed out"),
+    "conflict": (409, "conflict_error", "Conflict"),
     "nokey": (401, "authentication_error", "x-api-key header is required"),
 }
 
