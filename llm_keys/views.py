@@ -4,6 +4,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
+from ai_gateway.selectors import credentials_next
+from credits.selectors import credits_balance
 from workspaces.access import get_workspace_for_member
 
 from .forms import LLMKeyForm
@@ -64,6 +66,8 @@ def llm_key_settings(request, slug):
             "llm_key": llm_key,
             "events": key_events_recent(workspace=workspace, limit=10),
             "status_choices": KeyStatus,
+            "credits_balance": credits_balance(workspace=workspace),
+            "next_credentials": credentials_next(workspace=workspace),
         },
         status=400 if form.errors else 200,
     )

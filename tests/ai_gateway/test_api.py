@@ -1,0 +1,144 @@
+"""POST /api/v1/w/<slug>/messages: who may call it, CSRF, bad requests (400, no charge)."""
+
+import json
+
+import pytest
+from django.test import Client
+
+from ai_gateway.models import AIRequest
+from credits.selectors import credits_balance
+from tests.factories import MembershipFactory
+
+from .helpers import API, MODEL, body, ledger, post
+
+
+def test_outsider_gets_404_json(outsider_client, workspace, funded, standin):
+    response = post(outsider_client, body())
+
+    assert response.status_code == 404
+    assert response.json()["error"]["type"] == "not_found_error"
+    assert standin.requests == []
+    assert not AIRequest.objects.exists()
+
+
+def test_unknown_workspace_gets_the_same_404(member_client, standin):
+    response = post(member_client, body(), path="/api/v1/w/nope/messages")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["type"] == "not_found_error"
+
+
+def test_anonymous_gets_401_json_not_a_redirect(client, workspace, funded, standin):
+    response = post(client, body())
+
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["type"] == "authentication_error"
+    assert standin.requests == []
+
+
+def test_get_is_405(member_client):
+    response = member_client.get(API)
+
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+
+
+@pytest.mark.parametrize("role", ["member", "admin"])
+def test_members_and_admins_may_call_it(workspace, funded, standin, role):
+    user = MembershipFactory(workspace=workspace, role=role).user
+    client = Client()
+    client.force_login(user)
+
+    response = post(client, body())
+
+    assert response.status_code == 200
+    assert AIRequest.objects.get().user == user
+
+
+def test_csrf_is_enforced(member_user, workspace, funded, standin):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(member_user)
+
+    refused = post(client, body())
+
+    assert refused.status_code == 403
+    error = refused.json()["error"]
+    assert error["type"] == "csrf_failed"
+    assert "X-CSRFToken" in error["message"]
+    assert standin.requests == []
+    assert ledger(workspace) == [("grant", funded)]
+
+    client.get(f"/w/{workspace.slug}/ai/")  # sets the csrftoken cookie
+    token = client.cookies["csrftoken"].value
+    accepted = post(client, body(), headers={"X-CSRFToken": token})
+    assert accepted.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}, "model"),
+        ({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}, "max_tokens"),
+        ({"model": MODEL, "max_tokens": 10}, "messages"),
+        (body(model=42), "'model'"),
+        (body(max_tokens="100"), "whole number"),
+        (body(max_tokens=1.5), "whole number"),
+        (body(max_tokens=True), "whole number"),
+        (body(max_tokens=0), "at least 1"),
+        (body(max_tokens=-5), "at least 1"),
+        (body(max_tokens=10_000_000), "above the limit"),
+        (body(messages=[]), "non-empty list"),
+        (body(messages="hello"), "non-empty list"),
+        (body(messages=["hello"]), "messages[0]"),
+        (body(messages=[{"role": "robot", "content": "hi"}]), "role"),
+        (body(messages=[{"role": "user", "content": ""}]), "content"),
+        (body(messages=[{"role": "assistant", "content": "hi"}]), "first message"),
+        (body(system=5), "'system'"),
+        (body(stream="yes"), "'stream'"),
+        (body(temperature=0.2), "Unsupported field"),
+        (body(model="claude-unknown-1"), "not available with AI credits"),
+        ([1, 2, 3], "JSON object"),
+    ],
+)
+def test_bad_requests_are_400_with_a_message_and_charge_nothing(
+    member_client, workspace, funded, standin, payload, message
+):
+    response = post(member_client, payload)
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert message in error["message"]
+    assert standin.requests == []
+    assert ledger(workspace) == [("grant", funded)]
+    assert credits_balance(workspace=workspace) == funded
+
+
+def test_non_json_body_is_400(member_client, workspace, funded, standin):
+    response = member_client.post(API, "model=x&max_tokens=1", content_type="text/plain")
+
+    assert response.status_code == 400
+    assert "must be JSON" in response.json()["error"]["message"]
+    assert ledger(workspace) == [("grant", funded)]
+
+
+def test_oversized_body_is_400(member_client, workspace, funded, standin, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2_000
+    big = body(messages=[{"role": "user", "content": "x" * 5_000}])
+
+    response = post(member_client, json.dumps(big))
+
+    assert response.status_code == 400
+    assert "too large" in response.json()["error"]["message"]
+    assert standin.requests == []
+    assert ledger(workspace) == [("grant", funded)]
+
+
+def test_max_tokens_limit_applies_on_byok_for_known_models(
+    member_client, workspace, saved_key, standin
+):
+    response = post(member_client, body(max_tokens=10_000_000))
+
+    assert response.status_code == 400
+    assert [r for r in standin.requests if r.path == "/v1/messages"] == []
