@@ -282,12 +282,26 @@ def llm_key_record_check(*, llm_key: LLMKey, result: CheckResult, actor: Actor) 
             detail=f"{previous} → {current.status}: {result.reason}",
         )
         if action == KeyEvent.Action.BECAME_INVALID:
-            workspace_id, reason = current.workspace_id, current.status_reason
-            transaction.on_commit(lambda: notify_admins_key_invalid(workspace_id, reason))
+            # Only the transition notifies, and the row lock above makes it happen once:
+            # later checks of an invalid key, or a duplicate check, find it invalid already.
+            llm_key_id = current.pk
+            transaction.on_commit(lambda: _enqueue_invalid_notice(llm_key_id))
     return current
 
 
-def notify_admins_key_invalid(workspace_id: int, reason: str) -> int:
+def _enqueue_invalid_notice(llm_key_id: int) -> None:
+    from .tasks import llm_key_invalid_notify
+
+    try:
+        llm_key_invalid_notify.delay(llm_key_id)
+    except Exception:  # noqa: BLE001 - broker down: the admins must still hear of it
+        logger.warning(
+            "Could not queue the invalid-key e-mail for key %s; sending it now.", llm_key_id
+        )
+        llm_key_invalid_notify(llm_key_id)
+
+
+def notify_admins_key_invalid(workspace_id: int, reason: str, *, masked: str = "") -> int:
     """E-mail every admin of the workspace that its key stopped working. Returns the count."""
     workspace = Workspace.objects.get(pk=workspace_id)
     recipients = list(
@@ -299,7 +313,8 @@ def notify_admins_key_invalid(workspace_id: int, reason: str) -> int:
         return 0
     link = settings.SITE_URL.rstrip("/") + reverse("llm_key_settings", args=[workspace.slug])
     body = (
-        f'The Anthropic API key of the workspace "{workspace.name}" stopped working.\n\n'
+        f"The Anthropic API key{' ' + masked if masked else ''} of the workspace "
+        f'"{workspace.name}" stopped working: a check found it invalid.\n\n'
         f"{reason}\n\n"
         "AI features of this workspace are stopped until a valid key is saved: they do not "
         "fall back to AI credits.\n\n"

@@ -15,8 +15,27 @@ PY = sys.executable
 
 def main() -> int:
     port = os.environ.get("PORT", "8000")
+    # Links in e-mails sent by the worker point at this server.
+    os.environ.setdefault("SITE_URL", f"http://127.0.0.1:{port}")
+    # The filesystem broker's folders must exist before any process publishes or consumes.
+    (ROOT / "var" / "celery-broker" / "control").mkdir(parents=True, exist_ok=True)
+    celery = [PY, "-m", "celery", "-A", "config"]
     commands = {
         "web": [PY, "manage.py", "runserver", f"127.0.0.1:{port}"],
+        # Without CELERY_BROKER_URL the worker and beat talk through Kombu's filesystem
+        # transport under var/celery-broker: no Redis needed on a development machine.
+        # Threads, not prefork: a small footprint, and Ctrl-C stops it at once.
+        "worker": [
+            *celery,
+            "worker",
+            "--loglevel=INFO",
+            "--pool=threads",
+            f"--concurrency={os.environ.get('CELERY_WORKER_CONCURRENCY', '4')}",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        "beat": [*celery, "beat", "--loglevel=INFO"],
     }
     processes = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in commands.items()}  # noqa: S603
     try:

@@ -1,0 +1,119 @@
+"""A provider request rate limit shared by every worker process.
+
+Celery's ``rate_limit`` is per worker process, so N workers would make N times the allowed
+rate. This limiter keeps one schedule for all of them: a GCRA ("theoretical arrival time")
+with no burst, so two permits are never closer than ``60 / rate`` seconds apart, whichever
+process asks. Each caller *reserves* the next free slot and sleeps until it: no polling, and
+waiting callers are served in the order they asked.
+
+Two stores hold the schedule:
+
+- Redis (production, any number of machines): one Lua script, atomic, using Redis's clock.
+- A file under ``var/`` guarded by ``flock`` (development without Redis): every process on
+  this machine shares it; it does not span machines, which `make run` never needs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+# KEYS[1]: the schedule key; ARGV[1]: interval in microseconds. Returns the wait in microseconds.
+_RESERVE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', math.floor(interval / 1000) + 60000)
+return tat - now
+"""
+
+
+class RateLimiter(Protocol):
+    def reserve(self) -> float:
+        """Reserve the next permit; return how many seconds to wait before using it."""
+        ...
+
+
+@dataclass
+class RedisRateLimiter:
+    url: str
+    name: str
+    per_minute: int
+
+    def __post_init__(self) -> None:
+        import redis
+
+        self._client = redis.Redis.from_url(self.url)
+        self._script = self._client.register_script(_RESERVE_LUA)
+
+    def reserve(self) -> float:
+        interval_us = int(60_000_000 / self.per_minute)
+        wait_us = int(self._script(keys=[f"byok:ratelimit:{self.name}"], args=[interval_us]))
+        return wait_us / 1_000_000
+
+
+@dataclass
+class FileRateLimiter:
+    directory: Path
+    name: str
+    per_minute: int
+
+    def reserve(self) -> float:
+        interval = 60.0 / self.per_minute
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{self.name}.tat"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            raw = os.read(fd, 64).decode() or "0"
+            # time.time(): the one clock every process on this machine shares.
+            now = time.time()
+            tat = max(float(raw), now)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.ftruncate(fd, 0)
+            os.write(fd, repr(tat + interval).encode())
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+        return tat - now
+
+
+_limiters: dict[tuple, RateLimiter] = {}
+
+
+def rate_limiter_for(name: str, *, per_minute: int | None = None) -> RateLimiter:
+    """Return the shared limiter for ``name`` (e.g. "llm-key-check:anthropic")."""
+    rate = per_minute or settings.LLM_KEY_CHECK_RATE_PER_MINUTE
+    url = settings.LLM_KEY_CHECK_RATE_LIMIT_URL
+    # One Redis connection pool per process, not one per check.
+    cache_key = (os.getpid(), url, name, rate)
+    limiter = _limiters.get(cache_key)
+    if limiter is not None:
+        return limiter
+    scheme = urlsplit(url).scheme
+    if scheme in ("redis", "rediss"):
+        limiter = RedisRateLimiter(url=url, name=name, per_minute=rate)
+    elif scheme == "file":
+        limiter = FileRateLimiter(directory=Path(urlsplit(url).path), name=name, per_minute=rate)
+    else:
+        raise ValueError(
+            f"LLM_KEY_CHECK_RATE_LIMIT_URL must be redis://… or file://…, not {scheme!r}"
+        )
+    _limiters[cache_key] = limiter
+    return limiter
+
+
+def rate_limit_wait(name: str) -> float:
+    """Take one permit of the shared limit, sleeping until it is due; return the seconds slept."""
+    wait = rate_limiter_for(name).reserve()
+    if wait > 0:
+        time.sleep(wait)
+    return max(wait, 0.0)
