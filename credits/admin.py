@@ -1,0 +1,144 @@
+"""Support staff's view of the ledger: read-only, plus a form to grant credits with a reason."""
+
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from workspaces.models import Workspace
+
+from .exceptions import CreditsError
+from .models import CreditEntry
+from .services import credits_grant
+
+MAX_GRANT = 100_000_000
+
+
+class GrantCreditsForm(forms.Form):
+    workspace = forms.ModelChoiceField(queryset=Workspace.objects.order_by("name"))
+    amount = forms.IntegerField(
+        min_value=1, max_value=MAX_GRANT, help_text="Credits to add (a positive whole number)."
+    )
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Required. Why these credits are granted; kept in the ledger.",
+    )
+    # One token per rendered form: a double submit grants once (the ledger's idempotency key).
+    token = forms.UUIDField(widget=forms.HiddenInput, required=False)
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("Say why these credits are granted.")
+        return reason
+
+
+@admin.register(CreditEntry)
+class CreditEntryAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "created_at",
+        "workspace",
+        "kind",
+        "amount",
+        "balance_after",
+        "reason",
+        "actor",
+    )
+    list_filter = ("kind",)
+    search_fields = ("workspace__name", "workspace__slug", "reason", "idempotency_key")
+    list_select_related = ("workspace", "actor")
+    date_hierarchy = "created_at"
+    ordering = ("-id",)
+    readonly_fields = (
+        "workspace",
+        "kind",
+        "amount",
+        "balance_after",
+        "charged",
+        "written_off",
+        "idempotency_key",
+        "hold",
+        "settlement",
+        "reason",
+        "actor",
+        "created_at",
+    )
+    fields = readonly_fields
+
+    # Entries are never updated or deleted (the database refuses too); grants go through
+    # the "Grant credits" form, which calls credits_grant.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_grant_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(f"{self.opts.app_label}.add_{self.opts.model_name}")
+
+    def get_urls(self):
+        grant = path(
+            "grant/",
+            self.admin_site.admin_view(self.grant_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_grant",
+        )
+        return [grant, *super().get_urls()]
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "has_grant_permission": self.has_grant_permission(request),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def grant_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_grant_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = GrantCreditsForm(request.POST)
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    entry = credits_grant(
+                        workspace=data["workspace"],
+                        amount=data["amount"],
+                        reason=data["reason"],
+                        actor=request.user,
+                        idempotency_key=f"admin-grant:{data['token'] or uuid.uuid4()}",
+                    )
+                except (CreditsError, ValueError) as exc:
+                    form.add_error(None, str(exc))
+                else:
+                    self.log_addition(
+                        request, entry, f"Granted {entry.amount:,} credits: {entry.reason}"
+                    )
+                    self.message_user(
+                        request,
+                        f"Granted {entry.amount:,} credits to {entry.workspace}. "
+                        f"New balance: {entry.balance_after:,} credits.",
+                        messages.SUCCESS,
+                    )
+                    url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+                    return HttpResponseRedirect(f"{url}?workspace={entry.workspace_id}")
+        else:
+            form = GrantCreditsForm(
+                initial={"workspace": request.GET.get("workspace"), "token": uuid.uuid4()}
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Grant credits",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/credits/creditentry/grant.html", context)
