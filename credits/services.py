@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
+from contextlib import nullcontext
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
+from django.utils import timezone
 
 from workspaces.models import Workspace
 
@@ -66,6 +68,89 @@ def _apply_delta(*, workspace_id: int, delta: int, require_cover: bool) -> int |
         cursor.execute(sql + " RETURNING balance", params)
         row = cursor.fetchone()
     return None if row is None else row[0]
+
+
+_ENTRY_INSERT_COLUMNS = (
+    "workspace_id, kind, amount, balance_after, charged, written_off, idempotency_key,"
+    " hold_id, reason, created_at"
+)
+
+
+def _append(
+    *,
+    workspace_id: int,
+    kind: str,
+    delta: int,
+    require_cover: bool,
+    key: str,
+    charged: int = 0,
+    hold_id: int | None = None,
+) -> CreditEntry | None:
+    """Move the balance by ``delta`` and append its entry; None if the balance can't cover it.
+
+    On PostgreSQL this is ONE statement (a data-modifying CTE): in autocommit it is its own
+    transaction, so a hold or a settle costs one round trip and one commit, and the account
+    row stays locked only for that statement. A unique-key violation fails the whole
+    statement, so a repeated operation never moves the balance.
+    """
+    now = timezone.now()
+    account_table = connection.ops.quote_name(CreditAccount._meta.db_table)
+    entry_table = connection.ops.quote_name(CreditEntry._meta.db_table)
+    cover = " AND balance + %(delta)s >= 0" if require_cover else ""
+    params = {
+        "ws": workspace_id,
+        "kind": kind,
+        "delta": delta,
+        "charged": charged,
+        "key": key,
+        "hold": hold_id,
+        "now": now,
+    }
+    if connection.vendor == "postgresql":
+        sql = (
+            f"WITH account AS (UPDATE {account_table} SET balance = balance + %(delta)s"  # noqa: S608
+            f" WHERE workspace_id = %(ws)s{cover} RETURNING balance)"
+            f" INSERT INTO {entry_table} ({_ENTRY_INSERT_COLUMNS})"
+            " SELECT %(ws)s, %(kind)s, %(delta)s, account.balance, %(charged)s, 0, %(key)s,"
+            " %(hold)s, '', %(now)s FROM account RETURNING id, balance_after"
+        )
+        # Inside a caller's transaction a failed statement would abort it: use a savepoint.
+        savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
+        with savepoint, connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    else:
+        with transaction.atomic():
+            balance = _apply_delta(
+                workspace_id=workspace_id, delta=delta, require_cover=require_cover
+            )
+            if balance is None:
+                return None
+            params["balance"] = balance
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {entry_table} ({_ENTRY_INSERT_COLUMNS})"  # noqa: S608
+                    " VALUES (%(ws)s, %(kind)s, %(delta)s, %(balance)s, %(charged)s, 0, %(key)s,"
+                    " %(hold)s, '', %(now)s) RETURNING id, balance_after",
+                    params,
+                )
+                row = cursor.fetchone()
+    if row is None:
+        return None
+    entry = CreditEntry(
+        id=row[0],
+        workspace_id=workspace_id,
+        kind=kind,
+        amount=delta,
+        balance_after=row[1],
+        charged=charged,
+        idempotency_key=key,
+        hold_id=hold_id,
+        created_at=now,
+    )
+    entry._state.adding = False
+    entry._state.db = connection.alias
+    return entry
 
 
 def _ensure_account(workspace_id: int) -> None:
@@ -267,17 +352,17 @@ def credits_hold(*, workspace: Workspace, amount: int, idempotency_key: str) -> 
     _require_amount(amount)
     key = _require_key(idempotency_key)
     try:
-        with transaction.atomic():
-            balance = _apply_delta(workspace_id=workspace.pk, delta=-amount, require_cover=True)
-            if balance is None:
-                raise _NotCovered
-            return CreditEntry.objects.create(
-                workspace=workspace,
-                kind=EntryKind.HOLD,
-                amount=-amount,
-                balance_after=balance,
-                idempotency_key=key,
-            )
+        entry = _append(
+            workspace_id=workspace.pk,
+            kind=EntryKind.HOLD,
+            delta=-amount,
+            require_cover=True,
+            key=key,
+        )
+        if entry is None:
+            raise _NotCovered
+        entry.workspace = workspace
+        return entry
     except IntegrityError:
         # The same key committed first: this transaction's debit was rolled back with it.
         existing = _existing(workspace.pk, key)
@@ -313,6 +398,14 @@ def _close_replay(hold: CreditEntry, *, kind: str, charged: int | None) -> Credi
     return existing
 
 
+def _closed(entry: CreditEntry | None, hold: CreditEntry) -> CreditEntry:
+    if entry is None:
+        # Only possible if the account row vanished, which PROTECT on its entries prevents.
+        raise CreditsError(f"Workspace {hold.workspace_id} has no credit account.")
+    entry.hold = hold
+    return entry
+
+
 def _require_hold(hold: CreditEntry) -> None:
     if hold.kind != EntryKind.HOLD or hold.pk is None:
         raise ValueError("Only a saved hold entry can be settled or released.")
@@ -330,31 +423,38 @@ def credits_settle(*, hold: CreditEntry, amount: int) -> CreditEntry:
     held = -hold.amount
     excess = amount - held
     try:
+        if excess <= 0:
+            return _closed(
+                _append(
+                    workspace_id=hold.workspace_id,
+                    kind=EntryKind.SETTLE,
+                    delta=held - amount,
+                    require_cover=False,
+                    key=f"settle:{hold.pk}",
+                    charged=amount,
+                    hold_id=hold.pk,
+                ),
+                hold,
+            )
         with transaction.atomic():
-            if excess <= 0:
-                collected = 0
+            # Rare: the input estimate was low. Lock the row to know what can be collected.
+            balance = (
+                CreditAccount.objects.select_for_update()
+                .values_list("balance", flat=True)
+                .get(workspace_id=hold.workspace_id)
+            )
+            collected = min(excess, balance)
+            if collected:
                 balance = _apply_delta(
-                    workspace_id=hold.workspace_id, delta=held - amount, require_cover=False
+                    workspace_id=hold.workspace_id, delta=-collected, require_cover=True
                 )
-            else:
-                # Rare: the input estimate was low. Lock the row to know what can be collected.
-                balance = (
-                    CreditAccount.objects.select_for_update()
-                    .values_list("balance", flat=True)
-                    .get(workspace_id=hold.workspace_id)
-                )
-                collected = min(excess, balance)
-                if collected:
-                    balance = _apply_delta(
-                        workspace_id=hold.workspace_id, delta=-collected, require_cover=True
-                    )
             return CreditEntry.objects.create(
                 workspace_id=hold.workspace_id,
                 kind=EntryKind.SETTLE,
-                amount=held - amount if excess <= 0 else -collected,
+                amount=-collected,
                 balance_after=balance,
-                charged=min(amount, held + collected),
-                written_off=max(0, excess - collected),
+                charged=held + collected,
+                written_off=excess - collected,
                 idempotency_key=f"settle:{hold.pk}",
                 hold=hold,
             )
@@ -367,16 +467,17 @@ def credits_release(*, hold: CreditEntry) -> CreditEntry:
     _require_hold(hold)
     held = -hold.amount
     try:
-        with transaction.atomic():
-            balance = _apply_delta(workspace_id=hold.workspace_id, delta=held, require_cover=False)
-            return CreditEntry.objects.create(
+        return _closed(
+            _append(
                 workspace_id=hold.workspace_id,
                 kind=EntryKind.RELEASE,
-                amount=held,
-                balance_after=balance,
-                idempotency_key=f"release:{hold.pk}",
-                hold=hold,
-            )
+                delta=held,
+                require_cover=False,
+                key=f"release:{hold.pk}",
+                hold_id=hold.pk,
+            ),
+            hold,
+        )
     except IntegrityError:
         return _close_replay(hold, kind=EntryKind.RELEASE, charged=None)
 

@@ -345,3 +345,30 @@ def test_raw_delete_of_an_entry_is_refused_on_postgres(workspace, on_postgres):
     with pytest.raises(IntegrityError, match="append-only"):
         _raw("DELETE FROM credits_creditentry WHERE id = %s", [entry.pk])
     assert CreditEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_hold_and_settle_inside_a_callers_transaction(workspace):
+    """A repeated key inside the caller's transaction leaves that transaction usable."""
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    with transaction.atomic():
+        hold = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
+        assert credits_hold(workspace=workspace, amount=300, idempotency_key="req-1").pk == hold.pk
+        with pytest.raises(IdempotencyConflictError):
+            credits_hold(workspace=workspace, amount=5, idempotency_key="req-1")
+        settle = credits_settle(hold=hold, amount=100)
+        assert credits_settle(hold=hold, amount=100).pk == settle.pk
+        assert credits_release(hold=hold).pk == settle.pk
+    assert credits_balance(workspace=workspace) == 900
+    assert_consistent(workspace)
+
+
+def test_entries_returned_by_the_hot_path_match_the_database(workspace):
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    hold = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
+    settle = credits_settle(hold=hold, amount=120)
+    for entry in (hold, settle):
+        stored = CreditEntry.objects.get(pk=entry.pk)
+        fields = ("kind", "amount", "balance_after", "charged", "idempotency_key", "hold_id")
+        assert [getattr(stored, f) for f in fields] == [getattr(entry, f) for f in fields]
+        assert stored.created_at == entry.created_at
+    assert settle.hold == hold and hold.workspace == workspace
