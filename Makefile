@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: install run test test-postgres lint format lock clean
+.PHONY: install run test test-postgres test-worker lint format lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ test: install
 
 test-postgres: install
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/byok} $(BIN)/pytest
+
+# A real Celery worker process on Redis and PostgreSQL checks stored keys (tests/worker).
+test-worker: install
+	BYOK_WORKER_TEST=1 \
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/byok_worker} \
+	WORKER_TEST_BROKER_URL=$${WORKER_TEST_BROKER_URL:-redis://127.0.0.1:6379/5} \
+	timeout 300 $(BIN)/pytest tests/worker
 
 lint: install
 	$(BIN)/ruff check .
