@@ -75,6 +75,17 @@ def _usage(usage: Any) -> Usage:
     )
 
 
+def _usage_from_json(usage: Any) -> Usage:
+    if not isinstance(usage, dict):
+        return Usage()
+    return Usage(
+        input_tokens=usage.get("input_tokens") or 0,
+        output_tokens=usage.get("output_tokens") or 0,
+        cache_read_input_tokens=usage.get("cache_read_input_tokens") or 0,
+        cache_creation_input_tokens=usage.get("cache_creation_input_tokens") or 0,
+    )
+
+
 def _error_detail(exc: anthropic.APIStatusError) -> tuple[str, str]:
     body = exc.body if isinstance(exc.body, dict) else {}
     error = body.get("error") if isinstance(body.get("error"), dict) else {}
@@ -179,13 +190,16 @@ class AnthropicAdapter:
         if system is not None:
             params["system"] = system
         try:
-            message = self._client(api_key).messages.create(**params)
+            # The raw response: the gateway relays JSON, so building the SDK's typed Message
+            # only to dump it back to a dict would be wasted work on every request.
+            response = self._client(api_key).messages.with_raw_response.create(**params)
+            body = response.json()
         except Exception as exc:  # noqa: BLE001
             raise translate_error(exc) from None
+        if not isinstance(body, dict):
+            raise ProviderError("Anthropic answered with something other than a message.")
         return MessageResult(
-            body=message.model_dump(mode="json", exclude_none=False),
-            usage=_usage(message.usage),
-            request_id=getattr(message, "_request_id", None),
+            body=body, usage=_usage_from_json(body.get("usage")), request_id=response.request_id
         )
 
     def stream_message(
