@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count
 from django.views.decorators.debug import sensitive_variables
 
@@ -23,6 +23,8 @@ from .crypto import DecryptionError, EncryptedValue, KeyRing
 from .models import KeyEvent, LLMKey, associated_data_for
 
 ACTOR_LABEL = "operator (rotate_encryption_keys)"
+# Rows per UPDATE statement: 4 parameters each stays under SQLite's 32,766.
+SWAP_CHUNK = 1000
 ROW_FIELDS = ("pk", "workspace_id", "provider", "hint", "encryption_key_id", "ciphertext")
 
 
@@ -102,6 +104,46 @@ def _record_events(rewrites: list[_Rewrite]) -> None:
     )
 
 
+def _compare_and_swap(rewrites: list[_Rewrite]) -> set[int]:
+    """Rewrite each row whose (key id, ciphertext) is still the one that was read, in one
+    statement; return the ids rewritten. A row the application changed meanwhile is left."""
+    if not rewrites:
+        return set()
+    table = connection.ops.quote_name(LLMKey._meta.db_table)
+    ids = [rewrite.pk for rewrite in rewrites]
+    old_key_ids = [rewrite.old.key_id for rewrite in rewrites]
+    old_ciphertexts = [rewrite.old.ciphertext for rewrite in rewrites]
+    new_ciphertexts = [rewrite.new.ciphertext for rewrite in rewrites]
+    # Only the quoted table name and placeholders are interpolated; every value is a parameter.
+    if connection.vendor == "postgresql":
+        # Four array parameters: a short statement whatever the batch size, joined on the
+        # primary key.
+        source = (
+            "unnest(%s::bigint[], %s::text[], %s::bytea[], %s::bytea[]) AS v(id, kid, old, new)"
+        )
+        params = [ids, old_key_ids, old_ciphertexts, new_ciphertexts]
+        columns = ("v.id", "v.kid", "v.old", "v.new")
+    else:
+        source = "(VALUES " + ", ".join(["(%s, %s, %s, %s)"] * len(rewrites)) + ") AS v"
+        params = [
+            value
+            for row in zip(ids, old_key_ids, old_ciphertexts, new_ciphertexts, strict=True)
+            for value in row
+        ]
+        # Unnamed VALUES columns are column1..column4 (SQLite >= 3.35 for RETURNING).
+        columns = ("v.column1", "v.column2", "v.column3", "v.column4")
+    v_id, v_kid, v_old, v_new = columns
+    sql = (
+        f"UPDATE {table} SET ciphertext = {v_new}, encryption_key_id = %s "  # noqa: S608
+        f"FROM {source} "
+        f"WHERE {table}.id = {v_id} AND {table}.encryption_key_id = {v_kid} "
+        f"AND {table}.ciphertext = {v_old} RETURNING {table}.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [rewrites[0].new.key_id, *params])
+        return {row[0] for row in cursor.fetchall()}
+
+
 def llm_keys_reencrypt_batch(
     *, ring: KeyRing, after_pk: int = 0, batch_size: int = 500, dry_run: bool = False
 ) -> BatchResult:
@@ -122,15 +164,10 @@ def llm_keys_reencrypt_batch(
         result.rewritten = len(rewrites)
         return result
     with transaction.atomic():
-        done = []
-        for rewrite in rewrites:
-            swapped = LLMKey.objects.filter(
-                pk=rewrite.pk,
-                encryption_key_id=rewrite.old.key_id,
-                ciphertext=rewrite.old.ciphertext,
-            ).update(ciphertext=rewrite.new.ciphertext, encryption_key_id=rewrite.new.key_id)
-            if swapped:
-                done.append(rewrite)
+        swapped: set[int] = set()
+        for start in range(0, len(rewrites), SWAP_CHUNK):
+            swapped |= _compare_and_swap(rewrites[start : start + SWAP_CHUNK])
+        done = [rewrite for rewrite in rewrites if rewrite.pk in swapped]
         _record_events(done)
     result.rewritten = len(done)
     result.changed_meanwhile = len(rewrites) - len(done)
