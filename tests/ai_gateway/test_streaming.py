@@ -2,8 +2,10 @@
 hold released when the provider fails mid-stream or the client goes away."""
 
 import json
+from unittest import mock
 
 import pytest
+from django.db import connections
 
 from ai_gateway import services
 from ai_gateway.errors import ProviderFailedError
@@ -20,6 +22,17 @@ def parse_sse(raw: bytes) -> list[tuple[str, dict]]:
         lines = dict(line.split(": ", 1) for line in block.splitlines())
         events.append((lines["event"], json.loads(lines["data"])))
     return events
+
+
+def client_goes_away(response) -> None:
+    """Close the response as the WSGI server does when the client disconnects.
+
+    Closing fires request_finished, whose close_old_connections would close the test's
+    database connection (it is inside the test's transaction); keep it open, as Django's
+    test client does for the responses it closes itself.
+    """
+    with mock.patch.object(connections["default"], "close_if_unusable_or_obsolete"):
+        response.close()
 
 
 def stream_body(**overrides):
@@ -93,7 +106,7 @@ def test_client_disconnect_releases_the_hold(member_client, workspace, funded, s
     first = next(chunks)
     assert first.startswith(b"event: message_start")
 
-    response.close()  # what the WSGI server does when the client goes away
+    client_goes_away(response)
 
     assert [kind for kind, _ in ledger(workspace)] == ["grant", "hold", "release"]
     assert credits_balance(workspace=workspace) == funded
@@ -106,7 +119,7 @@ def test_client_gone_before_the_first_chunk_releases_the_hold(
     member_client, workspace, funded, standin
 ):
     response = post(member_client, stream_body())
-    response.close()
+    client_goes_away(response)
 
     assert [kind for kind, _ in ledger(workspace)] == ["grant", "hold", "release"]
     assert AIRequest.objects.get(workspace=workspace).outcome == "client_disconnected"
