@@ -76,6 +76,34 @@ _ENTRY_INSERT_COLUMNS = (
 )
 
 
+def _execute_prepared(sql: str, params: dict) -> tuple | None:
+    """Run one hot-path statement as a server-side prepared statement; return its first row.
+
+    Django's PostgreSQL cursors bind parameters client-side and its connections never prepare
+    (``prepare_threshold=None``), so the server parses and plans every call. A plain psycopg
+    cursor on the same connection (the same transaction) can prepare the statement once per
+    connection: 0.1-0.3 ms less per statement. ``AI_CREDITS_PREPARED_STATEMENTS = False``
+    turns this off behind a transaction-mode pooler that cannot keep prepared statements.
+    Errors are still Django's.
+    """
+    import psycopg
+
+    connection.ensure_connection()
+    raw = connection.connection
+    prepare = bool(settings.AI_CREDITS_PREPARED_STATEMENTS)
+    threshold = raw.prepare_threshold
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        try:
+            if prepare and threshold is None:
+                # psycopg ignores prepare=True while the threshold is None; lift it for this
+                # statement only, so Django's own queries keep the connection's setting.
+                raw.prepare_threshold = 5
+            cursor.execute(sql, params, prepare=prepare or None)
+        finally:
+            raw.prepare_threshold = threshold
+        return cursor.fetchone()
+
+
 def _append(
     *,
     workspace_id: int,
@@ -96,7 +124,7 @@ def _append(
     now = timezone.now()
     account_table = connection.ops.quote_name(CreditAccount._meta.db_table)
     entry_table = connection.ops.quote_name(CreditEntry._meta.db_table)
-    cover = " AND balance + %(delta)s >= 0" if require_cover else ""
+    cover = " AND balance + %(delta)s::bigint >= 0" if require_cover else ""
     params = {
         "ws": workspace_id,
         "kind": kind,
@@ -108,17 +136,18 @@ def _append(
     }
     if connection.vendor == "postgresql":
         sql = (
-            f"WITH account AS (UPDATE {account_table} SET balance = balance + %(delta)s"  # noqa: S608
-            f" WHERE workspace_id = %(ws)s{cover} RETURNING balance)"
+            f"WITH account AS (UPDATE {account_table}"  # noqa: S608
+            " SET balance = balance + %(delta)s::bigint"
+            f" WHERE workspace_id = %(ws)s::bigint{cover} RETURNING balance)"
             f" INSERT INTO {entry_table} ({_ENTRY_INSERT_COLUMNS})"
-            " SELECT %(ws)s, %(kind)s, %(delta)s, account.balance, %(charged)s, 0, %(key)s,"
-            " %(hold)s, '', %(now)s FROM account RETURNING id, balance_after"
+            " SELECT %(ws)s::bigint, %(kind)s::varchar, %(delta)s::bigint, account.balance,"
+            " %(charged)s::bigint, 0, %(key)s::varchar, %(hold)s::bigint, '',"
+            " %(now)s::timestamptz FROM account RETURNING id, balance_after"
         )
         # Inside a caller's transaction a failed statement would abort it: use a savepoint.
         savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
-        with savepoint, connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
+        with savepoint:
+            row = _execute_prepared(sql, params)
     else:
         with transaction.atomic():
             balance = _apply_delta(

@@ -372,3 +372,20 @@ def test_entries_returned_by_the_hot_path_match_the_database(workspace):
         assert [getattr(stored, f) for f in fields] == [getattr(entry, f) for f in fields]
         assert stored.created_at == entry.created_at
     assert settle.hold == hold and hold.workspace == workspace
+
+
+def test_the_hot_path_runs_as_a_prepared_statement_on_postgres(workspace, on_postgres, settings):
+    settings.AI_CREDITS_PREPARED_STATEMENTS = True
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    connection.ensure_connection()
+    threshold = connection.connection.prepare_threshold
+    hold = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
+    credits_settle(hold=hold, amount=10)
+    # Django's own setting for the connection is left as it was.
+    assert connection.connection.prepare_threshold == threshold
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["WITH account AS (UPDATE%"],
+        )
+        assert cursor.fetchone()[0] >= 2  # the conditional hold and the unconditional settle
