@@ -26,13 +26,15 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 # KEYS[1]: the schedule key; ARGV[1]: interval in microseconds. Returns the wait in microseconds.
+# string.format('%d'), not tostring: tostring keeps 14 digits and would round the time.
 _RESERVE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
-redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', math.floor(interval / 1000) + 60000)
+local ttl_ms = math.floor(interval / 1000) + 60000
+redis.call('SET', KEYS[1], string.format('%d', tat + interval), 'PX', ttl_ms)
 return tat - now
 """
 

@@ -57,9 +57,13 @@ def llm_keys_check_all() -> int:
         "pk", flat=True
     )
     count = 0
-    for llm_key_id in ids.iterator(chunk_size=500):
-        llm_key_check_task.apply_async(args=(llm_key_id,), kwargs={"requested_at": requested_at})
-        count += 1
+    # One producer (one broker connection) for the whole fan-out.
+    with llm_key_check_task.app.producer_or_acquire() as producer:
+        for llm_key_id in ids.iterator(chunk_size=500):
+            llm_key_check_task.apply_async(
+                args=(llm_key_id,), kwargs={"requested_at": requested_at}, producer=producer
+            )
+            count += 1
     logger.info("Queued checks of %d stored keys.", count)
     return count
 

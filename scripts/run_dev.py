@@ -4,9 +4,10 @@ Every process is stopped together on Ctrl-C.
 """
 
 import os
+import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,16 +38,19 @@ def main() -> int:
         ],
         "beat": [*celery, "beat", "--loglevel=INFO"],
     }
+    interrupted = threading.Event()
+    # Ctrl-C reaches every process of the terminal's group at once; a child that exits on it
+    # before this loop sees the interrupt is part of stopping, not a failure.
+    signal.signal(signal.SIGINT, lambda *_: interrupted.set())
     processes = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in commands.items()}  # noqa: S603
     try:
-        while True:
+        while not interrupted.is_set():
             for name, proc in processes.items():
                 code = proc.poll()
-                if code is not None:
+                if code is not None and not interrupted.wait(0.5):
                     print(f"{name} exited with {code}; stopping the rest.", file=sys.stderr)
                     return code or 1
-            time.sleep(0.5)
-    except KeyboardInterrupt:
+            interrupted.wait(0.5)
         return 0
     finally:
         for proc in processes.values():
