@@ -45,6 +45,8 @@ __all__ = [
 ]
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
+# Far above any real amount (10^15 credits = US$100 billion), far below bigint overflow.
+MAX_AMOUNT = 10**15
 
 
 class _NotCovered(Exception):
@@ -204,6 +206,8 @@ def _require_amount(amount: int, *, allow_zero: bool = False, allow_negative: bo
         raise ValueError("A credit amount cannot be zero.")
     if amount < 0 and not allow_negative:
         raise ValueError(f"A credit amount cannot be negative ({amount}).")
+    if abs(amount) > MAX_AMOUNT:
+        raise ValueError(f"A credit amount is at most {MAX_AMOUNT:,} credits.")
 
 
 def _require_key(idempotency_key: str) -> str:

@@ -1,5 +1,6 @@
 """The ledger under real concurrency: real threads, each with its own PostgreSQL connection."""
 
+import datetime
 import threading
 from collections import Counter
 
@@ -10,7 +11,13 @@ from django.db.models import Sum
 from credits.exceptions import InsufficientCreditsError
 from credits.models import CreditEntry, EntryKind
 from credits.selectors import credits_balance
-from credits.services import credits_grant, credits_hold, credits_release, credits_settle
+from credits.services import (
+    credits_grant,
+    credits_hold,
+    credits_monthly_allowance_grant,
+    credits_release,
+    credits_settle,
+)
 from workspaces.models import Workspace
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -120,3 +127,14 @@ def test_concurrent_settles_and_releases_close_a_hold_once(funded):
     closing = CreditEntry.objects.get(hold=hold)
     expected = 1_000 if closing.kind == EntryKind.RELEASE else 900
     assert credits_balance(workspace=funded) == expected == entries_sum(funded)
+
+
+def test_the_monthly_allowance_is_granted_once_under_concurrency(funded, settings):
+    settings.AI_CREDITS_MONTHLY_ALLOWANCE = 2_500
+    month = datetime.date(2026, 11, 1)
+    results = run_in_threads(
+        10, lambda i: credits_monthly_allowance_grant(workspace=funded, month=month)
+    )
+    assert not any(isinstance(r, Exception) for r in results), results
+    assert sum(r is not None for r in results) == 1
+    assert credits_balance(workspace=funded) == 3_500 == entries_sum(funded)

@@ -53,6 +53,11 @@ def test_grant_credits_adds_credits_and_prints_the_new_balance(workspace):
         (["acme", "-5", "--reason", "x"], "AMOUNT must be greater than zero, not -5."),
         (["acme", "100"], "--reason is required: say why the credits are granted."),
         (
+            ["acme", "1" + "0" * 16, "--reason", "x"],
+            "A credit amount is at most 1,000,000,000,000,000 credits.",
+        ),
+        (["acme", "100", "--reason", "x" * 501], "A reason is at most 500 characters."),
+        (
             ["acme", "100", "--reason", "  "],
             "--reason is required: say why the credits are granted.",
         ),

@@ -51,7 +51,7 @@ def test_grant_adds_to_the_balance_with_reason_and_actor(workspace, admin_user):
     assert_consistent(workspace)
 
 
-@pytest.mark.parametrize("amount", [0, -5, 1.5, "10", True])
+@pytest.mark.parametrize("amount", [0, -5, 1.5, "10", True, 10**15 + 1])
 def test_grant_refuses_a_non_positive_or_non_integer_amount(workspace, amount):
     with pytest.raises(ValueError):
         credits_grant(workspace=workspace, amount=amount, reason="x")
