@@ -30,8 +30,13 @@ class Outcome(models.TextChoices):
 
 
 class AIRequest(models.Model):
+    # No index of its own: the composite indexes below start with workspace, and every
+    # index is one more write on each AI request.
     workspace = models.ForeignKey(
-        "workspaces.Workspace", on_delete=models.CASCADE, related_name="ai_requests"
+        "workspaces.Workspace",
+        on_delete=models.CASCADE,
+        related_name="ai_requests",
+        db_index=False,
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
