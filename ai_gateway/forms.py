@@ -1,7 +1,7 @@
 from django import forms
 from django.conf import settings
 
-DEFAULT_MODEL = "claude-sonnet-4-5"
+DEFAULT_MODEL = "claude-sonnet-5"
 
 
 def _model_choices() -> list[tuple[str, str]]:

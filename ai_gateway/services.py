@@ -255,7 +255,7 @@ def credentials_resolve(*, workspace: Workspace, provider: str = Provider.ANTHRO
 
 def _validate(*, model: Any, messages: Any, max_tokens: Any, system: Any, price: Any) -> None:
     if not isinstance(model, str) or not model.strip():
-        raise BadRequestError("'model' is required: give a model name such as claude-sonnet-4-5.")
+        raise BadRequestError("'model' is required: give a model name such as claude-sonnet-5.")
     if len(model) > MAX_MODEL_NAME:
         raise BadRequestError(f"'model' is too long (at most {MAX_MODEL_NAME} characters).")
     if not isinstance(messages, list) or not messages:

@@ -51,9 +51,9 @@ ERRORS = {
 }
 
 MODELS = [
-    {"id": "claude-sonnet-4-5", "display_name": "Claude Sonnet 4.5"},
+    {"id": "claude-sonnet-5", "display_name": "Claude Sonnet 5"},
     {"id": "claude-haiku-4-5", "display_name": "Claude Haiku 4.5"},
-    {"id": "claude-opus-4-1", "display_name": "Claude Opus 4.1"},
+    {"id": "claude-opus-5", "display_name": "Claude Opus 5"},
 ]
 
 

@@ -123,7 +123,7 @@ class TestNoSecretOnAnyPage:
         assert "sk-ant-…AbCd" in page
         assert "Unverified" in page
         assert "4,880" in page  # 5,000 granted, 120 used
-        assert "claude-sonnet-4-5" in page
+        assert "claude-sonnet-5" in page
         assert "Key rejected by the provider" in page
         assert "Grant credits" in page
         assert 'name="name"' not in page  # view only
@@ -331,7 +331,7 @@ class TestReadOnlyLogs:
             outcome="ok",
         )
         requests = support_client.get(url(AIRequest, "changelist") + "?q=globex").content.decode()
-        assert "claude-haiku" in requests and "claude-sonnet-4-5" not in requests
+        assert "claude-haiku" in requests and "claude-sonnet-5" not in requests
         events = support_client.get(url(KeyEvent, "changelist") + "?q=acme").content.decode()
         assert "Key set" in events
         for model in (KeyEvent, AIRequest):

@@ -4,7 +4,7 @@ import json
 
 from credits.models import CreditEntry
 
-MODEL = "claude-sonnet-4-5"
+MODEL = "claude-sonnet-5"
 API = "/api/v1/w/acme/messages"
 
 

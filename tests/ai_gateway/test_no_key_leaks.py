@@ -26,7 +26,7 @@ def _every_gateway_path(client, standin, key: str) -> list:
         post(client, body()),
         post(client, body(stream=True)),
         client.post(
-            "/w/acme/ai/", {"model": "claude-sonnet-4-5", "max_tokens": 32, "prompt": "hi"}
+            "/w/acme/ai/", {"model": "claude-sonnet-5", "max_tokens": 32, "prompt": "hi"}
         ),
         client.get("/w/acme/ai/"),
         client.get("/w/acme/usage/"),
@@ -37,7 +37,7 @@ def _every_gateway_path(client, standin, key: str) -> list:
         responses.append(post(client, body(stream=True)))
         responses.append(
             client.post(
-                "/w/acme/ai/", {"model": "claude-sonnet-4-5", "max_tokens": 32, "prompt": "x"}
+                "/w/acme/ai/", {"model": "claude-sonnet-5", "max_tokens": 32, "prompt": "x"}
             )
         )
     return responses
@@ -92,7 +92,7 @@ def test_key_absent_from_the_python_entry_points_results(workspace, admin_user, 
     result = create_message(
         workspace=workspace,
         user=admin_user,
-        model="claude-sonnet-4-5",
+        model="claude-sonnet-5",
         messages=[{"role": "user", "content": "hi"}],
         max_tokens=16,
         stream=stream,

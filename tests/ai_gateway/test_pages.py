@@ -104,7 +104,7 @@ def test_admin_sees_balance_ledger_and_everyones_requests(
     assert 'data-section="ledger"' in html
     assert 'data-entry-kind="settle"' in html and 'data-entry-kind="grant"' in html
     assert 'data-source="platform"' in html
-    assert 'data-model="claude-sonnet-4-5"' in html and 'data-model="claude-haiku-4-5"' in html
+    assert 'data-model="claude-sonnet-5"' in html and 'data-model="claude-haiku-4-5"' in html
     assert "member@example.com" in html and "admin@example.com" in html
 
 
@@ -117,7 +117,7 @@ def test_member_sees_only_their_own_requests_and_no_ledger(
     html = member_client.get(USAGE_PAGE).content.decode()
 
     assert 'data-section="ledger"' not in html
-    assert 'data-model="claude-sonnet-4-5"' in html
+    assert 'data-model="claude-sonnet-5"' in html
     assert 'data-model="claude-haiku-4-5"' not in html
     assert html.count("data-ai-request=") == 1
 
