@@ -25,9 +25,7 @@ def _every_gateway_path(client, standin, key: str) -> list:
     responses = [
         post(client, body()),
         post(client, body(stream=True)),
-        client.post(
-            "/w/acme/ai/", {"model": "claude-sonnet-5", "max_tokens": 32, "prompt": "hi"}
-        ),
+        client.post("/w/acme/ai/", {"model": "claude-sonnet-5", "max_tokens": 32, "prompt": "hi"}),
         client.get("/w/acme/ai/"),
         client.get("/w/acme/usage/"),
     ]
