@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
+
+from llm_keys.admin import ReadOnlyAdminMixin
 
 from .models import AIRequest
 
 
 @admin.register(AIRequest)
-class AIRequestAdmin(admin.ModelAdmin):
+class AIRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "workspace",
@@ -54,12 +55,3 @@ class AIRequestAdmin(admin.ModelAdmin):
         "provider_request_id",
     )
     fields = readonly_fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False

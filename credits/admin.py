@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from llm_keys.admin import ReadOnlyAdminMixin
 from workspaces.models import Workspace
 
 from .exceptions import CreditsError
@@ -41,7 +42,7 @@ class GrantCreditsForm(forms.Form):
 
 
 @admin.register(CreditEntry)
-class CreditEntryAdmin(admin.ModelAdmin):
+class CreditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "created_at",
@@ -73,17 +74,8 @@ class CreditEntryAdmin(admin.ModelAdmin):
     )
     fields = readonly_fields
 
-    # Entries are never updated or deleted (the database refuses too); grants go through
-    # the "Grant credits" form, which calls credits_grant.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
+    # Entries are never updated or deleted (the database refuses too): read-only here, and
+    # grants go through the "Grant credits" form, which calls credits_grant.
     def has_grant_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(f"{self.opts.app_label}.add_{self.opts.model_name}")
 
