@@ -36,6 +36,7 @@ from ai_gateway.providers import (
     Usage,
     get_adapter,
 )
+from config.db import execute_prepared
 from credits import pricing
 from credits import services as ledger
 from credits.exceptions import InsufficientCreditsError as LedgerInsufficientError
@@ -172,7 +173,8 @@ class _Call:
 # The two statements every request runs, written once from the models' own metadata.
 # Measured (bench/gateway_overhead.py --profile byok): compiling them through the ORM on each
 # request cost more than running them; a fixed statement keeps the per-request cost to the
-# round trip. Everything else about these rows still goes through the ORM.
+# round trip, and on PostgreSQL a prepared one spares the server parsing and planning it.
+# Everything else about these rows still goes through the ORM.
 _KEY_FIELDS = (
     "id",
     "workspace_id",
@@ -194,10 +196,16 @@ def _key_select_sql(vendor: str) -> str:
     )
 
 
-def _llm_key_row(*, workspace_id: int, provider: str) -> LLMKey | None:
+def _fetch_one(sql: str, params: list[Any]) -> tuple | None:
+    if connection.vendor == "postgresql":
+        return execute_prepared(sql, params)
     with connection.cursor() as cursor:
-        cursor.execute(_key_select_sql(connection.vendor), [workspace_id, provider])
-        row = cursor.fetchone()
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def _llm_key_row(*, workspace_id: int, provider: str) -> LLMKey | None:
+    row = _fetch_one(_key_select_sql(connection.vendor), [workspace_id, provider])
     if row is None:
         return None
     return LLMKey.from_db(connection.alias, _KEY_FIELDS, row)
@@ -219,13 +227,12 @@ def _insert_usage_row(**values: Any) -> AIRequest:
     row = AIRequest(**values)
     sql, fields = _usage_insert_sql(connection.vendor)
     params = [f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row.pk = (
-            cursor.fetchone()[0]
-            if connection.features.can_return_columns_from_insert
-            else cursor.lastrowid
-        )
+    if connection.features.can_return_columns_from_insert:
+        row.pk = _fetch_one(sql, params)[0]
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row.pk = cursor.lastrowid
     row._state.adding = False
     row._state.db = connection.alias
     return row

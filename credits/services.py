@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from config.db import execute_prepared as _execute_prepared
 from workspaces.models import Workspace
 
 from .exceptions import (
@@ -76,34 +77,6 @@ _ENTRY_INSERT_COLUMNS = (
     "workspace_id, kind, amount, balance_after, charged, written_off, idempotency_key,"
     " hold_id, reason, created_at"
 )
-
-
-def _execute_prepared(sql: str, params: dict) -> tuple | None:
-    """Run one hot-path statement as a server-side prepared statement; return its first row.
-
-    Django's PostgreSQL cursors bind parameters client-side and its connections never prepare
-    (``prepare_threshold=None``), so the server parses and plans every call. A plain psycopg
-    cursor on the same connection (the same transaction) can prepare the statement once per
-    connection: 0.1-0.3 ms less per statement. ``AI_CREDITS_PREPARED_STATEMENTS = False``
-    turns this off behind a transaction-mode pooler that cannot keep prepared statements.
-    Errors are still Django's.
-    """
-    import psycopg
-
-    connection.ensure_connection()
-    raw = connection.connection
-    prepare = bool(settings.AI_CREDITS_PREPARED_STATEMENTS)
-    threshold = raw.prepare_threshold
-    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-        try:
-            if prepare and threshold is None:
-                # psycopg ignores prepare=True while the threshold is None; lift it for this
-                # statement only, so Django's own queries keep the connection's setting.
-                raw.prepare_threshold = 5
-            cursor.execute(sql, params, prepare=prepare or None)
-        finally:
-            raw.prepare_threshold = threshold
-        return cursor.fetchone()
 
 
 def _append(
