@@ -11,7 +11,8 @@ connection count uses an in-process stand-in, which counts the TCP connections i
 
 - Python entry point ``ai_gateway.services.create_message``: BYOK and AI credits;
 - HTTP ``POST /api/v1/w/<slug>/messages`` served by gunicorn (a real WSGI server), session
-  cookie + CSRF header, keep-alive connection: BYOK and AI credits;
+  cookie + CSRF header, keep-alive connection (gthread; ``--worker-class sync`` to compare):
+  BYOK and AI credits;
 - TCP connections the stand-in accepted for 1,000 requests over 100 BYOK workspaces from
   32 threads (must stay <= AI_HTTP_POOL_SIZE).
 
@@ -344,9 +345,12 @@ class _RemoteStandIn:
 
 
 def _http_part(args, env, database_url, user, byok_ws, platform, direct_byok, direct_platform):
+    from importlib import import_module
+
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
+
+    SessionStore = import_module(settings.SESSION_ENGINE).SessionStore
     from django.middleware.csrf import _get_new_csrf_string
 
     session = SessionStore()
@@ -416,7 +420,8 @@ def _http_part(args, env, database_url, user, byok_ws, platform, direct_byok, di
         results = []
         print(
             f"HTTP endpoint (gunicorn {args.worker_class}, 1 worker"
-            f"{', keep-alive' if args.worker_class == 'gthread' else ''}; session + CSRF):"
+            f"{', keep-alive' if args.worker_class == 'gthread' else ''}; session + CSRF;"
+            f" {settings.SESSION_ENGINE.rsplit('.', 1)[-1]} sessions):"
         )
         for label, direct, call, target in (
             ("BYOK", direct_byok, through(byok_ws.slug), 2.3),
