@@ -268,7 +268,10 @@ def test_concurrent_duplicate_checks_make_one_transition_on_postgres(
 
     def check():
         try:
-            outcomes.append(tasks.llm_key_check_task.apply(args=(llm_key.pk,)).get())
+            result = tasks.llm_key_check_task.apply(args=(llm_key.pk,))
+            # Celery's "result.get() within a task" guard is process-wide: while the other
+            # thread's eager task runs, it would refuse this thread's get().
+            outcomes.append(result.get(disable_sync_subtasks=False))
         finally:
             connection.close()
 
