@@ -134,6 +134,34 @@ def _stop(process) -> None:
         process.kill()
 
 
+def _cpu_seconds_by_group(worker_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by each group of processes on this machine (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    groups: dict[str, float] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        name, fields = stat.split("(", 1)[1].rsplit(")", 1)
+        fields = fields.split()
+        if int(pid) == os.getpid():
+            group = "bench (stand-in, progress query)"
+        elif int(pid) == worker_pid:
+            group = "worker main process"
+        elif "celery" in cmdline:
+            group = "worker pool"
+        elif name.startswith("postgres"):
+            group = "postgres"
+        elif name.startswith("redis"):
+            group = "redis"
+        else:
+            group = "other"
+        groups[group] = groups.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return groups
+
+
 def _sweep(count: int) -> float:
     from django.utils import timezone
 
@@ -209,9 +237,22 @@ def main() -> int:
             try:
                 standin.reset()
                 standin.state.latency = latency
+                cpu_before = _cpu_seconds_by_group(worker.pid)
                 wall = _sweep(keys)
+                cpu_after = _cpu_seconds_by_group(worker.pid)
             finally:
                 _stop(worker)
+            # Where the machine's CPU went: with 2 cores, the sweep cannot be shorter than
+            # the total / 2, whatever the latency.
+            used = {g: cpu_after[g] - cpu_before.get(g, 0.0) for g in cpu_after}
+            total = sum(used.values())
+            split = ", ".join(
+                f"{g} {v * 1000 / keys:.1f}" for g, v in sorted(used.items(), key=lambda i: -i[1])
+            )
+            print(f"\nCPU per check (ms): {split}; total {total * 1000 / keys:.1f} ms", end="")
+            print(
+                f" -> {total / (os.cpu_count() or 1):.1f} s of wall time on {os.cpu_count()} CPUs"
+            )
             if latency == 0:
                 baseline = wall
                 print(f"\n== {label}: {keys} keys: {wall:.2f} s (CPU-bound floor on this machine)")
