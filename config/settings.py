@@ -220,9 +220,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # Each worker holds up to 4 x concurrency messages, so a pool process that finishes a check
-# gets the next one without waiting on a broker round trip (a 2,000-key sweep: 25 s -> 21 s,
-# see docs/decisions/034). Held messages stay unacknowledged (acks-late): a lost worker's
-# come back after the visibility timeout, as they did with 1.
+# gets the next one without waiting on a broker round trip (a 2,000-key sweep, back to back
+# with 1: 29.2 s -> 27.4 s; see docs/decisions/034). Held messages stay unacknowledged
+# (acks-late): a lost worker's come back after the visibility timeout, as they did with 1.
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=4)
 CELERY_TIMEZONE = "UTC"
 # Bounded concurrency: each worker runs at most this many tasks (checks) at once; the
