@@ -192,6 +192,13 @@ def _require_key(idempotency_key: str) -> str:
     return key
 
 
+def _key_or_new(idempotency_key: str | None, *, prefix: str) -> str:
+    """Return the caller's idempotency key, checked, or a fresh one for a one-off operation."""
+    if idempotency_key is None:
+        return f"{prefix}:{uuid.uuid4()}"
+    return _require_key(idempotency_key)
+
+
 def _require_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
@@ -273,7 +280,7 @@ def credits_grant(
     """Add credits to a workspace's balance, saying why and who."""
     _require_amount(amount)
     reason = _require_reason(reason)
-    key = _require_key(idempotency_key) if idempotency_key is not None else f"grant:{uuid.uuid4()}"
+    key = _key_or_new(idempotency_key, prefix="grant")
     entry, created = _post(
         workspace=workspace,
         kind=EntryKind.GRANT,
@@ -300,7 +307,7 @@ def credits_adjust(
     """Correct a balance by a signed amount; a debit never takes it below zero."""
     _require_amount(amount, allow_negative=True)
     reason = _require_reason(reason)
-    key = _require_key(idempotency_key) if idempotency_key is not None else f"adjust:{uuid.uuid4()}"
+    key = _key_or_new(idempotency_key, prefix="adjust")
     entry, _created = _post(
         workspace=workspace,
         kind=EntryKind.ADJUSTMENT,
@@ -325,7 +332,7 @@ def credits_refund(
         raise ValueError("Only settled usage can be refunded; use an adjustment otherwise.")
     _require_amount(amount)
     reason = _require_reason(reason)
-    key = _require_key(idempotency_key) if idempotency_key is not None else f"refund:{uuid.uuid4()}"
+    key = _key_or_new(idempotency_key, prefix="refund")
     with transaction.atomic():
         # Serialize refunds of this workspace so two of them cannot both pass the cap below.
         _ensure_account(settlement.workspace_id)
