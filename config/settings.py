@@ -225,6 +225,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # (acks-late): a lost worker's come back after the visibility timeout, as they did with 1.
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=4)
 CELERY_TIMEZONE = "UTC"
+# Celery's Django fixup closes the database connection after every this many tasks (by
+# default: after every task). Set beyond reach, so connections follow CONN_MAX_AGE and
+# CONN_HEALTH_CHECKS as in a web request (config/celery.py closes old ones around each task).
+CELERY_DB_REUSE_MAX = 1_000_000_000
 # Bounded concurrency: each worker runs at most this many tasks (checks) at once; the
 # provider-wide rate limit below holds however many workers run.
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=4)
