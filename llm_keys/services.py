@@ -3,13 +3,14 @@ the Celery tasks and the AI gateway all go through these functions."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -243,50 +244,153 @@ def llm_key_record_check(*, llm_key: LLMKey, result: CheckResult, actor: Actor) 
     updated row, or None when the verdict was dropped.
     """
     now = timezone.now()
+    if result.outcome == CheckOutcome.UNKNOWN:
+        new_status = None
+    else:
+        new_status = KeyStatus.VALID if result.outcome == CheckOutcome.VALID else KeyStatus.INVALID
+    if connection.vendor == "postgresql":
+        current, previous = _record_check_in_one_statement(
+            llm_key=llm_key, result=result, new_status=new_status, actor=actor, now=now
+        )
+    else:
+        current, previous = _record_check_locked(
+            llm_key=llm_key, result=result, new_status=new_status, actor=actor, now=now
+        )
+    if (
+        current is not None
+        and previous != KeyStatus.INVALID
+        and current.status == KeyStatus.INVALID
+    ):
+        # Only the transition notifies, and the row lock makes it happen once: later checks
+        # of an invalid key, or a duplicate check, find it invalid already.
+        llm_key_id = current.pk
+        transaction.on_commit(lambda: _enqueue_invalid_notice(llm_key_id))
+    return current
+
+
+def _check_action(previous: str, new_status: str | None) -> str:
+    if new_status is None:
+        return KeyEvent.Action.CHECK_FAILED
+    if new_status == previous:
+        return KeyEvent.Action.CHECKED
+    if new_status == KeyStatus.VALID:
+        return KeyEvent.Action.BECAME_VALID
+    return KeyEvent.Action.BECAME_INVALID
+
+
+def _record_check_locked(
+    *, llm_key: LLMKey, result: CheckResult, new_status: str | None, actor: Actor, now
+) -> tuple[LLMKey | None, str]:
+    """The portable way: lock, compare, save, insert the event, in one transaction."""
     with transaction.atomic():
         current = LLMKey.objects.select_for_update().filter(pk=llm_key.pk).first()
         if current is None or bytes(current.ciphertext) != bytes(llm_key.ciphertext):
-            return None
+            return None, ""
         previous = current.status
         current.last_checked_at = now
-        update_fields = ["last_checked_at", "updated_at"]
-        action = KeyEvent.Action.CHECKED
-        if result.outcome == CheckOutcome.UNKNOWN:
+        update_fields = ["last_checked_at", "updated_at", "last_error"]
+        if new_status is None:
             current.last_error = result.reason[:300]
-            update_fields.append("last_error")
-            action = KeyEvent.Action.CHECK_FAILED
         else:
-            new_status = (
-                KeyStatus.VALID if result.outcome == CheckOutcome.VALID else KeyStatus.INVALID
-            )
             current.status = new_status
             current.status_reason = result.reason[:300]
             current.last_error = ""
-            update_fields += ["status", "status_reason", "last_error"]
+            update_fields += ["status", "status_reason"]
             if new_status == KeyStatus.VALID:
                 current.last_verified_at = now
                 update_fields.append("last_verified_at")
-            if new_status != previous:
-                action = (
-                    KeyEvent.Action.BECAME_VALID
-                    if new_status == KeyStatus.VALID
-                    else KeyEvent.Action.BECAME_INVALID
-                )
         current.save(update_fields=update_fields)
         _event(
             workspace_id=current.workspace_id,
             provider=current.provider,
-            action=action,
+            action=_check_action(previous, new_status),
             actor=actor,
             hint=current.hint,
             detail=f"{previous} → {current.status}: {result.reason}",
         )
-        if action == KeyEvent.Action.BECAME_INVALID:
-            # Only the transition notifies, and the row lock above makes it happen once:
-            # later checks of an invalid key, or a duplicate check, find it invalid already.
-            llm_key_id = current.pk
-            transaction.on_commit(lambda: _enqueue_invalid_notice(llm_key_id))
-    return current
+    return current, previous
+
+
+@functools.cache
+def _record_check_sql() -> tuple[str, list[str]]:
+    """Return the one PostgreSQL statement that applies a check, and the columns it returns.
+
+    The subselect locks the row (a concurrent check of the same key waits, then reads the
+    status this one wrote) and yields the status before the update; the update is guarded by
+    the id and the ciphertext that was checked; the audit event is inserted from the updated
+    row. Nothing happens when the key was replaced or removed meanwhile. Every value is a
+    parameter; only table and column names, from the models, are interpolated.
+    """
+    qn = connection.ops.quote_name
+    keys = qn(LLMKey._meta.db_table)
+    events = qn(KeyEvent._meta.db_table)
+    columns = [field.attname for field in LLMKey._meta.concrete_fields]
+    returning = ", ".join(f"k.{qn(LLMKey._meta.get_field(c).column)}" for c in columns)
+    sql = f"""
+        WITH previous AS (
+            SELECT id, status FROM {keys}
+            WHERE id = %(id)s AND ciphertext = %(ciphertext)s
+            FOR UPDATE
+        ), updated AS (
+            UPDATE {keys} AS k SET
+                last_checked_at = %(now)s,
+                updated_at = %(now)s,
+                last_error = %(last_error)s,
+                status = COALESCE(%(status)s, k.status),
+                status_reason = COALESCE(%(status_reason)s, k.status_reason),
+                last_verified_at = CASE WHEN %(status)s = %(valid)s
+                    THEN %(now)s ELSE k.last_verified_at END
+            FROM previous
+            WHERE k.id = previous.id
+            RETURNING {returning}, previous.status AS previous_status
+        ), event AS (
+            INSERT INTO {events}
+                (workspace_id, provider, action, actor_id, actor_label, hint, detail, created_at)
+            SELECT workspace_id, provider,
+                CASE
+                    WHEN %(status)s IS NULL THEN %(check_failed)s
+                    WHEN status = previous_status THEN %(checked)s
+                    WHEN status = %(valid)s THEN %(became_valid)s
+                    ELSE %(became_invalid)s
+                END,
+                %(actor_id)s, %(actor_label)s, hint,
+                left(previous_status || ' → ' || status || ': ' || %(reason)s, 300),
+                %(now)s
+            FROM updated
+        )
+        SELECT * FROM updated
+    """  # noqa: S608
+    return sql, columns
+
+
+def _record_check_in_one_statement(
+    *, llm_key: LLMKey, result: CheckResult, new_status: str | None, actor: Actor, now
+) -> tuple[LLMKey | None, str]:
+    """PostgreSQL: the same as _record_check_locked in one statement, one round trip and
+    (in autocommit) one transaction, instead of five round trips through the ORM."""
+    sql, columns = _record_check_sql()
+    params = {
+        "id": llm_key.pk,
+        "ciphertext": bytes(llm_key.ciphertext),
+        "now": now,
+        "status": new_status,
+        "status_reason": None if new_status is None else result.reason[:300],
+        "last_error": result.reason[:300] if new_status is None else "",
+        "reason": result.reason,
+        "actor_id": actor.user.pk if actor.user is not None else None,
+        "actor_label": actor.label,
+        "valid": KeyStatus.VALID,
+        "check_failed": KeyEvent.Action.CHECK_FAILED,
+        "checked": KeyEvent.Action.CHECKED,
+        "became_valid": KeyEvent.Action.BECAME_VALID,
+        "became_invalid": KeyEvent.Action.BECAME_INVALID,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None, ""
+    return LLMKey.from_db(connection.alias, columns, row[:-1]), row[-1]
 
 
 def _enqueue_invalid_notice(llm_key_id: int) -> None:

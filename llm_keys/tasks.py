@@ -23,6 +23,7 @@ from ai_gateway.providers import CheckOutcome
 
 from .models import KeyStatus, LLMKey
 from .ratelimit import rate_limit_wait
+from .selectors import llm_key_get_for_check
 from .services import Actor, KeyUnreadableError, llm_key_check, notify_admins_key_invalid
 
 logger = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def llm_key_check_task(self, llm_key_id: int, requested_at: str | None = None) -
     an admin's "Check now") skips the call, and the status transition happens under a row
     lock, so a duplicate check never makes a second transition or a second e-mail.
     """
-    llm_key = LLMKey.objects.filter(pk=llm_key_id).first()
+    llm_key = llm_key_get_for_check(llm_key_id)
     if llm_key is None:
         return "removed"
     if _decided_since(llm_key, requested_at):

@@ -358,6 +358,17 @@ def test_undecryptable_key_keeps_its_status_is_logged_and_not_retried(
     )
 
 
+def test_a_check_reads_its_key_once_and_records_its_verdict_in_one_statement_on_postgres(
+    on_postgres, standin, saved_key, run_check, django_assert_num_queries
+):
+    # The sweep runs one check per stored key: a column loaded lazily, or the verdict going
+    # back to lock-read-save-insert, would multiply its database round trips.
+    with django_assert_num_queries(2):
+        assert run_check(saved_key.pk) == "valid"
+
+    assert KeyEvent.objects.filter(action=KeyEvent.Action.CHECKED).count() == 1
+
+
 def test_check_of_a_removed_key_does_nothing(standin, saved_key, run_check):
     pk = saved_key.pk
     saved_key.delete()
