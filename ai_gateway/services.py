@@ -36,7 +36,7 @@ from ai_gateway.providers import (
     Usage,
     get_adapter,
 )
-from config.db import execute_prepared
+from config.db import fetch_one, select_instance
 from credits import pricing
 from credits import services as ledger
 from credits.exceptions import InsufficientCreditsError as LedgerInsufficientError
@@ -170,10 +170,8 @@ class _Call:
         return row, settlement.charged
 
 
-# The two statements every request runs, written once from the models' own metadata.
-# Measured (bench/gateway_overhead.py --profile byok): compiling them through the ORM on each
-# request cost more than running them; a fixed statement keeps the per-request cost to the
-# round trip, and on PostgreSQL a prepared one spares the server parsing and planning it.
+# The two statements every request runs, written once from the models' own metadata
+# (config.db): compiling them through the ORM on each request cost more than running them.
 # Everything else about these rows still goes through the ORM.
 _KEY_FIELDS = (
     "id",
@@ -186,29 +184,10 @@ _KEY_FIELDS = (
 )
 
 
-@functools.cache
-def _key_select_sql(vendor: str) -> str:
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(LLMKey._meta.get_field(name).column) for name in _KEY_FIELDS)
-    return (
-        f"SELECT {columns} FROM {quote(LLMKey._meta.db_table)} "  # noqa: S608 - no user input
-        f"WHERE {quote('workspace_id')} = %s AND {quote('provider')} = %s"
-    )
-
-
-def _fetch_one(sql: str, params: list[Any]) -> tuple | None:
-    if connection.vendor == "postgresql":
-        return execute_prepared(sql, params)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
-
-
 def _llm_key_row(*, workspace_id: int, provider: str) -> LLMKey | None:
-    row = _fetch_one(_key_select_sql(connection.vendor), [workspace_id, provider])
-    if row is None:
-        return None
-    return LLMKey.from_db(connection.alias, _KEY_FIELDS, row)
+    return select_instance(
+        LLMKey, _KEY_FIELDS, "workspace_id = %s AND provider = %s", [workspace_id, provider]
+    )
 
 
 @functools.cache
@@ -228,7 +207,7 @@ def _insert_usage_row(**values: Any) -> AIRequest:
     sql, fields = _usage_insert_sql(connection.vendor)
     params = [f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in fields]
     if connection.features.can_return_columns_from_insert:
-        row.pk = _fetch_one(sql, params)[0]
+        row.pk = fetch_one(sql, params)[0]
     else:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
