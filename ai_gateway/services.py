@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.views.decorators.debug import sensitive_variables
 
 from ai_gateway.providers import (
@@ -118,11 +118,23 @@ class _Call:
         outcome: str,
         error: GatewayError | None = None,
         usage: Usage | None = None,
-        credits_charged: int = 0,
+        request_id: str | None = None,
+    ) -> AIRequest:
+        """Write the request's usage row (nothing charged) and return it."""
+        row = self.usage_row(outcome=outcome, error=error, usage=usage, request_id=request_id)
+        _insert_usage_row(row)
+        return row
+
+    def usage_row(
+        self,
+        *,
+        outcome: str,
+        error: GatewayError | None = None,
+        usage: Usage | None = None,
         request_id: str | None = None,
     ) -> AIRequest:
         usage = usage or Usage()
-        return _insert_usage_row(
+        return AIRequest(
             workspace=self.workspace,
             user=self.user if getattr(self.user, "pk", None) else None,
             provider=self.provider,
@@ -135,7 +147,7 @@ class _Call:
             output_tokens=usage.output_tokens,
             cache_read_input_tokens=usage.cache_read_input_tokens,
             cache_creation_input_tokens=usage.cache_creation_input_tokens,
-            credits_charged=credits_charged,
+            credits_charged=0,
             latency_ms=int((time.perf_counter() - self.started) * 1000),
             provider_request_id=(request_id or (error.request_id if error else "") or "")[:100],
             stream=self.stream,
@@ -156,17 +168,19 @@ class _Call:
         """Settle the real cost (credits path) and write the usage row, in one commit."""
         if self.hold is None:
             return self.record(outcome=Outcome.OK, usage=usage, request_id=request_id), 0
-        with transaction.atomic():
-            settlement = ledger.credits_settle(
-                hold=self.hold, amount=pricing.cost(self.price, usage)
-            )
-            self.hold = None
-            row = self.record(
-                outcome=Outcome.OK,
-                usage=usage,
-                credits_charged=settlement.charged,
-                request_id=request_id,
-            )
+        row = self.usage_row(outcome=Outcome.OK, usage=usage, request_id=request_id)
+        charged_row = ledger.ChargedRow(
+            table=AIRequest._meta.db_table,
+            values=_usage_values(row, exclude="credits_charged"),
+            charged_column=AIRequest._meta.get_field("credits_charged").column,
+        )
+        hold, self.hold = self.hold, None
+        settlement = ledger.credits_settle(
+            hold=hold, amount=pricing.cost(self.price, usage), with_row=charged_row
+        )
+        row.pk, row.credits_charged = charged_row.pk, settlement.charged
+        row._state.adding = False
+        row._state.db = connection.alias
         return row, settlement.charged
 
 
@@ -191,7 +205,7 @@ def _llm_key_row(*, workspace_id: int, provider: str) -> LLMKey | None:
 
 
 @functools.cache
-def _usage_insert_sql(vendor: str) -> tuple[str, tuple[Any, ...]]:
+def _usage_insert_sql(vendor: str) -> str:
     quote = connection.ops.quote_name
     fields = tuple(f for f in AIRequest._meta.concrete_fields if not f.primary_key)
     columns = ", ".join(quote(f.column) for f in fields)
@@ -199,13 +213,21 @@ def _usage_insert_sql(vendor: str) -> tuple[str, tuple[Any, ...]]:
     sql = f"INSERT INTO {quote(AIRequest._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
     if connection.features.can_return_columns_from_insert:
         sql += f" RETURNING {quote(AIRequest._meta.pk.column)}"
-    return sql, fields
+    return sql
 
 
-def _insert_usage_row(**values: Any) -> AIRequest:
-    row = AIRequest(**values)
-    sql, fields = _usage_insert_sql(connection.vendor)
-    params = [f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in fields]
+def _usage_values(row: AIRequest, *, exclude: str = "") -> dict[str, Any]:
+    """The usage row's columns and database values, as the ORM would save them."""
+    return {
+        f.column: f.get_db_prep_save(f.pre_save(row, add=True), connection)
+        for f in AIRequest._meta.concrete_fields
+        if not f.primary_key and f.name != exclude
+    }
+
+
+def _insert_usage_row(row: AIRequest) -> None:
+    sql = _usage_insert_sql(connection.vendor)
+    params = list(_usage_values(row).values())
     if connection.features.can_return_columns_from_insert:
         row.pk = fetch_one(sql, params)[0]
     else:
@@ -214,7 +236,6 @@ def _insert_usage_row(**values: Any) -> AIRequest:
             row.pk = cursor.lastrowid
     row._state.adding = False
     row._state.db = connection.alias
-    return row
 
 
 @sensitive_variables("api_key")

@@ -11,6 +11,8 @@ import datetime
 import logging
 import uuid
 from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -31,6 +33,7 @@ from .models import CreditAccount, CreditEntry, EntryKind
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "ChargedRow",
     "CreditsError",
     "HoldAlreadyClosedError",
     "IdempotencyConflictError",
@@ -48,6 +51,18 @@ __all__ = [
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
 # Far above any real amount (10^15 credits = US$100 billion), far below bigint overflow.
 MAX_AMOUNT = 10**15
+
+
+@dataclass
+class ChargedRow:
+    """A row to commit together with a settlement, such as the usage row of the request it
+    charges: ``values`` maps columns to database values, and ``charged_column`` receives the
+    credits the settlement charged. After ``credits_settle`` its primary key is in ``pk``."""
+
+    table: str
+    values: dict[str, Any]
+    charged_column: str
+    pk: int | None = field(default=None, init=False)
 
 
 class _NotCovered(Exception):
@@ -88,13 +103,15 @@ def _append(
     key: str,
     charged: int = 0,
     hold_id: int | None = None,
+    with_row: ChargedRow | None = None,
 ) -> CreditEntry | None:
     """Move the balance by ``delta`` and append its entry; None if the balance can't cover it.
 
     On PostgreSQL this is ONE statement (a data-modifying CTE): in autocommit it is its own
     transaction, so a hold or a settle costs one round trip and one commit, and the account
     row stays locked only for that statement. A unique-key violation fails the whole
-    statement, so a repeated operation never moves the balance.
+    statement, so a repeated operation never moves the balance. ``with_row`` (PostgreSQL
+    only) is inserted by the same statement, only if the entry is.
     """
     now = timezone.now()
     account_table = connection.ops.quote_name(CreditAccount._meta.db_table)
@@ -110,15 +127,27 @@ def _append(
         "now": now,
     }
     if connection.vendor == "postgresql":
-        sql = (
-            f"WITH account AS (UPDATE {account_table}"  # noqa: S608
+        account = (
+            f"account AS (UPDATE {account_table}"  # noqa: S608
             " SET balance = balance + %(delta)s::bigint"
             f" WHERE workspace_id = %(ws)s::bigint{cover} RETURNING balance)"
-            f" INSERT INTO {entry_table} ({_ENTRY_INSERT_COLUMNS})"
+        )
+        entry = (
+            f"INSERT INTO {entry_table} ({_ENTRY_INSERT_COLUMNS})"  # noqa: S608
             " SELECT %(ws)s::bigint, %(kind)s::varchar, %(delta)s::bigint, account.balance,"
             " %(charged)s::bigint, 0, %(key)s::varchar, %(hold)s::bigint, '',"
-            " %(now)s::timestamptz FROM account RETURNING id, balance_after"
+            " %(now)s::timestamptz FROM account RETURNING id, balance_after, charged"
         )
+        if with_row is None:
+            sql = f"WITH {account} {entry}"
+        else:
+            written, row_params = _with_row_insert(with_row)
+            sql = (
+                f"WITH {account}, entry AS ({entry}), written AS ({written})"  # noqa: S608
+                " SELECT entry.id, entry.balance_after, entry.charged, written.id"
+                " FROM entry, written"
+            )
+            params.update(row_params)
         # Inside a caller's transaction a failed statement would abort it: use a savepoint.
         savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
         with savepoint:
@@ -141,6 +170,8 @@ def _append(
                 row = cursor.fetchone()
     if row is None:
         return None
+    if with_row is not None:
+        with_row.pk = row[3]
     entry = CreditEntry(
         id=row[0],
         workspace_id=workspace_id,
@@ -155,6 +186,35 @@ def _append(
     entry._state.adding = False
     entry._state.db = connection.alias
     return entry
+
+
+def _with_row_insert(row: ChargedRow) -> tuple[str, dict[str, Any]]:
+    """The INSERT of ``row`` from the ``entry`` CTE, and its parameters."""
+    quote = connection.ops.quote_name
+    row_params = {f"row_{index}": value for index, value in enumerate(row.values.values())}
+    columns = ", ".join(quote(c) for c in [*row.values, row.charged_column])
+    placeholders = ", ".join(f"%({name})s" for name in row_params)
+    sql = (
+        f"INSERT INTO {quote(row.table)} ({columns})"  # noqa: S608 - names from model metadata
+        f" SELECT {placeholders}, entry.charged FROM entry RETURNING id"
+    )
+    return sql, row_params
+
+
+def _insert_row(row: ChargedRow, charged: int) -> None:
+    quote = connection.ops.quote_name
+    values = {**row.values, row.charged_column: charged}
+    sql = (
+        f"INSERT INTO {quote(row.table)} ({', '.join(quote(c) for c in values)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(values))})"
+    )
+    with connection.cursor() as cursor:
+        if connection.features.can_return_columns_from_insert:
+            cursor.execute(sql + " RETURNING id", list(values.values()))
+            row.pk = cursor.fetchone()[0]
+        else:
+            cursor.execute(sql, list(values.values()))
+            row.pk = cursor.lastrowid
 
 
 def _ensure_account(workspace_id: int) -> None:
@@ -424,31 +484,54 @@ def _require_hold(hold: CreditEntry) -> None:
         raise ValueError("Only a saved hold entry can be settled or released.")
 
 
-def credits_settle(*, hold: CreditEntry, amount: int) -> CreditEntry:
+def credits_settle(
+    *, hold: CreditEntry, amount: int, with_row: ChargedRow | None = None
+) -> CreditEntry:
     """Charge a request's real cost against its hold and give back the rest of the hold.
 
     Usage above the hold is taken from the balance as far as the balance covers it; the rest
     is written off (recorded on the entry), so the balance never goes below zero. A second
-    call for the same hold returns the first result.
+    call for the same hold returns the first result. ``with_row`` is committed with the
+    settlement, its ``charged_column`` holding what the settlement charged.
     """
     _require_hold(hold)
     _require_amount(amount, allow_zero=True)
+    if with_row is None:
+        return _settle(hold=hold, amount=amount)
+    if connection.vendor == "postgresql" and amount <= -hold.amount:
+        # The usual case: one statement writes the entry and the row, and commits both.
+        try:
+            return _closed(_settle_entry(hold, amount, with_row=with_row), hold)
+        except IntegrityError:
+            pass  # closed already: the path below returns the first result
+    with transaction.atomic():
+        entry = _settle(hold=hold, amount=amount)
+        _insert_row(with_row, entry.charged)
+    return entry
+
+
+def _settle_entry(
+    hold: CreditEntry, amount: int, *, with_row: ChargedRow | None = None
+) -> CreditEntry | None:
+    held = -hold.amount
+    return _append(
+        workspace_id=hold.workspace_id,
+        kind=EntryKind.SETTLE,
+        delta=held - amount,
+        require_cover=False,
+        key=f"settle:{hold.pk}",
+        charged=amount,
+        hold_id=hold.pk,
+        with_row=with_row,
+    )
+
+
+def _settle(*, hold: CreditEntry, amount: int) -> CreditEntry:
     held = -hold.amount
     excess = amount - held
     try:
         if excess <= 0:
-            return _closed(
-                _append(
-                    workspace_id=hold.workspace_id,
-                    kind=EntryKind.SETTLE,
-                    delta=held - amount,
-                    require_cover=False,
-                    key=f"settle:{hold.pk}",
-                    charged=amount,
-                    hold_id=hold.pk,
-                ),
-                hold,
-            )
+            return _closed(_settle_entry(hold, amount), hold)
         with transaction.atomic():
             # Rare: the input estimate was low. Lock the row to know what can be collected.
             balance = (

@@ -2,6 +2,7 @@ import pytest
 from django.db import connection, transaction
 from django.db.models import Sum
 from django.db.utils import IntegrityError
+from django.utils import timezone
 
 from credits.exceptions import (
     CreditsError,
@@ -11,6 +12,7 @@ from credits.exceptions import (
 from credits.models import CreditAccount, CreditEntry, EntryKind
 from credits.selectors import credit_entries_for_workspace, credits_balance
 from credits.services import (
+    ChargedRow,
     credits_adjust,
     credits_grant,
     credits_hold,
@@ -389,3 +391,85 @@ def test_the_hot_path_runs_as_a_prepared_statement_on_postgres(workspace, on_pos
             ["WITH account AS (UPDATE%"],
         )
         assert cursor.fetchone()[0] >= 2  # the conditional hold and the unconditional settle
+
+
+class TestChargedRow:
+    """A settlement can commit a row of the caller's (the request's usage row) with it."""
+
+    def _row(self, workspace, *, source="platform", output_tokens=7):
+        from ai_gateway.models import AIRequest
+
+        return ChargedRow(
+            table=AIRequest._meta.db_table,
+            values={
+                "workspace_id": workspace.pk,
+                "user_id": None,
+                "provider": "anthropic",
+                "model": "claude-haiku-4-5",
+                "credential_source": source,
+                "outcome": "ok",
+                "error_type": "",
+                "provider_error_type": "",
+                "input_tokens": 5,
+                "output_tokens": output_tokens,
+                "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": 0,
+                "latency_ms": 3,
+                "provider_request_id": "req_1",
+                "stream": False,
+                "created_at": timezone.now(),
+            },
+            charged_column="credits_charged",
+        )
+
+    def _usage(self, pk):
+        from ai_gateway.models import AIRequest
+
+        return AIRequest.objects.get(pk=pk)
+
+    def test_the_row_is_written_with_what_the_settlement_charged(self, workspace):
+        credits_grant(workspace=workspace, amount=1_000, reason="x")
+        hold = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
+        row = self._row(workspace)
+        entry = credits_settle(hold=hold, amount=120, with_row=row)
+        assert (entry.kind, entry.charged, entry.balance_after) == (EntryKind.SETTLE, 120, 880)
+        usage = self._usage(row.pk)
+        assert (usage.credits_charged, usage.output_tokens, usage.model) == (
+            120,
+            7,
+            "claude-haiku-4-5",
+        )
+        assert CreditEntry.objects.get(pk=entry.pk).charged == 120
+        assert_consistent(workspace)
+
+    def test_usage_above_the_hold_writes_the_row_with_the_collected_charge(self, workspace):
+        credits_grant(workspace=workspace, amount=100, reason="x")
+        hold = credits_hold(workspace=workspace, amount=60, idempotency_key="req-1")
+        row = self._row(workspace)
+        entry = credits_settle(hold=hold, amount=150, with_row=row)
+        # 60 held + the 40 left on the balance; the other 50 are written off.
+        assert (entry.charged, entry.written_off) == (100, 50)
+        assert self._usage(row.pk).credits_charged == 100
+        assert_consistent(workspace)
+
+    def test_a_repeated_settle_charges_once_and_reports_the_first_charge(self, workspace):
+        credits_grant(workspace=workspace, amount=1_000, reason="x")
+        hold = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
+        first = credits_settle(hold=hold, amount=120, with_row=self._row(workspace))
+        again = self._row(workspace)
+        assert credits_settle(hold=hold, amount=120, with_row=again).pk == first.pk
+        assert self._usage(again.pk).credits_charged == 120
+        assert credits_balance(workspace=workspace) == 880
+        assert_consistent(workspace)
+
+    def test_a_row_the_database_refuses_leaves_the_hold_open(self, workspace):
+        credits_grant(workspace=workspace, amount=1_000, reason="x")
+        hold = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
+        # A BYOK usage row can never carry a charge (ai_gateway_airequest_byok_free).
+        with pytest.raises(IntegrityError):
+            credits_settle(hold=hold, amount=120, with_row=self._row(workspace, source="byok"))
+        assert not CreditEntry.objects.filter(hold=hold).exists()
+        assert credits_balance(workspace=workspace) == 700
+        credits_release(hold=hold)
+        assert credits_balance(workspace=workspace) == 1_000
+        assert_consistent(workspace)
