@@ -12,11 +12,11 @@ import functools
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.models import Model
 
 
-def execute_prepared(sql: str, params: Any) -> tuple | None:
+def execute_prepared(sql: str, params: Any, *, read_only: bool = False) -> tuple | None:
     """Run one hot-path statement as a server-side prepared statement; return its first row.
 
     Django's PostgreSQL cursors bind parameters client-side and its connections never prepare
@@ -26,12 +26,39 @@ def execute_prepared(sql: str, params: Any) -> tuple | None:
     turns this off behind a transaction-mode pooler that cannot keep prepared statements.
     Errors are still Django's. PostgreSQL only; these statements are not in
     ``connection.queries``.
+
+    With CONN_HEALTH_CHECKS, Django checks a reused connection with a ``SELECT 1`` before a
+    request's first statement. A ``read_only`` statement is its own check instead: if the
+    connection turns out to be lost, it is replaced and the statement runs again, which only
+    a statement that changes nothing may do. That spares every request one round trip.
     """
+    if read_only and _health_check_pending():
+        try:
+            row = _execute_prepared(sql, params)
+        except DatabaseError:
+            if connection.is_usable():
+                raise  # the statement failed, not the connection
+            connection.close()
+            row = _execute_prepared(sql, params)
+        connection.health_check_done = True
+        return row
+    # What Django's own cursor() does first: a reused connection is checked once per request.
+    connection.close_if_health_check_failed()
+    return _execute_prepared(sql, params)
+
+
+def _health_check_pending() -> bool:
+    return (
+        connection.connection is not None
+        and connection.health_check_enabled
+        and not connection.health_check_done
+        and not connection.in_atomic_block
+    )
+
+
+def _execute_prepared(sql: str, params: Any) -> tuple | None:
     import psycopg
 
-    # What Django's own cursor() does first: with CONN_HEALTH_CHECKS, a reused connection is
-    # checked once per request, so one lost while idle is replaced instead of failing here.
-    connection.close_if_health_check_failed()
     connection.ensure_connection()
     raw = connection.connection
     prepare = bool(settings.AI_CREDITS_PREPARED_STATEMENTS)
@@ -48,10 +75,10 @@ def execute_prepared(sql: str, params: Any) -> tuple | None:
         return cursor.fetchone()
 
 
-def fetch_one(sql: str, params: Any) -> tuple | None:
+def fetch_one(sql: str, params: Any, *, read_only: bool = False) -> tuple | None:
     """Run a fixed statement and return its first row: prepared on PostgreSQL."""
     if connection.vendor == "postgresql":
-        return execute_prepared(sql, params)
+        return execute_prepared(sql, params, read_only=read_only)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
@@ -113,7 +140,7 @@ def select_instance(
     user input: values go in ``params``). Fields left out are deferred, as with ``only()``.
     """
     sql, ordered = _select_sql(connection.vendor, model, fields, where)
-    row = fetch_one(sql, params)
+    row = fetch_one(sql, params, read_only=True)
     if row is None:
         return None
     return instance_from_row(model, ordered, row)

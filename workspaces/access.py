@@ -38,7 +38,7 @@ def get_workspace_for_member(request: HttpRequest, slug: str, *, admin: bool = F
     if not request.user.is_authenticated:
         raise Http404
     sql, membership_fields, workspace_fields = _membership_sql(connection.vendor)
-    row = fetch_one(sql, [slug, request.user.pk])
+    row = fetch_one(sql, [slug, request.user.pk], read_only=True)
     if row is None:
         # Outsiders learn nothing, not even that the workspace exists.
         raise Http404("No such workspace.")
