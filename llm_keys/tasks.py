@@ -9,10 +9,13 @@ import smtplib
 
 # Imported here, before a prefork worker forks its pool, so every child inherits them: left
 # to the first check, the rate limiter's Redis client and the SDK's HTTP transport cost each
-# child ~0.2 s of CPU on its first key (20 children: 4 s of a sweep on two cores).
+# child ~0.2 s of CPU on its first key (20 children: 4 s of a sweep on two cores). The SDK
+# imports OpenTelemetry's propagators on its first request (~30 ms per child).
 import httpcore2  # noqa: F401
+import opentelemetry.propagate  # noqa: F401
 import redis  # noqa: F401
 from celery import shared_task
+from celery.signals import worker_process_init
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.db.models import F
@@ -20,15 +23,31 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from ai_gateway.providers import CheckOutcome
+from ai_gateway.providers.anthropic import shared_client
 
-from .models import KeyStatus, LLMKey
-from .ratelimit import rate_limit_wait
+from .models import KeyStatus, LLMKey, Provider
+from .ratelimit import rate_limit_wait, rate_limiter_for
 from .selectors import llm_key_get_for_check
 from .services import Actor, KeyUnreadableError, llm_key_check, notify_admins_key_invalid
 
 logger = logging.getLogger(__name__)
 
 PERIODIC_CHECK_ACTOR = Actor(label="system (periodic check)")
+
+
+@worker_process_init.connect
+def _prepare_check_clients(**kwargs) -> None:
+    """Build this pool process's provider client and rate limiter when it starts.
+
+    Each process needs its own (connection pools do not survive a fork), and building them
+    costs ~50 ms of CPU (most of it loading the CA bundle): paid here once per process
+    lifetime, not by the first key of a sweep.
+    """
+    try:
+        shared_client()
+        rate_limiter_for(f"llm-key-check:{Provider.ANTHROPIC}")
+    except Exception:  # a check builds them itself, and reports what is wrong
+        logger.warning("Could not prepare the key-check clients of this process.", exc_info=True)
 
 
 def retry_countdown(retries: int) -> float:

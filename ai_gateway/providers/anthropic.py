@@ -151,7 +151,9 @@ class AnthropicAdapter:
             api_key, timeout=settings.LLM_KEY_CHECK_TIMEOUT_SECONDS, max_retries=0
         )
         try:
-            client.models.list(limit=1)
+            # The raw response: only the status matters, so parsing the page of models (and
+            # building its types on a process's first probe) would be wasted work per check.
+            client.models.with_raw_response.list(limit=1)
         except Exception as exc:  # noqa: BLE001 - every failure is classified below
             error = translate_error(exc)
             if isinstance(error, KeyRejectedError):
