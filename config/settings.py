@@ -216,6 +216,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         data_folder_out=str(_broker_dir),
         control_folder=str(_broker_dir / "control"),
     )
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Kombu's Redis transport with one Redis client per channel instead of one per command
+    # (config/broker.py): ~0.8 ms less CPU per key check across the worker's processes.
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
