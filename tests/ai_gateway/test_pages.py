@@ -101,6 +101,7 @@ def test_admin_sees_balance_ledger_and_everyones_requests(
     assert response.status_code == 200
     balance = funded - sum(-amount for kind, amount in ledger(workspace) if kind != "grant")
     assert f'data-credits-balance="{balance}"' in html
+    assert f"<strong>{balance:,}</strong>" in html  # thousands separated for people
     assert 'data-section="ledger"' in html
     assert 'data-entry-kind="settle"' in html and 'data-entry-kind="grant"' in html
     assert 'data-source="platform"' in html
