@@ -1,6 +1,6 @@
-from django.db import connection
 from django.db.models import QuerySet
 
+from config.db import select_instance
 from workspaces.models import Workspace
 
 from .models import KeyEvent, LLMKey, Provider
@@ -21,7 +21,7 @@ def key_events_recent(*, workspace: Workspace, limit: int = 20) -> QuerySet[KeyE
 
 
 # What a check reads: enough to decide whether it already ran, decrypt and record the verdict.
-_CHECK_COLUMNS = (
+_CHECK_FIELDS = (
     "id",
     "workspace_id",
     "provider",
@@ -37,9 +37,7 @@ _CHECK_COLUMNS = (
 def llm_key_get_for_check(llm_key_id: int) -> LLMKey | None:
     """Return a stored key with the columns a check needs (the others load on access).
 
-    One fixed statement: the periodic sweep runs it once per key, and the ORM's compiled
-    ``filter().first()`` cost several times more CPU than the query itself.
+    One fixed statement, prepared on PostgreSQL: the periodic sweep runs it once per key, and
+    the ORM's ``filter().first()`` cost several times more CPU than the query itself.
     """
-    table = connection.ops.quote_name(LLMKey._meta.db_table)
-    sql = f"SELECT {', '.join(_CHECK_COLUMNS)} FROM {table} WHERE id = %s"  # noqa: S608
-    return next(iter(LLMKey.objects.raw(sql, [llm_key_id])), None)
+    return select_instance(LLMKey, _CHECK_FIELDS, "id = %s", [llm_key_id])

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from ai_gateway.providers import CheckOutcome, CheckResult, get_adapter
+from config.db import execute_prepared
 from workspaces.models import Membership, Workspace
 
 from .crypto import DecryptionError, EncryptedValue, KeyRingError, get_key_ring
@@ -385,9 +386,7 @@ def _record_check_in_one_statement(
         "became_valid": KeyEvent.Action.BECAME_VALID,
         "became_invalid": KeyEvent.Action.BECAME_INVALID,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    row = execute_prepared(sql, params)
     if row is None:
         return None, ""
     return LLMKey.from_db(connection.alias, columns, row[:-1]), row[-1]
