@@ -40,7 +40,7 @@ from config.db import fetch_one, select_instance
 from credits import pricing
 from credits import services as ledger
 from credits.exceptions import InsufficientCreditsError as LedgerInsufficientError
-from llm_keys.models import KeyStatus, LLMKey, Provider
+from llm_keys.models import KEY_USE_FIELDS, KeyStatus, LLMKey, Provider
 from llm_keys.services import Actor, KeyUnreadableError, llm_key_decrypt, llm_key_record_check
 from workspaces.models import Workspace
 
@@ -184,26 +184,18 @@ class _Call:
         return row, settlement.charged
 
 
-# The two statements every request runs, written once from the models' own metadata
-# (config.db): compiling them through the ORM on each request cost more than running them.
-# Everything else about these rows still goes through the ORM.
-_KEY_FIELDS = (
-    "id",
-    "workspace_id",
-    "provider",
-    "ciphertext",
-    "encryption_key_id",
-    "hint",
-    "status",
-)
-
-
-def _llm_key_row(*, workspace_id: int, provider: str) -> LLMKey | None:
+def _llm_key_row(*, workspace: Workspace, provider: str) -> LLMKey | None:
+    """The workspace's key row: as loaded with the membership (workspaces.access), or read
+    with one fixed statement (config.db) for a caller that did not go through it."""
+    prefetched = getattr(workspace, "prefetched_llm_keys", {})
+    if provider in prefetched:
+        return prefetched[provider]
     return select_instance(
-        LLMKey, _KEY_FIELDS, "workspace_id = %s AND provider = %s", [workspace_id, provider]
+        LLMKey, KEY_USE_FIELDS, "workspace_id = %s AND provider = %s", [workspace.pk, provider]
     )
 
 
+# The usage row's insert, written once from the model's metadata (config.db).
 @functools.cache
 def _usage_insert_sql(vendor: str) -> str:
     quote = connection.ops.quote_name
@@ -241,7 +233,7 @@ def _insert_usage_row(row: AIRequest) -> None:
 @sensitive_variables("api_key")
 def credentials_resolve(*, workspace: Workspace, provider: str = Provider.ANTHROPIC) -> Credentials:
     """Return the credentials this workspace's next AI request uses, or raise why none."""
-    llm_key = _llm_key_row(workspace_id=workspace.pk, provider=provider)
+    llm_key = _llm_key_row(workspace=workspace, provider=provider)
     if llm_key is None:
         api_key = settings.PLATFORM_ANTHROPIC_API_KEY
         if not api_key:

@@ -421,7 +421,7 @@ def _http_part(args, env, database_url, user, byok_ws, platform, direct_byok, di
         print(
             f"HTTP endpoint (gunicorn {args.worker_class}, 1 worker"
             f"{', keep-alive' if args.worker_class == 'gthread' else ''}; session + CSRF;"
-            f" {settings.SESSION_ENGINE.rsplit('.', 1)[-1]} sessions):"
+            f" sessions: {settings.SESSION_ENGINE}):"
         )
         for label, direct, call, target in (
             ("BYOK", direct_byok, through(byok_ws.slug), 2.3),

@@ -11,6 +11,8 @@ from django.http import Http404
 from django.test import RequestFactory
 from django.utils import timezone
 
+from llm_keys.models import LLMKey
+from llm_keys.services import llm_key_decrypt
 from workspaces.access import get_workspace_for_member
 from workspaces.auth import EmailBackend
 from workspaces.sessions import SessionStore
@@ -102,3 +104,17 @@ def test_access_helper_refuses_outsiders_and_non_admins(member_user, outsider_us
 
 def test_session_user_id_survives_as_django_stores_it(admin_client, admin_user):
     assert admin_client.session[SESSION_KEY] == str(admin_user.pk)
+
+
+def test_access_helper_loads_the_workspace_key_for_the_gateway(member_user, saved_key, workspace):
+    found = get_workspace_for_member(_request(member_user), "acme")
+    llm_key = found.prefetched_llm_keys["anthropic"]
+    assert llm_key.pk == LLMKey.objects.get(workspace=workspace).pk
+    assert (llm_key.status, llm_key.hint) == ("valid", saved_key.hint)
+    assert bytes(llm_key.ciphertext) == bytes(LLMKey.objects.get(pk=llm_key.pk).ciphertext)
+    assert llm_key_decrypt(llm_key) == saved_key.raw
+
+
+def test_access_helper_says_when_the_workspace_has_no_key(member_user, workspace):
+    found = get_workspace_for_member(_request(member_user), "acme")
+    assert found.prefetched_llm_keys == {"anthropic": None}
