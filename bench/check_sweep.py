@@ -8,6 +8,10 @@ with a limit low enough to bind, to show the limit holding when it is the bottle
 
     .venv/bin/python bench/check_sweep.py [--keys 2000] [--latency 0.1] [--concurrency 20]
 
+The worker is started as README says production runs it: ``celery -A config worker
+--without-gossip --without-mingle`` (prefork), with ``CELERY_WORKER_CONCURRENCY`` set to the
+concurrency and the project's settings otherwise (prefetch, broker transport, connection reuse).
+
 Needs PostgreSQL and Redis; it uses (and empties) the database of BENCH_DATABASE_URL
 (default postgres://postgres@127.0.0.1:5432/byok_bench_sweep, created if missing) and Redis
 db 5 (BENCH_BROKER_URL).
@@ -91,6 +95,7 @@ def _start_worker(*, standin_url: str, concurrency: int, per_minute: int, log: P
         **os.environ,
         "ANTHROPIC_BASE_URL": standin_url,
         "LLM_KEY_CHECK_RATE_PER_MINUTE": str(per_minute),
+        "CELERY_WORKER_CONCURRENCY": str(concurrency),
         "AI_HTTP_POOL_SIZE": "4",
     }
     out = log.open("w")
@@ -102,8 +107,6 @@ def _start_worker(*, standin_url: str, concurrency: int, per_minute: int, log: P
             "-A",
             "config",
             "worker",
-            "--pool=prefork",
-            f"--concurrency={concurrency}",
             "--loglevel=WARNING",
             "--without-gossip",
             "--without-mingle",
