@@ -136,6 +136,9 @@ def main() -> None:
         help="gunicorn worker class (gthread keeps the connection alive; sync closes it)",
     )
     parser.add_argument(
+        "--threads", type=int, default=4, help="gunicorn gthread worker threads (default 4)"
+    )
+    parser.add_argument(
         "--profile", choices=["byok", "credits"], help="profile 500 gateway calls and stop"
     )
     args = parser.parse_args()
@@ -373,7 +376,7 @@ def _http_part(args, env, database_url, user, byok_ws, platform, direct_byok, di
             "--worker-class",
             args.worker_class,
             "--threads",
-            "4",
+            str(args.threads),
             "--keep-alive",
             "30",
             "--log-level",
