@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from config.db import select_instance
 from workspaces.models import Workspace
 
-from .models import KeyEvent, LLMKey, Provider
+from .models import KEY_USE_FIELDS, KeyEvent, LLMKey, Provider
 
 
 def llm_key_get(*, workspace: Workspace, provider: str = Provider.ANTHROPIC) -> LLMKey | None:
@@ -20,18 +20,8 @@ def key_events_recent(*, workspace: Workspace, limit: int = 20) -> QuerySet[KeyE
     return KeyEvent.objects.select_related("actor").filter(workspace=workspace)[:limit]
 
 
-# What a check reads: enough to decide whether it already ran, decrypt and record the verdict.
-_CHECK_FIELDS = (
-    "id",
-    "workspace_id",
-    "provider",
-    "ciphertext",
-    "encryption_key_id",
-    "hint",
-    "status",
-    "last_checked_at",
-    "last_error",
-)
+# What a check reads: what a request uses, and what says whether the check already ran.
+_CHECK_FIELDS = (*KEY_USE_FIELDS, "last_checked_at", "last_error")
 
 
 def llm_key_get_for_check(llm_key_id: int) -> LLMKey | None:
