@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from llm_keys.models import KeyStatus, LLMKey
 from tests.factories import PASSWORD, MembershipFactory, WorkspaceFactory, fake_key
@@ -41,6 +42,10 @@ def browser_page(monkeypatch):
         )
         page = browser.new_page(viewport={"width": 1100, "height": 1000})
         yield page
+        # The test's ORM calls between browser steps ran in Playwright's greenlet context,
+        # where Django keeps a connection of its own: close it, or the test database cannot
+        # be dropped at the end of the run.
+        connections.close_all()
         browser.close()
 
 
