@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import threading
 import time
 import uuid
@@ -346,6 +347,13 @@ class StandInServer(ThreadingHTTPServer):
         with self.state.lock:
             self.state.connections += 1
         super().process_request(request, client_address)
+
+    def handle_error(self, request, client_address):
+        # A client that goes away (a disconnect test, a closed keep-alive connection) is
+        # expected here, not an error worth a traceback in the test output.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class StandIn:
