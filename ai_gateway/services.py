@@ -174,10 +174,10 @@ class _Call:
             values=_usage_values(row, exclude="credits_charged"),
             charged_column=AIRequest._meta.get_field("credits_charged").column,
         )
-        hold, self.hold = self.hold, None
         settlement = ledger.credits_settle(
-            hold=hold, amount=pricing.cost(self.price, usage), with_row=charged_row
+            hold=self.hold, amount=pricing.cost(self.price, usage), with_row=charged_row
         )
+        self.hold = None
         row.pk, row.credits_charged = charged_row.pk, settlement.charged
         row._state.adding = False
         row._state.db = connection.alias
