@@ -129,9 +129,10 @@ LLM_KEY_CHECK_RATE_PER_MINUTE = env.int("LLM_KEY_CHECK_RATE_PER_MINUTE", default
 AI_REQUEST_TIMEOUT_SECONDS = env.float("AI_REQUEST_TIMEOUT_SECONDS", default=600.0)
 AI_HTTP_POOL_SIZE = env.int("AI_HTTP_POOL_SIZE", default=20)
 AI_CREDITS_MONTHLY_ALLOWANCE = env.int("AI_CREDITS_MONTHLY_ALLOWANCE", default=100_000)
-# Hold/settle/release, the gateway's key lookup and usage insert, and a key check's read and
-# verdict run as server-side prepared statements on PostgreSQL (config/db.py). Set false behind
-# a transaction-mode pooler that cannot keep prepared statements (PgBouncer before 1.21).
+# The hot statements run as server-side prepared statements on PostgreSQL (config/db.py):
+# hold/settle/release, the session and user loads, the membership lookup, the gateway's key
+# lookup and usage insert, and a key check's read and verdict. Set false behind a
+# transaction-mode pooler that cannot keep prepared statements (PgBouncer before 1.21).
 AI_CREDITS_PREPARED_STATEMENTS = env.bool("AI_CREDITS_PREPARED_STATEMENTS", default=True)
 
 
