@@ -14,7 +14,6 @@ workspace's key row); the end costs one write (plus the ledger's writes on credi
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 import uuid
@@ -36,7 +35,7 @@ from ai_gateway.providers import (
     Usage,
     get_adapter,
 )
-from config.db import fetch_one, select_instance
+from config.db import insert_row, select_instance
 from credits import pricing
 from credits import services as ledger
 from credits.exceptions import InsufficientCreditsError as LedgerInsufficientError
@@ -195,19 +194,6 @@ def _llm_key_row(*, workspace: Workspace, provider: str) -> LLMKey | None:
     )
 
 
-# The usage row's insert, written once from the model's metadata (config.db).
-@functools.cache
-def _usage_insert_sql(vendor: str) -> str:
-    quote = connection.ops.quote_name
-    fields = tuple(f for f in AIRequest._meta.concrete_fields if not f.primary_key)
-    columns = ", ".join(quote(f.column) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = f"INSERT INTO {quote(AIRequest._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
-    if connection.features.can_return_columns_from_insert:
-        sql += f" RETURNING {quote(AIRequest._meta.pk.column)}"
-    return sql
-
-
 def _usage_values(row: AIRequest, *, exclude: str = "") -> dict[str, Any]:
     """The usage row's columns and database values, as the ORM would save them."""
     return {
@@ -218,14 +204,7 @@ def _usage_values(row: AIRequest, *, exclude: str = "") -> dict[str, Any]:
 
 
 def _insert_usage_row(row: AIRequest) -> None:
-    sql = _usage_insert_sql(connection.vendor)
-    params = list(_usage_values(row).values())
-    if connection.features.can_return_columns_from_insert:
-        row.pk = fetch_one(sql, params)[0]
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row.pk = cursor.lastrowid
+    row.pk = insert_row(AIRequest._meta.db_table, _usage_values(row))
     row._state.adding = False
     row._state.db = connection.alias
 

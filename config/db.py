@@ -144,3 +144,27 @@ def select_instance(
     if row is None:
         return None
     return instance_from_row(model, ordered, row)
+
+
+@functools.cache
+def _insert_sql(vendor: str, table: str, columns: tuple[str, ...], pk_column: str) -> str:
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
+    )
+    if connection.features.can_return_columns_from_insert:
+        sql += f" RETURNING {quote(pk_column)}"
+    return sql
+
+
+def insert_row(table: str, values: dict[str, Any], *, pk_column: str = "id") -> int:
+    """Insert one row of database values (column -> value) with a fixed statement, prepared on
+    PostgreSQL; return its primary key."""
+    sql = _insert_sql(connection.vendor, table, tuple(values), pk_column)
+    params = list(values.values())
+    if connection.features.can_return_columns_from_insert:
+        return fetch_one(sql, params)[0]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.lastrowid

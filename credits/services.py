@@ -20,6 +20,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from config.db import execute_prepared as _execute_prepared
+from config.db import insert_row
 from workspaces.models import Workspace
 
 from .exceptions import (
@@ -199,22 +200,6 @@ def _with_row_insert(row: ChargedRow) -> tuple[str, dict[str, Any]]:
         f" SELECT {placeholders}, entry.charged FROM entry RETURNING id"
     )
     return sql, row_params
-
-
-def _insert_row(row: ChargedRow, charged: int) -> None:
-    quote = connection.ops.quote_name
-    values = {**row.values, row.charged_column: charged}
-    sql = (
-        f"INSERT INTO {quote(row.table)} ({', '.join(quote(c) for c in values)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(values))})"
-    )
-    with connection.cursor() as cursor:
-        if connection.features.can_return_columns_from_insert:
-            cursor.execute(sql + " RETURNING id", list(values.values()))
-            row.pk = cursor.fetchone()[0]
-        else:
-            cursor.execute(sql, list(values.values()))
-            row.pk = cursor.lastrowid
 
 
 def _ensure_account(workspace_id: int) -> None:
@@ -506,7 +491,9 @@ def credits_settle(
             pass  # closed already: the path below returns the first result
     with transaction.atomic():
         entry = _settle(hold=hold, amount=amount)
-        _insert_row(with_row, entry.charged)
+        with_row.pk = insert_row(
+            with_row.table, {**with_row.values, with_row.charged_column: entry.charged}
+        )
     return entry
 
 
