@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from ai_gateway.providers import CheckOutcome, CheckResult, get_adapter
-from config.db import execute_prepared
+from config.db import concrete_field_names, execute_prepared, instance_from_row
 from workspaces.models import Membership, Workspace
 
 from .crypto import DecryptionError, EncryptedValue, KeyRingError, get_key_ring
@@ -313,7 +313,7 @@ def _record_check_locked(
 
 
 @functools.cache
-def _record_check_sql() -> tuple[str, list[str]]:
+def _record_check_sql() -> tuple[str, tuple[str, ...]]:
     """Return the one PostgreSQL statement that applies a check, and the columns it returns.
 
     The subselect locks the row (a concurrent check of the same key waits, then reads the
@@ -325,7 +325,7 @@ def _record_check_sql() -> tuple[str, list[str]]:
     qn = connection.ops.quote_name
     keys = qn(LLMKey._meta.db_table)
     events = qn(KeyEvent._meta.db_table)
-    columns = [field.attname for field in LLMKey._meta.concrete_fields]
+    columns = concrete_field_names(LLMKey)
     returning = ", ".join(f"k.{qn(LLMKey._meta.get_field(c).column)}" for c in columns)
     sql = f"""
         WITH previous AS (
@@ -389,7 +389,7 @@ def _record_check_in_one_statement(
     row = execute_prepared(sql, params)
     if row is None:
         return None, ""
-    return LLMKey.from_db(connection.alias, columns, row[:-1]), row[-1]
+    return instance_from_row(LLMKey, columns, row[:-1]), row[-1]
 
 
 def _enqueue_invalid_notice(llm_key_id: int) -> None:
