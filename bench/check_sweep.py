@@ -182,21 +182,14 @@ def _sweep(count: int) -> float:
     raise SystemExit("the sweep did not finish in time")
 
 
-def _max_in_window(times: list[float], window: float) -> int:
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 def _rates(standin) -> dict[str, float]:
+    from tests.windows import max_in_window
+
     times = sorted(r.at for r in standin.requests if r.path.startswith("/v1/models"))
     return {
-        "in any 60 s window": _max_in_window(times, 60.0),
-        "peak 10 s window x 6": _max_in_window(times, 10.0) * 6,
-        "peak 1 s window x 60": _max_in_window(times, 1.0) * 60,
+        "in any 60 s window": max_in_window(times, 60.0),
+        "peak 10 s window x 6": max_in_window(times, 10.0) * 6,
+        "peak 1 s window x 60": max_in_window(times, 1.0) * 60,
     }
 
 

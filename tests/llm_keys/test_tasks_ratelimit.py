@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from llm_keys.ratelimit import SCHEDULE_SHARE
+from tests.windows import max_in_window
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/5"
@@ -62,15 +63,6 @@ def _run_two_processes(kind: str, where: str, names: tuple[str, str]) -> list[fl
     return sorted(times)
 
 
-def _max_in_window(times: list[float], window: float) -> int:
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 def _assert_rate_held(times: list[float]) -> None:
     interval = 60 / PER_MINUTE
     assert len(times) == 2 * PERMITS_EACH
@@ -78,12 +70,12 @@ def _assert_rate_held(times: list[float]) -> None:
     assert SCHEDULE_SHARE <= 0.9
     assert times[-1] - times[0] >= (len(times) - 1) * interval * 1.05
     # In any half second at most ten permits (plus one for the window's edge).
-    assert _max_in_window(times, 0.5) <= 0.5 / interval + 1
+    assert max_in_window(times, 0.5) <= 0.5 / interval + 1
 
 
 def _assert_rate_doubled(times: list[float]) -> None:
     interval = 60 / PER_MINUTE
-    assert _max_in_window(times, 0.5) > 0.5 / interval + 2
+    assert max_in_window(times, 0.5) > 0.5 / interval + 2
 
 
 def test_file_limiter_is_shared_by_two_processes(tmp_path):
