@@ -1,4 +1,4 @@
-"""Workspaces and who belongs to them.
+"""Workspaces, who belongs to them, and the sessions of those who are logged in.
 
 Invariants: a slug is unique; a user holds at most one membership per workspace
 (``workspaces_membership_unique``); a role is ``admin`` or ``member``
@@ -6,6 +6,7 @@ Invariants: a slug is unique; a user holds at most one membership per workspace
 """
 
 from django.conf import settings
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 from django.urls import reverse
 
@@ -54,3 +55,33 @@ class Membership(models.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == self.Role.ADMIN
+
+
+class UserSession(AbstractBaseSession):
+    """Django's database session, with the user it belongs to as a column.
+
+    The column lets one statement load a request's session together with its user and the
+    user's membership of the workspace the request is for (``workspaces.sessions``); deleting
+    a user deletes the user's sessions. It is written from the session's data on every save.
+    There is no database constraint on it: a session saved for a user deleted a moment
+    before must not fail the save (Django's session store would retry a failed create
+    forever); such a session simply loads without a user.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="+",
+    )
+
+    class Meta(AbstractBaseSession.Meta):
+        db_table = "workspaces_session"
+
+    @classmethod
+    def get_session_store_class(cls):
+        from .sessions import SessionStore
+
+        return SessionStore

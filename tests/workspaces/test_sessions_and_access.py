@@ -5,7 +5,6 @@ import datetime
 
 import pytest
 from django.contrib.auth import SESSION_KEY
-from django.contrib.sessions.models import Session
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.test import RequestFactory
@@ -15,6 +14,7 @@ from llm_keys.models import LLMKey
 from llm_keys.services import llm_key_decrypt
 from workspaces.access import get_workspace_for_member
 from workspaces.auth import EmailBackend
+from workspaces.models import UserSession
 from workspaces.sessions import SessionStore
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +34,7 @@ def test_a_saved_session_loads_its_data():
 
 def test_an_expired_session_loads_nothing_and_gets_a_new_key():
     key = _stored_session(answer=42)
-    Session.objects.filter(session_key=key).update(
+    UserSession.objects.filter(session_key=key).update(
         expire_date=timezone.now() - datetime.timedelta(seconds=1)
     )
     store = SessionStore(key)
@@ -50,7 +50,7 @@ def test_a_logged_in_client_stays_logged_in_and_logout_ends_it(admin_client):
     assert admin_client.get("/w/acme/").status_code == 200
     session_key = admin_client.session.session_key
     admin_client.post("/logout/")
-    assert not Session.objects.filter(session_key=session_key).exists()
+    assert not UserSession.objects.filter(session_key=session_key).exists()
     assert admin_client.get("/w/acme/").status_code == 302
 
 
