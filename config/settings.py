@@ -131,9 +131,10 @@ AI_REQUEST_TIMEOUT_SECONDS = env.float("AI_REQUEST_TIMEOUT_SECONDS", default=600
 AI_HTTP_POOL_SIZE = env.int("AI_HTTP_POOL_SIZE", default=20)
 AI_CREDITS_MONTHLY_ALLOWANCE = env.int("AI_CREDITS_MONTHLY_ALLOWANCE", default=100_000)
 # The hot statements run as server-side prepared statements on PostgreSQL (config/db.py):
-# hold/settle/release, the session and user loads, the membership lookup, the gateway's key
-# lookup and usage insert, and a key check's read and verdict. Set false behind a
-# transaction-mode pooler that cannot keep prepared statements (PgBouncer before 1.21).
+# hold/settle/release, the session load (with the user and membership), the membership and
+# user lookups that run without it, the gateway's key lookup and usage insert, and a key
+# check's read and verdict. Set false behind a transaction-mode pooler that cannot keep
+# prepared statements (PgBouncer before 1.21).
 AI_CREDITS_PREPARED_STATEMENTS = env.bool("AI_CREDITS_PREPARED_STATEMENTS", default=True)
 
 
@@ -254,6 +255,11 @@ CELERY_BEAT_SCHEDULE = {
     "credits-monthly-allowance": {
         "task": "credits.tasks.credits_monthly_allowance_grant",
         "schedule": crontab(minute="5", hour="0"),
+    },
+    # cron "35 0 * * *": daily at 00:35 UTC, Django's clearsessions for expired sessions.
+    "sessions-clear-expired": {
+        "task": "workspaces.tasks.sessions_clear_expired",
+        "schedule": crontab(minute="35", hour="0"),
     },
 }
 # Shared by every worker: Redis when the broker is Redis, else a flock-guarded file under

@@ -15,6 +15,7 @@ from tests.ai_gateway.helpers import body, post
 from tests.factories import MembershipFactory, WorkspaceFactory
 from workspaces.models import UserSession
 from workspaces.sessions import SessionStore
+from workspaces.tasks import sessions_clear_expired
 
 pytestmark = pytest.mark.django_db
 
@@ -140,3 +141,18 @@ def test_switching_to_user_sessions_keeps_everyone_logged_in(admin_client, admin
     client = Client()
     client.cookies[settings.SESSION_COOKIE_NAME] = "a" * 32
     assert client.get("/w/acme/").status_code == 200
+
+
+def test_expired_sessions_are_cleared_daily(admin_client, settings):
+    live = admin_client.session.session_key
+    UserSession.objects.create(
+        session_key="x" * 32,
+        session_data="",
+        expire_date=timezone.now() - timezone.timedelta(seconds=1),
+    )
+    entry = settings.CELERY_BEAT_SCHEDULE["sessions-clear-expired"]
+    assert entry["task"] == sessions_clear_expired.name
+
+    sessions_clear_expired.delay()
+
+    assert list(UserSession.objects.values_list("session_key", flat=True)) == [live]
