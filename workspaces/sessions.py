@@ -67,9 +67,17 @@ class SessionStore(DatabaseSessionStore):
     def __init__(self, session_key=None):
         super().__init__(session_key)
         self._workspace_slug = None
+        self._forget_loaded_rows()
+
+    def _forget_loaded_rows(self) -> None:
         self._loaded_user_id = None
         self._loaded_user = None
         self._loaded_member_row = None
+
+    def flush(self):
+        """Django's flush (logout): the rows read with the ended session go with it."""
+        super().flush()
+        self._forget_loaded_rows()
 
     @classmethod
     def get_model_class(cls):

@@ -91,6 +91,21 @@ def test_a_user_row_is_only_reused_for_the_user_the_session_names(admin_user, me
     assert loaded.user_loaded_with_session(member_user.pk) == (False, None)
 
 
+def test_a_flushed_session_hands_out_nothing_it_had_read(admin_user, workspace):
+    store = SessionStore()
+    store[SESSION_KEY] = str(admin_user.pk)
+    store.save()
+    loaded = SessionStore(store.session_key)
+    loaded.expect_workspace("acme")
+    loaded.load()
+    assert loaded.user_loaded_with_session(admin_user.pk)[0] is True
+
+    loaded.flush()
+
+    assert loaded.user_loaded_with_session(admin_user.pk) == (False, None)
+    assert loaded.member_row_loaded_with_session("acme", admin_user.pk) is None
+
+
 def test_the_session_of_a_deactivated_user_is_anonymous(admin_client, admin_user):
     get_user_model().objects.filter(pk=admin_user.pk).update(is_active=False)
 
