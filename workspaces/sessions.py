@@ -95,10 +95,14 @@ class SessionStore(DatabaseSessionStore):
         """Have the session's load bring along the user's membership of this workspace."""
         self._workspace_slug = slug
 
+    def _loaded_for(self, user_id) -> bool:
+        """Whether the session's load read the rows of this user."""
+        return self._loaded_user_id is not None and _user_pk(user_id) == self._loaded_user_id
+
     def user_loaded_with_session(self, user_id):
         """``(True, user or None)`` if the session's load read this user's row, else
         ``(False, None)``."""
-        if self._loaded_user_id is None or _user_pk(user_id) != self._loaded_user_id:
+        if not self._loaded_for(user_id):
             return False, None
         return True, self._loaded_user
 
@@ -107,9 +111,7 @@ class SessionStore(DatabaseSessionStore):
         nulls for an outsider), or None if it read none."""
         if self._loaded_member_row is None or self._loaded_member_row[0] != slug:
             return None
-        if self._loaded_user_id is None or _user_pk(user_id) != self._loaded_user_id:
-            return None
-        return self._loaded_member_row[1]
+        return self._loaded_member_row[1] if self._loaded_for(user_id) else None
 
     def _get_session_from_db(self):
         from llm_keys.models import Provider

@@ -80,24 +80,28 @@ def test_deleting_a_user_deletes_the_user_s_sessions(admin_client, admin_user):
     assert not UserSession.objects.filter(session_key=key).exists()
 
 
-def test_a_user_row_is_only_reused_for_the_user_the_session_names(admin_user, member_user):
+def _loaded_session(user, *, workspace_slug: str | None = None) -> SessionStore:
+    """A saved session of ``user``, loaded again as a request would (for a workspace's view
+    when ``workspace_slug`` is given)."""
     store = SessionStore()
-    store[SESSION_KEY] = str(admin_user.pk)
+    store[SESSION_KEY] = str(user.pk)
     store.save()
     loaded = SessionStore(store.session_key)
+    if workspace_slug is not None:
+        loaded.expect_workspace(workspace_slug)
     loaded.load()
+    return loaded
+
+
+def test_a_user_row_is_only_reused_for_the_user_the_session_names(admin_user, member_user):
+    loaded = _loaded_session(admin_user)
 
     assert loaded.user_loaded_with_session(str(admin_user.pk)) == (True, admin_user)
     assert loaded.user_loaded_with_session(member_user.pk) == (False, None)
 
 
 def test_a_flushed_session_hands_out_nothing_it_had_read(admin_user, workspace):
-    store = SessionStore()
-    store[SESSION_KEY] = str(admin_user.pk)
-    store.save()
-    loaded = SessionStore(store.session_key)
-    loaded.expect_workspace("acme")
-    loaded.load()
+    loaded = _loaded_session(admin_user, workspace_slug="acme")
     assert loaded.user_loaded_with_session(admin_user.pk)[0] is True
 
     loaded.flush()
@@ -120,12 +124,7 @@ def test_member_context_is_only_handed_out_for_its_workspace_and_user(
 ):
     other = WorkspaceFactory(slug="other")
     MembershipFactory(workspace=other, user=admin_user, role="member")
-    store = SessionStore()
-    store[SESSION_KEY] = str(admin_user.pk)
-    store.save()
-    loaded = SessionStore(store.session_key)
-    loaded.expect_workspace("acme")
-    loaded.load()
+    loaded = _loaded_session(admin_user, workspace_slug="acme")
 
     assert loaded.member_row_loaded_with_session("acme", admin_user.pk) is not None
     assert loaded.member_row_loaded_with_session("other", admin_user.pk) is None
