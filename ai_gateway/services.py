@@ -25,7 +25,13 @@ from django.conf import settings
 from django.db import connection
 from django.views.decorators.debug import sensitive_variables
 
-from ai_gateway.providers import (
+from config.db import insert_row, select_instance
+from credits import pricing
+from credits import services as ledger
+from credits.exceptions import InsufficientCreditsError as LedgerInsufficientError
+from llm_keys.models import KEY_USE_FIELDS, KeyStatus, LLMKey, Provider
+from llm_keys.services import Actor, KeyUnreadableError, llm_key_decrypt, llm_key_record_check
+from providers import (
     CheckOutcome,
     CheckResult,
     KeyRejectedError,
@@ -35,12 +41,6 @@ from ai_gateway.providers import (
     Usage,
     get_adapter,
 )
-from config.db import insert_row, select_instance
-from credits import pricing
-from credits import services as ledger
-from credits.exceptions import InsufficientCreditsError as LedgerInsufficientError
-from llm_keys.models import KEY_USE_FIELDS, KeyStatus, LLMKey, Provider
-from llm_keys.services import Actor, KeyUnreadableError, llm_key_decrypt, llm_key_record_check
 from workspaces.models import Workspace
 
 from .errors import (

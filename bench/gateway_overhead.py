@@ -163,10 +163,10 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
 
-    from ai_gateway.providers.anthropic import shared_client
     from ai_gateway.services import create_message
     from credits.services import credits_grant
     from llm_keys.services import Actor, llm_key_set
+    from providers.anthropic import shared_client
     from workspaces.models import Membership, Workspace
 
     with connection.cursor() as cursor:

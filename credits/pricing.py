@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
-from ai_gateway.providers.base import Usage
+from providers.base import Usage
 
 TOKENS_PER_PRICE_UNIT = 1_000_000
 

@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from ai_gateway.providers import CheckOutcome, CheckResult, get_adapter
 from config.db import concrete_field_names, execute_prepared, instance_from_row
+from providers import CheckOutcome, CheckResult, get_adapter
 from workspaces.models import Membership, Workspace
 
 from .crypto import DecryptionError, EncryptedValue, KeyRingError, get_key_ring

@@ -22,8 +22,8 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from ai_gateway.providers import CheckOutcome
-from ai_gateway.providers.anthropic import shared_client
+from providers import CheckOutcome
+from providers.anthropic import shared_client
 
 from .models import KeyStatus, LLMKey, Provider
 from .ratelimit import rate_limit_wait, rate_limiter_for

@@ -5,8 +5,8 @@ import pytest
 from anthropic._data import DEPRECATED_MODELS
 from anthropic.types.model_param import ModelParam
 
-from ai_gateway.providers.base import Usage
 from credits.pricing import ModelPrice, cost, estimate_input_tokens, get_price, max_cost
+from providers.base import Usage
 from tests.anthropic_standin import MODELS as STANDIN_MODELS
 
 

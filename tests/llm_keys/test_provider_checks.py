@@ -4,8 +4,8 @@ import socket
 
 import pytest
 
-from ai_gateway.providers import CheckOutcome, get_adapter
-from ai_gateway.providers.anthropic import shared_client
+from providers import CheckOutcome, get_adapter
+from providers.anthropic import shared_client
 from tests.factories import fake_key
 
 

@@ -4,9 +4,9 @@ PostgreSQL, where it is one statement."""
 import pytest
 from django.core import mail
 
-from ai_gateway.providers import CheckOutcome, CheckResult
 from llm_keys.models import KeyEvent, KeyStatus, LLMKey
 from llm_keys.services import Actor, llm_key_record_check, llm_key_remove, llm_key_set
+from providers import CheckOutcome, CheckResult
 from tests.factories import fake_key
 
 CHECK_EVENTS = (

@@ -1,6 +1,6 @@
 """The provider interface: what the gateway and the key checks need from a provider.
 
-Each provider is one adapter behind this interface; nothing outside ``ai_gateway.providers``
+Each provider is one adapter behind this interface; nothing outside ``providers``
 knows which SDK or HTTP shapes a provider uses.
 """
 
