@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: install run test test-postgres test-worker lint format lock clean
+.PHONY: install run serve test test-postgres test-worker lint format lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ run: install .env
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py demo_setup
 	PORT=$(PORT) $(BIN)/python scripts/run_dev.py
+
+# The production web server alone (no worker, beat or migrations), configured from the
+# environment only: uvicorn on config.asgi with WEB_CONCURRENCY processes (README).
+serve: install
+	PORT=$(PORT) $(BIN)/python scripts/serve.py
 
 test: install
 	$(BIN)/pytest

@@ -74,3 +74,23 @@ class ProviderFailedError(GatewayError):
         super().__init__(message, **kwargs)
         self.error_type = error_type
         self.http_status = http_status
+
+
+class DatabaseUnavailableError(GatewayError):
+    """The service's own database cannot be reached; nothing was sent or charged."""
+
+    error_type = "service_unavailable"
+    http_status = 503
+    outcome = "not_configured"
+
+
+class RefusedError(GatewayError):
+    """The API refused the caller before any AI request began (authentication, access,
+    CSRF, an unreadable body); no usage row is written for it."""
+
+    outcome = "bad_request"
+
+    def __init__(self, message: str, *, error_type: str, http_status: int):
+        super().__init__(message)
+        self.error_type = error_type
+        self.http_status = http_status

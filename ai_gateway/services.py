@@ -8,41 +8,53 @@ Per request it resolves the credentials (SPEC §7):
 - no key → the platform key, paid with AI credits: hold the most the request can cost,
   settle the real usage after it, release everything on failure.
 
-Every request ends with exactly one ``AIRequest`` row. Resolving costs one query (the
-workspace's key row); the end costs one write (plus the ledger's writes on credits).
+A request runs in three parts, and only the first and the last touch the database, each in
+a short section of its own (``ai_gateway.database``), so that the provider call and an open
+stream hold no database connection:
+
+1. ``call_begin``: check the request, resolve the credentials, hold the credits;
+2. the provider call (``providers``), sync for pages and Python callers, async for the API;
+3. ``call_succeeded`` / ``call_failed`` / ``call_ended_early``: settle or release, and write
+   the request's one ``AIRequest`` row.
+
+``create_message`` runs all three for a caller in sync code; the API views run them around
+the async provider calls (``acreate_message``, ``astream_message``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db import connection
+from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
-from config.db import insert_row, select_instance
 from credits import pricing
 from credits import services as ledger
 from credits.exceptions import InsufficientCreditsError as LedgerInsufficientError
-from llm_keys.models import KEY_USE_FIELDS, KeyStatus, LLMKey, Provider
+from llm_keys.models import KeyStatus, LLMKey, Provider
 from llm_keys.services import Actor, KeyUnreadableError, llm_key_decrypt, llm_key_record_check
 from providers import (
     CheckOutcome,
     CheckResult,
     KeyRejectedError,
+    MessageResult,
+    MessageStream,
     ProviderError,
-    StreamEvent,
-    StreamSummary,
     Usage,
     get_adapter,
 )
 from workspaces.models import Workspace
 
+from .database import database_section
 from .errors import (
     BadRequestError,
     GatewayError,
@@ -67,7 +79,6 @@ KEY_UNREADABLE_MESSAGE = (
     "have a workspace admin save the key again. Its status is unchanged; no AI credits were used."
 )
 MAX_MODEL_NAME = 100
-ROLES = ("user", "assistant")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,23 +94,31 @@ class Credentials:
 class MessageResponse:
     """A finished, non-streamed AI request."""
 
-    body: dict[str, Any]
+    result: MessageResult
     credential_source: str
     credits_charged: int
-    usage: Usage
     ai_request: AIRequest
 
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.result.body
+
+    @property
+    def usage(self) -> Usage:
+        return self.result.usage
+
     def as_json(self) -> dict[str, Any]:
+        """The provider's answer plus which credentials paid and what it cost (§7)."""
         return {
-            **self.body,
+            **self.result.body,
             "credential_source": self.credential_source,
             "credits_charged": self.credits_charged,
         }
 
 
 @dataclass(slots=True)
-class _Call:
-    """What one request carries from start to finish; written into its usage row."""
+class AICall:
+    """One AI request from begin to end: what its usage row is written from."""
 
     workspace: Workspace
     user: Any
@@ -108,7 +127,8 @@ class _Call:
     stream: bool
     started: float
     source: str = CredentialSource.NONE
-    price: Any = None
+    credentials: Credentials | None = field(default=None, repr=False)
+    price: pricing.ModelPrice | None = None
     hold: Any = None
 
     def record(
@@ -118,22 +138,11 @@ class _Call:
         error: GatewayError | None = None,
         usage: Usage | None = None,
         request_id: str | None = None,
+        credits_charged: int = 0,
     ) -> AIRequest:
-        """Write the request's usage row (nothing charged) and return it."""
-        row = self.usage_row(outcome=outcome, error=error, usage=usage, request_id=request_id)
-        _insert_usage_row(row)
-        return row
-
-    def usage_row(
-        self,
-        *,
-        outcome: str,
-        error: GatewayError | None = None,
-        usage: Usage | None = None,
-        request_id: str | None = None,
-    ) -> AIRequest:
+        """Write the request's usage row and return it."""
         usage = usage or Usage()
-        return AIRequest(
+        return AIRequest.objects.create(
             workspace=self.workspace,
             user=self.user if getattr(self.user, "pk", None) else None,
             provider=self.provider,
@@ -146,73 +155,63 @@ class _Call:
             output_tokens=usage.output_tokens,
             cache_read_input_tokens=usage.cache_read_input_tokens,
             cache_creation_input_tokens=usage.cache_creation_input_tokens,
-            credits_charged=0,
+            credits_charged=credits_charged,
             latency_ms=int((time.perf_counter() - self.started) * 1000),
             provider_request_id=(request_id or (error.request_id if error else "") or "")[:100],
             stream=self.stream,
         )
 
-    def fail(self, error: GatewayError, *, usage: Usage | None = None) -> GatewayError:
+    def release(self) -> None:
+        if self.hold is not None:
+            ledger.credits_release(hold=self.hold)
+            self.hold = None
+
+    def refuse(self, error: GatewayError, *, usage: Usage | None = None) -> GatewayError:
         """Release any hold, write the usage row, and return the error to raise."""
         self.release()
         self.record(outcome=error.outcome, error=error, usage=usage)
         return error
 
-    def release(self) -> None:
-        if self.hold is not None:
-            hold, self.hold = self.hold, None
-            ledger.credits_release(hold=hold)
-
-    def finish(self, *, usage: Usage, request_id: str | None) -> tuple[AIRequest, int]:
-        """Settle the real cost (credits path) and write the usage row, in one commit."""
+    def charge(
+        self,
+        *,
+        usage: Usage,
+        request_id: str | None,
+        outcome: str = Outcome.OK,
+        error: GatewayError | None = None,
+    ) -> tuple[AIRequest, int]:
+        """Settle what the provider produced (credits path) and write the usage row, together."""
         if self.hold is None:
-            return self.record(outcome=Outcome.OK, usage=usage, request_id=request_id), 0
-        row = self.usage_row(outcome=Outcome.OK, usage=usage, request_id=request_id)
-        charged_row = ledger.ChargedRow(
-            table=AIRequest._meta.db_table,
-            values=_usage_values(row, exclude="credits_charged"),
-            charged_column=AIRequest._meta.get_field("credits_charged").column,
-        )
-        settlement = ledger.credits_settle(
-            hold=self.hold, amount=pricing.cost(self.price, usage), with_row=charged_row
-        )
+            row = self.record(outcome=outcome, error=error, usage=usage, request_id=request_id)
+            return row, 0
+        if outcome != Outcome.OK and pricing.cost(self.price, usage) == 0:
+            # Nothing was produced before the stream ended: give the whole hold back.
+            self.release()
+            return self.record(outcome=outcome, error=error, usage=usage, request_id=request_id), 0
+        try:
+            with transaction.atomic():
+                settlement = ledger.credits_settle(
+                    hold=self.hold, amount=pricing.cost(self.price, usage)
+                )
+                row = self.record(
+                    outcome=outcome,
+                    error=error,
+                    usage=usage,
+                    request_id=request_id,
+                    credits_charged=settlement.charged,
+                )
+        except BaseException:
+            # A failed settlement must not leave the hold open (SPEC §7).
+            self.release()
+            raise
         self.hold = None
-        row.pk, row.credits_charged = charged_row.pk, settlement.charged
-        row._state.adding = False
-        row._state.db = connection.alias
         return row, settlement.charged
-
-
-def _llm_key_row(*, workspace: Workspace, provider: str) -> LLMKey | None:
-    """The workspace's key row: as loaded with the membership (workspaces.access), or read
-    with one fixed statement (config.db) for a caller that did not go through it."""
-    prefetched = getattr(workspace, "prefetched_llm_keys", {})
-    if provider in prefetched:
-        return prefetched[provider]
-    return select_instance(
-        LLMKey, KEY_USE_FIELDS, "workspace_id = %s AND provider = %s", [workspace.pk, provider]
-    )
-
-
-def _usage_values(row: AIRequest, *, exclude: str = "") -> dict[str, Any]:
-    """The usage row's columns and database values, as the ORM would save them."""
-    return {
-        f.column: f.get_db_prep_save(f.pre_save(row, add=True), connection)
-        for f in AIRequest._meta.concrete_fields
-        if not f.primary_key and f.name != exclude
-    }
-
-
-def _insert_usage_row(row: AIRequest) -> None:
-    row.pk = insert_row(AIRequest._meta.db_table, _usage_values(row))
-    row._state.adding = False
-    row._state.db = connection.alias
 
 
 @sensitive_variables("api_key")
 def credentials_resolve(*, workspace: Workspace, provider: str = Provider.ANTHROPIC) -> Credentials:
     """Return the credentials this workspace's next AI request uses, or raise why none."""
-    llm_key = _llm_key_row(workspace=workspace, provider=provider)
+    llm_key = LLMKey.objects.filter(workspace=workspace, provider=provider).first()
     if llm_key is None:
         api_key = settings.PLATFORM_ANTHROPIC_API_KEY
         if not api_key:
@@ -231,31 +230,15 @@ def credentials_resolve(*, workspace: Workspace, provider: str = Provider.ANTHRO
     return Credentials(source=CredentialSource.BYOK, api_key=api_key, llm_key=llm_key)
 
 
-def _validate(*, model: Any, messages: Any, max_tokens: Any, system: Any, price: Any) -> None:
+def _check_body(body: dict[str, Any], *, price: pricing.ModelPrice | None) -> None:
+    """Check what the gateway itself needs (the model, max_tokens, messages to estimate);
+    the provider judges every other field."""
+    model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise BadRequestError("'model' is required: give a model name such as claude-sonnet-5.")
     if len(model) > MAX_MODEL_NAME:
         raise BadRequestError(f"'model' is too long (at most {MAX_MODEL_NAME} characters).")
-    if not isinstance(messages, list) or not messages:
-        raise BadRequestError(
-            '\'messages\' must be a non-empty list of {"role": ..., "content": ...} objects.'
-        )
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise BadRequestError(f"messages[{index}] must be an object with role and content.")
-        if message.get("role") not in ROLES:
-            raise BadRequestError(f"messages[{index}].role must be 'user' or 'assistant'.")
-        content = message.get("content")
-        if not (isinstance(content, str) and content.strip()) and not (
-            isinstance(content, list) and content
-        ):
-            raise BadRequestError(
-                f"messages[{index}].content must be a non-empty string or a list of blocks."
-            )
-    if messages[0].get("role") != "user":
-        raise BadRequestError("The first message must have the role 'user'.")
-    if system is not None and not isinstance(system, str | list):
-        raise BadRequestError("'system' must be a string or a list of text blocks.")
+    max_tokens = body.get("max_tokens")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
         raise BadRequestError("'max_tokens' is required and must be a whole number.")
     if max_tokens <= 0:
@@ -265,6 +248,115 @@ def _validate(*, model: Any, messages: Any, max_tokens: Any, system: Any, price:
             f"'max_tokens' is {max_tokens}, above the limit of {model} "
             f"({price.max_output_tokens}); lower it."
         )
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequestError(
+            '\'messages\' must be a non-empty list of {"role": ..., "content": ...} objects.'
+        )
+    if not isinstance(body.get("stream", False), bool):
+        raise BadRequestError("'stream' must be true or false.")
+
+
+def _hold_amount(price: pricing.ModelPrice, body: dict[str, Any]) -> int:
+    prompt = [body.get("system"), body.get("tools"), body.get("tool_choice")]
+    return pricing.max_cost(
+        price,
+        input_tokens=pricing.estimate_input_tokens(body["messages"], prompt),
+        max_tokens=body["max_tokens"],
+    )
+
+
+def call_begin(
+    *,
+    workspace: Workspace,
+    user: Any,
+    body: dict[str, Any],
+    provider: str = Provider.ANTHROPIC,
+) -> AICall:
+    """Check the request, resolve its credentials and hold its credits.
+
+    Raise a GatewayError, with the request's usage row written, if it cannot go out.
+    """
+    model = body.get("model")
+    call = AICall(
+        workspace=workspace,
+        user=user,
+        provider=provider,
+        model=model if isinstance(model, str) else "",
+        stream=body.get("stream") is True,
+        started=time.perf_counter(),
+    )
+    try:
+        credentials = credentials_resolve(workspace=workspace, provider=provider)
+    except GatewayError as error:
+        raise call.refuse(error) from None
+    call.source, call.credentials = credentials.source, credentials
+    try:
+        price = pricing.get_price(model) if isinstance(model, str) else None
+        _check_body(body, price=price)
+        if credentials.source == CredentialSource.PLATFORM and price is None:
+            raise BadRequestError(
+                f"The model '{model}' is not available with AI credits. Choose one of: "
+                f"{', '.join(sorted(settings.AI_MODEL_PRICES))}."
+            )
+    except BadRequestError as error:
+        raise call.refuse(error) from None
+    if credentials.source == CredentialSource.PLATFORM:
+        call.price = price
+        _hold_credits(call, amount=_hold_amount(price, body))
+    return call
+
+
+def _hold_credits(call: AICall, *, amount: int) -> None:
+    try:
+        call.hold = ledger.credits_hold(
+            workspace=call.workspace,
+            amount=amount,
+            idempotency_key=f"ai-request:{uuid.uuid4().hex}",
+        )
+    except LedgerInsufficientError as exc:
+        raise call.refuse(
+            InsufficientCreditsError(
+                f"Not enough AI credits: this request can cost up to {amount:,} credits and the "
+                f"workspace has {exc.balance:,}. Lower max_tokens, ask a workspace admin to add "
+                "credits, or save your own Anthropic key in Workspace Settings → LLM Key."
+            )
+        ) from None
+
+
+def call_succeeded(call: AICall, *, usage: Usage, request_id: str | None) -> tuple[AIRequest, int]:
+    """Charge the real usage (credits path) and write the usage row."""
+    return call.charge(usage=usage, request_id=request_id)
+
+
+def call_ended_early(
+    call: AICall,
+    *,
+    usage: Usage,
+    request_id: str | None,
+    outcome: str,
+    error: ProviderError | None = None,
+) -> tuple[AIRequest, int]:
+    """A stream the client abandoned or the provider broke: charge what the provider produced
+    (its input, and the output seen so far), release the rest of the hold."""
+    failure = _provider_failed(error, source=call.source) if error is not None else None
+    return call.charge(usage=usage, request_id=request_id, outcome=outcome, error=failure)
+
+
+def call_failed(call: AICall, error: ProviderError) -> GatewayError:
+    """The provider refused or could not be reached: release the hold, mark a rejected
+    workspace key invalid, write the usage row; return the error to answer."""
+    if isinstance(error, KeyRejectedError) and call.source == CredentialSource.BYOK:
+        failure = _key_rejected(call, error)
+    else:
+        failure = _provider_failed(error, source=call.source)
+    return call.refuse(failure)
+
+
+def call_aborted(call: AICall) -> None:
+    """The request stopped for a reason of our own (an exception): release its hold."""
+    call.release()
+    call.record(outcome=Outcome.PROVIDER_ERROR)
 
 
 def _provider_failed(error: ProviderError, *, source: str) -> GatewayError:
@@ -290,10 +382,10 @@ def _provider_failed(error: ProviderError, *, source: str) -> GatewayError:
     )
 
 
-def _key_rejected(call: _Call, credentials: Credentials, error: KeyRejectedError) -> GatewayError:
+def _key_rejected(call: AICall, error: KeyRejectedError) -> GatewayError:
     """Mark the workspace key invalid after a live 401/403, as a settings-page check would."""
     llm_key_record_check(
-        llm_key=credentials.llm_key,
+        llm_key=call.credentials.llm_key,
         result=CheckResult(
             CheckOutcome.INVALID,
             reason=error.message,
@@ -310,15 +402,10 @@ def _key_rejected(call: _Call, credentials: Credentials, error: KeyRejectedError
     )
 
 
-def _on_provider_error(call: _Call, credentials: Credentials, error: ProviderError) -> GatewayError:
-    if isinstance(error, KeyRejectedError) and credentials.source == CredentialSource.BYOK:
-        failure = _key_rejected(call, credentials, error)
-    else:
-        failure = _provider_failed(error, source=credentials.source)
-    return call.fail(failure)
+# --- Sync: pages and Python callers ---------------------------------------------------------
 
 
-@sensitive_variables("credentials")
+@sensitive_variables("call")
 def create_message(
     *,
     workspace: Workspace,
@@ -327,179 +414,169 @@ def create_message(
     messages: list[dict[str, Any]],
     max_tokens: int,
     system: Any = None,
-    stream: bool = False,
     provider: str = Provider.ANTHROPIC,
-) -> MessageResponse | GatewayStream:
-    """Run one AI request for the workspace with the credentials §7 prescribes.
+    **fields: Any,
+) -> MessageResponse:
+    """Run one non-streamed AI request for the workspace with the credentials §7 prescribes.
 
-    Returns a MessageResponse, or with ``stream=True`` a GatewayStream of events that settles
-    when it ends. Raises a GatewayError (refusals, bad requests, provider errors); every
-    outcome writes one AIRequest row, and nothing is charged unless the request succeeded.
+    ``fields`` are any other Messages API fields (tools, temperature, ...). Raises a
+    GatewayError (refusals, bad requests, provider errors); every outcome writes one
+    AIRequest row, and nothing is charged unless the provider answered. Streams are served
+    by the async API (``astream_message``).
     """
-    call = _Call(
-        workspace=workspace,
-        user=user,
-        provider=provider,
-        model=model if isinstance(model, str) else "",
-        stream=bool(stream),
-        started=time.perf_counter(),
-    )
-    try:
-        credentials = credentials_resolve(workspace=workspace, provider=provider)
-    except GatewayError as error:
-        raise call.fail(error) from None
-    call.source = credentials.source
-    try:
-        price = pricing.get_price(model) if isinstance(model, str) else None
-        if credentials.source == CredentialSource.PLATFORM and price is None:
-            _validate(
-                model=model, messages=messages, max_tokens=max_tokens, system=system, price=None
-            )
-            raise BadRequestError(
-                f"The model '{model}' is not available with AI credits. Choose one of: "
-                f"{', '.join(sorted(settings.AI_MODEL_PRICES))}."
-            )
-        _validate(model=model, messages=messages, max_tokens=max_tokens, system=system, price=price)
-    except BadRequestError as error:
-        raise call.fail(error) from None
-
-    if credentials.source == CredentialSource.PLATFORM:
-        call.price = price
-        _hold_credits(call, messages=messages, system=system, max_tokens=max_tokens)
-
+    body = {"model": model, "messages": messages, "max_tokens": max_tokens, **fields}
+    if system is not None:
+        body["system"] = system
+    call = call_begin(workspace=workspace, user=user, body=body, provider=provider)
     adapter = get_adapter(provider)
     try:
-        if stream:
-            summary = StreamSummary()
-            events = adapter.stream_message(
-                api_key=credentials.api_key,
-                model=model,
-                messages=messages,
-                max_tokens=max_tokens,
-                system=system,
-                summary=summary,
-            )
-            # Pull the first event now, so a refusal (401, 429, 5xx) is an ordinary error
-            # with its own status rather than a failure in the middle of a 200 stream.
-            first = next(events, None)
-            return GatewayStream(call, credentials, events, summary, first)
-        result = adapter.create_message(
-            api_key=credentials.api_key,
-            model=model,
-            messages=messages,
-            max_tokens=max_tokens,
-            system=system,
+        result = adapter.create_message(api_key=call.credentials.api_key, body=body)
+    except ProviderError as error:
+        raise call_failed(call, error) from None
+    except BaseException:
+        call_aborted(call)
+        raise
+    row, charged = call_succeeded(call, usage=result.usage, request_id=result.request_id)
+    return MessageResponse(
+        result=result, credential_source=call.source, credits_charged=charged, ai_request=row
+    )
+
+
+# --- Async: the API views -------------------------------------------------------------------
+
+
+@sensitive_variables("call")
+async def acreate_message(
+    call: AICall, *, body: dict[str, Any], headers: dict[str, str]
+) -> MessageResponse:
+    """Send a begun request to the provider and finish it (settle, usage row)."""
+    adapter = get_adapter(call.provider)
+    try:
+        result = await adapter.acreate_message(
+            api_key=call.credentials.api_key, body=body, headers=headers
         )
     except ProviderError as error:
-        raise _on_provider_error(call, credentials, error) from None
+        raise await database_section(call_failed)(call, error) from None
     except BaseException:
-        call.release()
+        await asyncio.shield(database_section(call_aborted)(call))
         raise
-    row, charged = call.finish(usage=result.usage, request_id=result.request_id)
+    row, charged = await database_section(call_succeeded)(
+        call, usage=result.usage, request_id=result.request_id
+    )
     return MessageResponse(
-        body=result.body,
-        credential_source=credentials.source,
-        credits_charged=charged,
-        usage=result.usage,
-        ai_request=row,
+        result=result, credential_source=call.source, credits_charged=charged, ai_request=row
     )
 
 
-def _hold_credits(call: _Call, *, messages: Any, system: Any, max_tokens: int) -> None:
-    amount = pricing.max_cost(
-        call.price,
-        input_tokens=pricing.estimate_input_tokens(messages, system),
-        max_tokens=max_tokens,
-    )
+@sensitive_variables("call")
+async def astream_message(
+    call: AICall, *, body: dict[str, Any], headers: dict[str, str], trailer: bool
+) -> GatewayStream:
+    """Open a begun request's stream at the provider; a refusal raises a GatewayError before
+    any byte is relayed. ``trailer`` ends the stream with a ``gateway`` event saying which
+    credentials paid and what it cost (the session API's; the Anthropic-compatible one adds
+    nothing to the provider's events)."""
+    adapter = get_adapter(call.provider)
     try:
-        call.hold = ledger.credits_hold(
-            workspace=call.workspace,
-            amount=amount,
-            idempotency_key=f"ai-request:{uuid.uuid4().hex}",
+        stream = await adapter.astream_message(
+            api_key=call.credentials.api_key, body=body, headers=headers
         )
-    except LedgerInsufficientError as exc:
-        raise call.fail(
-            InsufficientCreditsError(
-                f"Not enough AI credits: this request can cost up to {amount:,} credits and the "
-                f"workspace has {exc.balance:,}. Lower max_tokens, ask a workspace admin to add "
-                "credits, or save your own Anthropic key in Workspace Settings → LLM Key."
-            )
-        ) from None
+    except ProviderError as error:
+        raise await database_section(call_failed)(call, error) from None
+    except BaseException:
+        await asyncio.shield(database_section(call_aborted)(call))
+        raise
+    return GatewayStream(call, stream, trailer=trailer)
+
+
+def relayed_headers(call: AICall, headers: dict[str, str]) -> dict[str, str]:
+    """The provider's response headers to pass on: all of them (request id, rate limits) for
+    the workspace's own key; on AI credits only the request id, since the rate limits are
+    the platform account's."""
+    if call.source == CredentialSource.BYOK:
+        return headers
+    return {name: value for name, value in headers.items() if name == "request-id"}
+
+
+def sse_event(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def sse_error(error: GatewayError) -> bytes:
+    return sse_event(
+        "error", {"type": "error", "error": {"type": error.error_type, "message": error.message}}
+    )
 
 
 class GatewayStream:
-    """The events of a streamed AI request, relayed as the provider sends them.
+    """A streamed AI request: the provider's events as bytes, settled when they end.
 
-    The request settles when the final event arrives. A provider error mid-stream raises a
-    GatewayError and releases the hold; a consumer that stops early (``close()``, which
-    Django calls when a client goes away) releases it too. Either way one usage row is written.
+    However the stream ends, its request is settled once, in a database section of its own:
+    the whole usage when the provider finished; what the provider produced when the provider
+    broke the stream (its error is relayed as an ``error`` event) or the client went away.
     """
 
-    def __init__(
-        self,
-        call: _Call,
-        credentials: Credentials,
-        events: Iterator[StreamEvent],
-        summary: StreamSummary,
-        first: StreamEvent | None,
-    ):
-        self._call = call
-        self._credentials = credentials
-        self._events = events
-        self._summary = summary
-        self._pending = first
-        self._finished = False
-        self.credential_source = credentials.source
+    def __init__(self, call: AICall, stream: MessageStream, *, trailer: bool):
+        self.call = call
+        self.headers = relayed_headers(call, stream.headers)
+        self.credential_source = call.source
         self.credits_charged = 0
         self.ai_request: AIRequest | None = None
-        if first is None:
-            self._finish()
+        self._stream = stream
+        self._trailer = trailer
+        self._ended = False
 
-    def __iter__(self) -> GatewayStream:
-        return self
-
-    def __next__(self) -> StreamEvent:
-        if self._pending is not None:
-            event, self._pending = self._pending, None
-        elif self._finished:
-            raise StopIteration
-        else:
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        outcome, error = Outcome.CLIENT_DISCONNECTED, None
+        try:
             try:
-                event = next(self._events)
-            except StopIteration:
-                self._finish()
-                raise
-            except ProviderError as error:
-                self._finished = True
-                raise _on_provider_error(self._call, self._credentials, error) from None
-            except BaseException:
-                self._abort(Outcome.PROVIDER_ERROR)
-                raise
-        if event.event == "message_stop":
-            self._finish()
-        return event
-
-    @property
-    def usage(self) -> Usage:
-        return self._summary.usage
+                async for chunk in self._stream:
+                    yield chunk
+            except ProviderError as broken:
+                outcome, error = Outcome.PROVIDER_ERROR, broken
+                yield sse_error(_provider_failed(broken, source=self.call.source))
+            else:
+                summary = self._stream.summary
+                error = summary.error
+                ok = summary.finished and error is None
+                outcome = Outcome.OK if ok else Outcome.PROVIDER_ERROR
+            await asyncio.shield(self._end(outcome, error))
+            if self._trailer:
+                yield sse_event(
+                    "gateway",
+                    {
+                        "type": "gateway",
+                        "credential_source": self.credential_source,
+                        "credits_charged": self.credits_charged,
+                    },
+                )
+        finally:
+            # The client went away (cancelled, or the stream was closed unfinished).
+            await asyncio.shield(self._end(outcome, error))
 
     def close(self) -> None:
-        """Stop early: close the provider stream, release the hold, record the disconnect."""
-        if not self._finished:
-            self._abort(Outcome.CLIENT_DISCONNECTED)
-        close = getattr(self._events, "close", None)
-        if close is not None:
-            close()
+        """Settle a stream that was never read to its end: Django calls this (in a thread)
+        when the response is done, also when its client went away between two chunks or
+        before the first, where no code of the stream's own runs."""
+        async_to_sync(self._end)(Outcome.CLIENT_DISCONNECTED, None)
 
-    def _abort(self, outcome: str) -> None:
-        self._finished = True
-        self._call.release()
-        self.ai_request = self._call.record(
-            outcome=outcome, usage=self._summary.usage, request_id=self._summary.request_id
-        )
-
-    def _finish(self) -> None:
-        self._finished = True
-        self.ai_request, self.credits_charged = self._call.finish(
-            usage=self._summary.usage, request_id=self._summary.request_id
-        )
+    async def _end(self, outcome: str, error: ProviderError | None) -> None:
+        # Every caller runs this on the event loop's thread: the first one settles.
+        if self._ended:
+            return
+        self._ended = True
+        await self._stream.aclose()
+        summary = self._stream.summary
+        if outcome == Outcome.OK:
+            row, charged = await database_section(call_succeeded)(
+                self.call, usage=summary.usage, request_id=summary.request_id
+            )
+        else:
+            row, charged = await database_section(call_ended_early)(
+                self.call,
+                usage=summary.usage,
+                request_id=summary.request_id,
+                outcome=outcome,
+                error=error,
+            )
+        self.ai_request, self.credits_charged = row, charged

@@ -1,21 +1,27 @@
-import json
-from collections.abc import Iterator
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from credits.selectors import credit_entries_for_workspace, credits_balance
-from workspaces.access import get_workspace_for_member
+from llm_keys.access import get_member_context
 
-from .errors import BadRequestError, GatewayError
+from .api import (
+    error_response,
+    passed_on_headers,
+    read_json_body,
+    refused,
+    relay_headers,
+    stream_response,
+)
+from .database import database_section
+from .errors import GatewayError
 from .forms import PromptForm
 from .selectors import (
     ai_requests_recent,
@@ -23,141 +29,91 @@ from .selectors import (
     ai_usage_by_source,
     credentials_next,
 )
-from .services import GatewayStream, MessageResponse, create_message
+from .services import (
+    AICall,
+    MessageResponse,
+    acreate_message,
+    astream_message,
+    call_begin,
+    create_message,
+    relayed_headers,
+)
 
-API_FIELDS = frozenset({"model", "max_tokens", "messages", "system", "stream"})
 LEDGER_PAGE_SIZE = 25
 REQUESTS_PAGE_SIZE = 50
-
-
-def _error(status: int, error_type: str, message: str) -> JsonResponse:
-    return JsonResponse(
-        {"type": "error", "error": {"type": error_type, "message": message}}, status=status
-    )
-
-
-def _gateway_error(error: GatewayError) -> JsonResponse:
-    return _error(error.http_status, error.error_type, error.message)
 
 
 class _JsonCsrfCheck(CsrfViewMiddleware):
     """Django's CSRF check, answering a refusal in the API's JSON error shape."""
 
     def _reject(self, request: HttpRequest, reason: str) -> JsonResponse:
-        return _error(
-            403,
-            "csrf_failed",
-            f"CSRF check failed ({reason}). Send the csrftoken cookie's value in the "
-            "X-CSRFToken header.",
-        )
-
-
-def _parse_body(request: HttpRequest) -> dict[str, Any]:
-    try:
-        raw = request.body
-    except RequestDataTooBig:
-        raise BadRequestError(
-            f"The request body is too large (at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} "
-            "bytes); shorten the messages."
-        ) from None
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequestError(
-            "The body must be JSON in Anthropic's Messages form: "
-            '{"model": ..., "max_tokens": ..., "messages": [...]}.'
-        ) from None
-    if not isinstance(body, dict):
-        raise BadRequestError("The body must be a JSON object.")
-    unknown = sorted(set(body) - API_FIELDS)
-    if unknown:
-        raise BadRequestError(
-            f"Unsupported field(s): {', '.join(unknown)}. Supported: "
-            f"{', '.join(sorted(API_FIELDS))}."
-        )
-    missing = [name for name in ("model", "max_tokens", "messages") if name not in body]
-    if missing:
-        raise BadRequestError(f"Missing required field(s): {', '.join(missing)}.")
-    if not isinstance(body.get("stream", False), bool):
-        raise BadRequestError("'stream' must be true or false.")
-    return body
-
-
-class _EventRelay:
-    """Server-sent events of a gateway stream; ``close()`` (a client gone) ends the stream."""
-
-    def __init__(self, stream: GatewayStream):
-        self._stream = stream
-
-    def __iter__(self) -> Iterator[bytes]:
-        stream = self._stream
-        try:
-            for event in stream:
-                data = event.data
-                if event.event == "message_stop":
-                    data = {
-                        **data,
-                        "credential_source": stream.credential_source,
-                        "credits_charged": stream.credits_charged,
-                    }
-                yield _sse(event.event, data)
-        except GatewayError as error:
-            yield _sse(
-                "error",
-                {"type": "error", "error": {"type": error.error_type, "message": error.message}},
+        return error_response(
+            refused(
+                403,
+                "csrf_failed",
+                f"CSRF check failed ({reason}). Send the csrftoken cookie's value in the "
+                "X-CSRFToken header.",
             )
-
-    def close(self) -> None:
-        self._stream.close()
+        )
 
 
-def _sse(event: str, data: dict[str, Any]) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
-
-
-@csrf_exempt  # checked inside, after authentication, so every refusal is JSON
-def messages_api(request: HttpRequest, slug: str) -> HttpResponse:
-    if request.method != "POST":
-        response = _error(405, "method_not_allowed", "Use POST.")
-        response["Allow"] = "POST"
-        return response
+def _session_call_begin(
+    request: HttpRequest, slug: str
+) -> tuple[AICall, dict[str, Any]] | HttpResponse:
+    """The session API's database section before the provider call: the session's user, the
+    CSRF check, the membership, then the request's credentials and hold."""
     if not request.user.is_authenticated:
-        return _error(401, "authentication_error", "Log in first: this API uses your session.")
+        raise refused(401, "authentication_error", "Log in first: this API uses your session.")
     refusal = _JsonCsrfCheck(lambda _request: None).process_view(request, None, (), {})
     if refusal is not None:
         return refusal
     try:
-        workspace = get_workspace_for_member(request, slug)
+        member = get_member_context(request, slug)
     except Http404:
-        return _error(404, "not_found_error", "No such workspace.")
+        raise refused(404, "not_found_error", "No such workspace.") from None
     except PermissionDenied as exc:
-        return _error(403, "permission_error", str(exc))
+        raise refused(403, "permission_error", str(exc)) from None
+    body = read_json_body(request)
+    return call_begin(workspace=member.workspace, user=request.user, body=body), body
+
+
+@csrf_exempt  # checked inside, after authentication, so every refusal is JSON
+async def messages_api(request: HttpRequest, slug: str) -> HttpResponse:
+    """``POST /api/v1/w/<slug>/messages``: the browser's API, on the member's session."""
+    if request.method != "POST":
+        response = error_response(refused(405, "invalid_request_error", "Use POST."))
+        response["Allow"] = "POST"
+        return response
     try:
-        body = _parse_body(request)
-        result = create_message(
-            workspace=workspace,
-            user=request.user,
-            model=body["model"],
-            messages=body["messages"],
-            max_tokens=body["max_tokens"],
-            system=body.get("system"),
-            stream=body.get("stream", False),
-        )
+        begun = await database_section(_session_call_begin)(request, slug)
+        if isinstance(begun, HttpResponse):
+            return begun
+        call, body = begun
+        headers = passed_on_headers(request)
+        if call.stream:
+            return stream_response(
+                await astream_message(call, body=body, headers=headers, trailer=True)
+            )
+        result = await acreate_message(call, body=body, headers=headers)
     except GatewayError as error:
-        return _gateway_error(error)
-    if isinstance(result, MessageResponse):
-        return JsonResponse(result.as_json())
-    response = StreamingHttpResponse(_EventRelay(result), content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    response["X-Credential-Source"] = result.credential_source
-    return response
+        return error_response(error)
+    response = JsonResponse(result.as_json())
+    response["X-Credential-Source"] = str(result.credential_source)
+    return relay_headers(response, relayed_headers(call, result.result.headers))
+
+
+@login_required
+@require_GET
+def workspace_home(request: HttpRequest, slug: str) -> HttpResponse:
+    member = get_member_context(request, slug)
+    return render(request, "workspaces/workspace_home.html", member.as_context())
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def ai_playground(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace = get_workspace_for_member(request, slug)
+    member = get_member_context(request, slug)
+    workspace = member.workspace
     form = PromptForm(request.POST or None)
     answer: MessageResponse | None = None
     error: GatewayError | None = None
@@ -181,6 +137,7 @@ def ai_playground(request: HttpRequest, slug: str) -> HttpResponse:
         request,
         "ai_gateway/playground.html",
         {
+            **member.as_context(),
             "form": form,
             "answer": answer,
             "answer_text": _text_of(answer.body) if answer else "",
@@ -200,8 +157,9 @@ def _text_of(body: dict[str, Any]) -> str:
 @login_required
 @require_http_methods(["GET"])
 def ai_usage(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace = get_workspace_for_member(request, slug)
-    is_admin = workspace.membership.is_admin
+    member = get_member_context(request, slug)
+    workspace = member.workspace
+    is_admin = member.membership.is_admin
     only_user = None if is_admin else request.user
     requests_page = Paginator(
         ai_requests_recent(workspace=workspace, user=only_user), REQUESTS_PAGE_SIZE
@@ -215,6 +173,7 @@ def ai_usage(request: HttpRequest, slug: str) -> HttpResponse:
         request,
         "ai_gateway/usage.html",
         {
+            **member.as_context(),
             "balance": credits_balance(workspace=workspace),
             "next_credentials": credentials_next(workspace=workspace),
             "by_source": ai_usage_by_source(workspace=workspace, user=only_user),

@@ -61,7 +61,7 @@ def _execute_prepared(sql: str, params: Any) -> tuple | None:
 
     connection.ensure_connection()
     raw = connection.connection
-    prepare = bool(settings.AI_CREDITS_PREPARED_STATEMENTS)
+    prepare = bool(getattr(settings, "AI_CREDITS_PREPARED_STATEMENTS", False))
     threshold = raw.prepare_threshold
     with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
         try:

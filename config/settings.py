@@ -29,7 +29,6 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.humanize",
-    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "workspaces",
     "llm_keys",
@@ -39,17 +38,20 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # ServeStatic, WhiteNoise's fork with native async support: under the ASGI server a
+    # sync-only middleware would push every request through a thread (docs/decisions/026).
+    "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "workspaces.auth.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
     {
@@ -61,7 +63,6 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "workspaces.context_processors.workspace",
             ],
         },
     },
@@ -70,8 +71,22 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # psycopg's connection pool, per process: a request borrows a connection for each short
+    # database section and gives it back when the section ends (Django returns it when it
+    # closes the connection), so an open AI stream holds none (docs/decisions/026). Each web
+    # process holds at most DATABASE_POOL_SIZE; a section waits up to DATABASE_POOL_TIMEOUT
+    # seconds for one, then the request answers 503.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DATABASE_POOL_SIZE", default=8),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+    }
+    # Pooled connections are returned, not kept per thread: Django requires CONN_MAX_AGE = 0.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
@@ -94,9 +109,13 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Development serves static files straight from the app folders; production from STATIC_ROOT
+# (`manage.py collectstatic`).
+SERVESTATIC_USE_FINDERS = DEBUG
+SERVESTATIC_AUTOREFRESH = DEBUG
 
-# Django's database sessions, with the user as a column, so that one fixed statement loads a
-# request's session, its user and its workspace membership (workspaces/sessions.py).
+# Django's database sessions, with the user as a column (workspaces.models.UserSession), so
+# that deleting a user deletes the user's sessions.
 SESSION_ENGINE = "workspaces.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
@@ -111,6 +130,9 @@ SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=0)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_MAX_BODY_BYTES", default=1024 * 1024)
+# The AI APIs take bodies up to Anthropic's own limit for a Messages request (32 MB: images
+# and PDFs travel inline as base64); the forms keep Django's limit above.
+AI_REQUEST_MAX_BODY_BYTES = env.int("AI_REQUEST_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
@@ -128,14 +150,10 @@ LLM_KEY_CHECK_TIMEOUT_SECONDS = env.float("LLM_KEY_CHECK_TIMEOUT_SECONDS", defau
 LLM_KEY_CHECK_INTERVAL_MINUTES = env.int("LLM_KEY_CHECK_INTERVAL_MINUTES", default=360)
 LLM_KEY_CHECK_RATE_PER_MINUTE = env.int("LLM_KEY_CHECK_RATE_PER_MINUTE", default=600)
 AI_REQUEST_TIMEOUT_SECONDS = env.float("AI_REQUEST_TIMEOUT_SECONDS", default=600.0)
-AI_HTTP_POOL_SIZE = env.int("AI_HTTP_POOL_SIZE", default=20)
+# Connections to the provider per web process (one shared pool for every workspace); open
+# streams hold one each, so a process streams at most this many answers at once.
+AI_HTTP_POOL_SIZE = env.int("AI_HTTP_POOL_SIZE", default=1000)
 AI_CREDITS_MONTHLY_ALLOWANCE = env.int("AI_CREDITS_MONTHLY_ALLOWANCE", default=100_000)
-# The hot statements run as server-side prepared statements on PostgreSQL (config/db.py):
-# hold/settle/release, the session load (with the user and membership), the membership and
-# user lookups that run without it, the gateway's key lookup and usage insert, and a key
-# check's read and verdict. Set false behind a transaction-mode pooler that cannot keep
-# prepared statements (PgBouncer before 1.21).
-AI_CREDITS_PREPARED_STATEMENTS = env.bool("AI_CREDITS_PREPARED_STATEMENTS", default=True)
 
 
 # --- AI credits: price table ----------------------------------------------------------------

@@ -21,4 +21,4 @@ CELERY_BROKER_URL = "memory://"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}  # noqa: F405
 # Tests serve static files from the finders; there is no collectstatic output to look at.
 STATIC_ROOT = None
-WHITENOISE_USE_FINDERS = True
+SERVESTATIC_USE_FINDERS = True

@@ -72,20 +72,6 @@ class LLMKey(models.Model):
         return associated_data_for(self.workspace_id, self.provider)
 
 
-# The columns a request needs to use a stored key (decide, decrypt, show the banner); what a
-# workspace page loads with its membership (workspaces.access).
-KEY_USE_FIELDS = (
-    "id",
-    "workspace_id",
-    "provider",
-    "ciphertext",
-    "encryption_key_id",
-    "hint",
-    "status",
-    "status_reason",
-)
-
-
 def associated_data_for(workspace_id: int, provider: str) -> bytes:
     """Bind a ciphertext to its row: a copy in another workspace's row fails to decrypt."""
     return f"llm_keys.LLMKey:{workspace_id}:{provider}".encode()

@@ -3,19 +3,17 @@ the Celery tasks and the AI gateway all go through these functions."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import connection, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from config.db import concrete_field_names, execute_prepared, instance_from_row
 from providers import CheckOutcome, CheckResult, get_adapter
 from workspaces.models import Membership, Workspace
 
@@ -249,14 +247,9 @@ def llm_key_record_check(*, llm_key: LLMKey, result: CheckResult, actor: Actor) 
         new_status = None
     else:
         new_status = KeyStatus.VALID if result.outcome == CheckOutcome.VALID else KeyStatus.INVALID
-    if connection.vendor == "postgresql":
-        current, previous = _record_check_in_one_statement(
-            llm_key=llm_key, result=result, new_status=new_status, actor=actor, now=now
-        )
-    else:
-        current, previous = _record_check_locked(
-            llm_key=llm_key, result=result, new_status=new_status, actor=actor, now=now
-        )
+    current, previous = _record_check_locked(
+        llm_key=llm_key, result=result, new_status=new_status, actor=actor, now=now
+    )
     if (
         current is not None
         and previous != KeyStatus.INVALID
@@ -282,7 +275,8 @@ def _check_action(previous: str, new_status: str | None) -> str:
 def _record_check_locked(
     *, llm_key: LLMKey, result: CheckResult, new_status: str | None, actor: Actor, now
 ) -> tuple[LLMKey | None, str]:
-    """The portable way: lock, compare, save, insert the event, in one transaction."""
+    """Lock the row, compare, save, insert the event, in one transaction: a concurrent check
+    of the same key waits on the lock, then sees the status this one wrote."""
     with transaction.atomic():
         current = LLMKey.objects.select_for_update().filter(pk=llm_key.pk).first()
         if current is None or bytes(current.ciphertext) != bytes(llm_key.ciphertext):
@@ -310,86 +304,6 @@ def _record_check_locked(
             detail=f"{previous} → {current.status}: {result.reason}",
         )
     return current, previous
-
-
-@functools.cache
-def _record_check_sql() -> tuple[str, tuple[str, ...]]:
-    """Return the one PostgreSQL statement that applies a check, and the columns it returns.
-
-    The subselect locks the row (a concurrent check of the same key waits, then reads the
-    status this one wrote) and yields the status before the update; the update is guarded by
-    the id and the ciphertext that was checked; the audit event is inserted from the updated
-    row. Nothing happens when the key was replaced or removed meanwhile. Every value is a
-    parameter; only table and column names, from the models, are interpolated.
-    """
-    qn = connection.ops.quote_name
-    keys = qn(LLMKey._meta.db_table)
-    events = qn(KeyEvent._meta.db_table)
-    columns = concrete_field_names(LLMKey)
-    returning = ", ".join(f"k.{qn(LLMKey._meta.get_field(c).column)}" for c in columns)
-    sql = f"""
-        WITH previous AS (
-            SELECT id, status FROM {keys}
-            WHERE id = %(id)s AND ciphertext = %(ciphertext)s
-            FOR UPDATE
-        ), updated AS (
-            UPDATE {keys} AS k SET
-                last_checked_at = %(now)s,
-                updated_at = %(now)s,
-                last_error = %(last_error)s,
-                status = COALESCE(%(status)s, k.status),
-                status_reason = COALESCE(%(status_reason)s, k.status_reason),
-                last_verified_at = CASE WHEN %(status)s = %(valid)s
-                    THEN %(now)s ELSE k.last_verified_at END
-            FROM previous
-            WHERE k.id = previous.id
-            RETURNING {returning}, previous.status AS previous_status
-        ), event AS (
-            INSERT INTO {events}
-                (workspace_id, provider, action, actor_id, actor_label, hint, detail, created_at)
-            SELECT workspace_id, provider,
-                CASE
-                    WHEN %(status)s IS NULL THEN %(check_failed)s
-                    WHEN status = previous_status THEN %(checked)s
-                    WHEN status = %(valid)s THEN %(became_valid)s
-                    ELSE %(became_invalid)s
-                END,
-                %(actor_id)s, %(actor_label)s, hint,
-                left(previous_status || ' → ' || status || ': ' || %(reason)s, 300),
-                %(now)s
-            FROM updated
-        )
-        SELECT * FROM updated
-    """  # noqa: S608
-    return sql, columns
-
-
-def _record_check_in_one_statement(
-    *, llm_key: LLMKey, result: CheckResult, new_status: str | None, actor: Actor, now
-) -> tuple[LLMKey | None, str]:
-    """PostgreSQL: the same as _record_check_locked in one statement, one round trip and
-    (in autocommit) one transaction, instead of five round trips through the ORM."""
-    sql, columns = _record_check_sql()
-    params = {
-        "id": llm_key.pk,
-        "ciphertext": bytes(llm_key.ciphertext),
-        "now": now,
-        "status": new_status,
-        "status_reason": None if new_status is None else result.reason[:300],
-        "last_error": result.reason[:300] if new_status is None else "",
-        "reason": result.reason,
-        "actor_id": actor.user.pk if actor.user is not None else None,
-        "actor_label": actor.label,
-        "valid": KeyStatus.VALID,
-        "check_failed": KeyEvent.Action.CHECK_FAILED,
-        "checked": KeyEvent.Action.CHECKED,
-        "became_valid": KeyEvent.Action.BECAME_VALID,
-        "became_invalid": KeyEvent.Action.BECAME_INVALID,
-    }
-    row = execute_prepared(sql, params)
-    if row is None:
-        return None, ""
-    return instance_from_row(LLMKey, columns, row[:-1]), row[-1]
 
 
 def _enqueue_invalid_notice(llm_key_id: int) -> None:

@@ -6,8 +6,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from ai_gateway.selectors import credentials_next
 from credits.selectors import credits_balance
-from workspaces.access import get_workspace_for_member
 
+from .access import get_member_context
 from .forms import LLMKeyForm
 from .models import KeyStatus, Provider
 from .selectors import key_events_recent, llm_key_get
@@ -25,7 +25,8 @@ from .services import (
 @login_required
 @require_http_methods(["GET", "POST"])
 def llm_key_settings(request, slug):
-    workspace = get_workspace_for_member(request, slug, admin=True)
+    member = get_member_context(request, slug, admin=True)
+    workspace = member.workspace
     form = LLMKeyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -57,13 +58,14 @@ def llm_key_settings(request, slug):
                 )
             return redirect("llm_key_settings", slug=workspace.slug)
 
-    llm_key = llm_key_get(workspace=workspace, provider=Provider.ANTHROPIC)
     return render(
         request,
         "llm_keys/settings.html",
         {
+            **member.as_context(),
             "form": form,
-            "llm_key": llm_key,
+            # With who changed it last, for the key card.
+            "llm_key": llm_key_get(workspace=workspace, provider=Provider.ANTHROPIC),
             "events": key_events_recent(workspace=workspace, limit=10),
             "status_choices": KeyStatus,
             "credits_balance": credits_balance(workspace=workspace),
@@ -76,7 +78,7 @@ def llm_key_settings(request, slug):
 @login_required
 @require_POST
 def llm_key_remove_view(request, slug):
-    workspace = get_workspace_for_member(request, slug, admin=True)
+    workspace = get_member_context(request, slug, admin=True).workspace
     if llm_key_remove(
         workspace=workspace, provider=Provider.ANTHROPIC, actor=Actor(user=request.user)
     ):
@@ -92,8 +94,8 @@ def llm_key_remove_view(request, slug):
 @login_required
 @require_POST
 def llm_key_check_view(request, slug):
-    workspace = get_workspace_for_member(request, slug, admin=True)
-    llm_key = llm_key_get(workspace=workspace, provider=Provider.ANTHROPIC)
+    member = get_member_context(request, slug, admin=True)
+    workspace, llm_key = member.workspace, member.llm_key
     if llm_key is None:
         messages.info(request, "There is no key to check. Save a key first.")
         return redirect("llm_key_settings", slug=workspace.slug)

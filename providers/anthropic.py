@@ -1,19 +1,31 @@
 """Anthropic, through the official SDK.
 
-One SDK client (and so one pooled HTTP connection pool) per process; the workspace's key is
+One SDK client (and so one pooled HTTP connection pool) per process, and for the gateway's
+async views one ``AsyncAnthropic`` per process and event loop; the workspace's key is
 applied per request with ``with_options(api_key=...)``, which shares the pool. The key only
 ever travels as the SDK's ``api_key``: never in headers built here, never in a URL.
+
+Requests pass through whole: the fields of the pinned SDK's ``messages.create`` go as its
+arguments, any other field as ``extra_body``, so the provider judges them all. Answers come
+back as the provider's bytes; a stream is relayed as its server-sent events, and only the
+events settlement needs (``message_start``, ``message_delta``, ``error``) are parsed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import json
 import os
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 import anthropic
 import httpx2
+from anthropic.resources.messages import AsyncMessages
 from django.conf import settings
 
 from .base import (
@@ -25,7 +37,6 @@ from .base import (
     ProviderRateLimitedError,
     ProviderRequestError,
     ProviderUnavailableError,
-    StreamEvent,
     StreamSummary,
     Usage,
 )
@@ -45,34 +56,83 @@ def shared_client() -> anthropic.Anthropic:
         with _lock:
             client = _clients.get(key)
             if client is None:
-                pool = settings.AI_HTTP_POOL_SIZE
-                http_client = httpx2.Client(
-                    limits=httpx2.Limits(
-                        max_connections=pool, max_keepalive_connections=pool, keepalive_expiry=60
-                    ),
-                    timeout=settings.AI_REQUEST_TIMEOUT_SECONDS,
-                )
+                http_client = httpx2.Client(limits=_limits())
                 # No api_key here: a request that forgets with_options fails locally with
                 # a TypeError instead of going out under some other credential.
-                client = anthropic.Anthropic(
-                    api_key=None,
-                    base_url=settings.ANTHROPIC_BASE_URL,
-                    http_client=http_client,
-                    max_retries=2,
-                )
+                client = anthropic.Anthropic(api_key=None, **_client_options(http_client))
                 _clients[key] = client
     return client
 
 
-def _usage(usage: Any) -> Usage:
-    if usage is None:
-        return Usage()
-    return Usage(
-        input_tokens=getattr(usage, "input_tokens", 0) or 0,
-        output_tokens=getattr(usage, "output_tokens", 0) or 0,
-        cache_read_input_tokens=getattr(usage, "cache_read_input_tokens", 0) or 0,
-        cache_creation_input_tokens=getattr(usage, "cache_creation_input_tokens", 0) or 0,
+def _limits() -> httpx2.Limits:
+    pool = settings.AI_HTTP_POOL_SIZE
+    return httpx2.Limits(max_connections=pool, max_keepalive_connections=pool, keepalive_expiry=60)
+
+
+def _client_options(http_client: Any) -> dict[str, Any]:
+    # The timeout goes to the SDK client, not only to the HTTP client: the SDK replaces an
+    # HTTP client's timeout that equals the HTTP library's default (5 s) with its own.
+    return {
+        "base_url": settings.ANTHROPIC_BASE_URL,
+        "http_client": http_client,
+        "timeout": settings.AI_REQUEST_TIMEOUT_SECONDS,
+        "max_retries": 2,
+    }
+
+
+# One AsyncAnthropic per event loop: its connections belong to the loop that opened them.
+# A web process has one loop; tests and the sync test client may make several.
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_async_client() -> anthropic.AsyncAnthropic:
+    """Return this event loop's async client, built on first use."""
+    clients = _async_clients.setdefault(asyncio.get_running_loop(), {})
+    key = (os.getpid(), settings.ANTHROPIC_BASE_URL, settings.AI_HTTP_POOL_SIZE)
+    client = clients.get(key)
+    if client is None:
+        http_client = httpx2.AsyncClient(limits=_limits())
+        client = anthropic.AsyncAnthropic(api_key=None, **_client_options(http_client))
+        clients[key] = client
+    return client
+
+
+def _sdk_parameters(method: Any) -> frozenset[str]:
+    names = inspect.signature(method).parameters
+    return frozenset(
+        name for name in names if name not in ("self", "timeout") and not name.startswith("extra_")
     )
+
+
+# The request fields the pinned SDK knows; any other field still passes (as extra_body).
+MESSAGE_FIELDS = _sdk_parameters(AsyncMessages.create)
+COUNT_TOKENS_FIELDS = _sdk_parameters(AsyncMessages.count_tokens)
+
+# Response headers worth passing on to the caller of a workspace's own key.
+RELAYED_HEADER_PREFIXES = ("anthropic-ratelimit-",)
+RELAYED_HEADERS = ("request-id", "retry-after")
+
+
+def _sdk_arguments(
+    body: dict[str, Any], fields: frozenset[str], headers: dict[str, str]
+) -> dict[str, Any]:
+    arguments = {name: value for name, value in body.items() if name in fields}
+    extra = {name: value for name, value in body.items() if name not in fields}
+    if extra:
+        arguments["extra_body"] = extra
+    if headers:
+        arguments["extra_headers"] = headers
+    return arguments
+
+
+def _relayed_headers(headers: httpx2.Headers) -> dict[str, str]:
+    return {
+        name: value
+        for name, value in headers.items()
+        if name in RELAYED_HEADERS or name.startswith(RELAYED_HEADER_PREFIXES)
+    }
 
 
 def _usage_from_json(usage: Any) -> Usage:
@@ -180,78 +240,203 @@ class AnthropicAdapter:
         return CheckResult(CheckOutcome.VALID, reason="Accepted by Anthropic.", status_code=200)
 
     def create_message(
-        self,
-        *,
-        api_key: str,
-        model: str,
-        messages: list[dict[str, Any]],
-        max_tokens: int,
-        system: Any = None,
+        self, *, api_key: str, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> MessageResult:
-        params: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": max_tokens}
-        if system is not None:
-            params["system"] = system
+        """Send a non-streamed request (the sync side: pages and Python callers)."""
         try:
-            # The raw response: the gateway relays JSON, so building the SDK's typed Message
-            # only to dump it back to a dict would be wasted work on every request.
-            response = self._client(api_key).messages.with_raw_response.create(**params)
-            body = response.json()
-        except Exception as exc:  # noqa: BLE001
+            response = self._client(api_key).messages.with_raw_response.create(
+                **_sdk_arguments(body, MESSAGE_FIELDS, headers or {})
+            )
+        except Exception as exc:  # noqa: BLE001 - every failure is classified
             raise translate_error(exc) from None
-        if not isinstance(body, dict):
-            raise ProviderError("Anthropic answered with something other than a message.")
-        return MessageResult(
-            body=body, usage=_usage_from_json(body.get("usage")), request_id=response.request_id
-        )
+        return _message_result(response.http_response)
 
-    def stream_message(
-        self,
-        *,
-        api_key: str,
-        model: str,
-        messages: list[dict[str, Any]],
-        max_tokens: int,
-        system: Any = None,
-        summary: StreamSummary,
-    ) -> Iterator[StreamEvent]:
-        params: dict[str, Any] = {
-            "model": model,
-            "messages": messages,
-            "max_tokens": max_tokens,
-            "stream": True,
-        }
-        if system is not None:
-            params["system"] = system
+    async def acreate_message(
+        self, *, api_key: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> MessageResult:
+        """Send a non-streamed request; return the provider's answer as it came."""
+        client = shared_async_client().with_options(api_key=_required(api_key))
         try:
-            stream = self._client(api_key).messages.create(**params)
+            response = await client.messages.with_raw_response.create(
+                **_sdk_arguments(body, MESSAGE_FIELDS, headers)
+            )
         except Exception as exc:  # noqa: BLE001
             raise translate_error(exc) from None
-        summary.request_id = getattr(stream, "_request_id", None) or stream.response.headers.get(
-            "request-id"
-        )
-        usage = Usage()
+        return _message_result(response.http_response)
+
+    async def astream_message(
+        self, *, api_key: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> AnthropicMessageStream:
+        """Open a streamed request: a refusal (401, 429, 5xx) raises here, before any byte is
+        relayed, so it can be answered with its own status."""
+        client = shared_async_client().with_options(api_key=_required(api_key))
+        arguments = _sdk_arguments({**body, "stream": True}, MESSAGE_FIELDS, headers)
+        stack = AsyncExitStack()
         try:
-            with stream:
-                for event in stream:
-                    data = event.model_dump(mode="json")
-                    if event.type == "message_start":
-                        usage = _usage(event.message.usage)
-                        summary.model = event.message.model
-                    elif event.type == "message_delta" and event.usage is not None:
-                        delta = event.usage
-                        usage = Usage(
-                            input_tokens=getattr(delta, "input_tokens", None) or usage.input_tokens,
-                            output_tokens=delta.output_tokens or usage.output_tokens,
-                            cache_read_input_tokens=getattr(delta, "cache_read_input_tokens", None)
-                            or usage.cache_read_input_tokens,
-                            cache_creation_input_tokens=getattr(
-                                delta, "cache_creation_input_tokens", None
-                            )
-                            or usage.cache_creation_input_tokens,
-                        )
-                    summary.usage = usage
-                    yield StreamEvent(event=event.type, data=data)
+            response = await stack.enter_async_context(
+                client.messages.with_streaming_response.create(**arguments)
+            )
+        except Exception as exc:  # noqa: BLE001
+            await stack.aclose()
+            raise translate_error(exc) from None
+        return AnthropicMessageStream(response.http_response, stack)
+
+    async def acount_tokens(
+        self, *, api_key: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> MessageResult:
+        client = shared_async_client().with_options(api_key=_required(api_key))
+        try:
+            response = await client.messages.with_raw_response.count_tokens(
+                **_sdk_arguments(body, COUNT_TOKENS_FIELDS, headers)
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise translate_error(exc) from None
+        return _message_result(response.http_response)
+
+    async def alist_models(
+        self, *, api_key: str, params: dict[str, str], headers: dict[str, str]
+    ) -> MessageResult:
+        client = shared_async_client().with_options(api_key=_required(api_key))
+        allowed = {
+            name: params[name] for name in ("limit", "after_id", "before_id") if name in params
+        }
+        try:
+            response = await client.models.with_raw_response.list(
+                **allowed, extra_headers=headers or None
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise translate_error(exc) from None
+        return _message_result(response.http_response)
+
+
+def _required(api_key: str) -> str:
+    if not api_key:
+        raise ValueError("No API key given.")
+    return api_key
+
+
+def _message_result(response: httpx2.Response) -> MessageResult:
+    content = response.content
+    try:
+        body = json.loads(content)
+    except ValueError:
+        raise ProviderError("Anthropic answered with something other than JSON.") from None
+    if not isinstance(body, dict):
+        raise ProviderError("Anthropic answered with something other than a JSON object.")
+    return MessageResult(
+        body=body,
+        usage=_usage_from_json(body.get("usage")),
+        request_id=response.headers.get("request-id"),
+        content=content,
+        headers=_relayed_headers(response.headers),
+    )
+
+
+# Before message_delta reports the real count, the output of a stream is estimated from the
+# deltas relayed: one token per three characters of text, and at least one per delta
+# (Claude averages 3-4 characters of English per token; docs/decisions/021).
+CHARACTERS_PER_OUTPUT_TOKEN = 3
+DELTA_TEXT_FIELDS = ("text", "partial_json", "thinking")
+
+
+class AnthropicMessageStream:
+    """The provider's server-sent events, relayed as bytes; see ``MessageStream``."""
+
+    def __init__(self, response: httpx2.Response, stack: AsyncExitStack):
+        self._response = response
+        self._stack = stack
+        self._pending = b""
+        self._delta_output_tokens = 0
+        self._closed = False
+        self.headers = _relayed_headers(response.headers)
+        self.summary = StreamSummary(request_id=response.headers.get("request-id"))
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.aiter_bytes():
+                self._scan(chunk)
+                yield chunk
         except ProviderError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - the connection broke mid-stream
             raise translate_error(exc) from None
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._stack.aclose()
+
+    def _scan(self, chunk: bytes) -> None:
+        """Read what settlement needs from the events that end in this chunk."""
+        data = self._pending + chunk
+        end = data.rfind(b"\n\n")
+        if end < 0:
+            self._pending = data
+            return
+        self._pending = data[end + 2 :]
+        for event in data[:end].split(b"\n\n"):
+            if event.startswith(b"event: content_block_delta"):
+                self._delta_output_tokens += _delta_tokens(event)
+            elif event.startswith(
+                (b"event: message_start", b"event: message_delta", b"event: error")
+            ):
+                self._read_event(event)
+        if not self.summary.finished:
+            usage = self.summary.usage
+            output = max(usage.output_tokens, self._delta_output_tokens)
+            self.summary.usage = _replace_usage(usage, output_tokens=output)
+
+    def _read_event(self, event: bytes) -> None:
+        name, _, rest = event.partition(b"\n")
+        payload = rest.partition(b"data: ")[2]
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            return
+        if not isinstance(data, dict):
+            return
+        summary = self.summary
+        if name == b"event: message_start":
+            message = data.get("message") or {}
+            summary.model = message.get("model")
+            summary.usage = _usage_from_json(message.get("usage"))
+        elif name == b"event: message_delta":
+            summary.usage = _merge_usage(summary.usage, data.get("usage"))
+            summary.finished = True
+        else:
+            error = data.get("error") if isinstance(data.get("error"), dict) else {}
+            summary.error = translate_error(
+                anthropic.APIStatusError(
+                    str(error.get("message") or "stream error"),
+                    response=self._response,
+                    body=data,
+                )
+            )
+
+
+def _delta_tokens(event: bytes) -> int:
+    try:
+        delta = json.loads(event.partition(b"data: ")[2]).get("delta") or {}
+    except (ValueError, AttributeError):
+        return 1
+    characters = sum(len(delta.get(name) or "") for name in DELTA_TEXT_FIELDS)
+    return max(1, -(-characters // CHARACTERS_PER_OUTPUT_TOKEN))
+
+
+def _replace_usage(usage: Usage, **changes: int) -> Usage:
+    values = {name: getattr(usage, name) for name in Usage.__slots__}
+    values.update(changes)
+    return Usage(**values)
+
+
+def _merge_usage(usage: Usage, delta: Any) -> Usage:
+    """Apply a ``message_delta``'s usage: its counts are cumulative and win where given."""
+    if not isinstance(delta, dict):
+        return usage
+    update = _usage_from_json(delta)
+    return _replace_usage(
+        usage,
+        **{name: getattr(update, name) for name in Usage.__slots__ if delta.get(name) is not None},
+    )

@@ -6,7 +6,7 @@ knows which SDK or HTTP shapes a provider uses.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -36,26 +36,45 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class MessageResult:
+    """A provider's answer to a non-streamed request: its JSON as sent (``content``) and as
+    parsed (``body``), and the response headers a gateway passes on (``headers``)."""
+
     body: dict[str, Any]
     usage: Usage
     request_id: str | None
+    content: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class StreamEvent:
-    """One server-sent event to relay: its name and its JSON payload."""
+class MessageStream(Protocol):
+    """An open streamed answer: the provider's server-sent events as bytes, unchanged.
 
-    event: str
-    data: dict[str, Any]
+    ``summary`` fills in while the chunks are read (usage, request id, a mid-stream error);
+    ``aclose()`` ends it early and gives its connection back.
+    """
+
+    headers: dict[str, str]
+    summary: StreamSummary
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass(slots=True)
 class StreamSummary:
-    """Filled in while a stream is consumed; read after it ends."""
+    """Filled in while a stream is consumed; read after it ends.
+
+    ``usage`` is the provider's own count once ``message_delta`` has arrived; before that
+    (a stream that broke or was abandoned) its output is the estimate of what was relayed.
+    ``error`` is the provider's ``error`` event, if the stream carried one.
+    """
 
     usage: Usage = field(default_factory=Usage)
     request_id: str | None = None
     model: str | None = None
+    finished: bool = False
+    error: ProviderError | None = None
 
 
 class ProviderError(Exception):
@@ -108,27 +127,30 @@ class ProviderRequestError(ProviderError):
 
 
 class ProviderAdapter(Protocol):
+    """What a provider offers. ``body`` is the whole request as the client sent it (the
+    provider judges the fields); ``headers`` are the client's API headers to pass on (such
+    as ``anthropic-version`` and ``anthropic-beta``), never credentials."""
+
     name: str
 
     def validate(self, api_key: str) -> CheckResult: ...
 
-    def create_message(
-        self,
-        *,
-        api_key: str,
-        model: str,
-        messages: list[dict[str, Any]],
-        max_tokens: int,
-        system: Any = None,
+    async def acreate_message(
+        self, *, api_key: str, body: dict[str, Any], headers: dict[str, str]
     ) -> MessageResult: ...
 
-    def stream_message(
-        self,
-        *,
-        api_key: str,
-        model: str,
-        messages: list[dict[str, Any]],
-        max_tokens: int,
-        system: Any = None,
-        summary: StreamSummary,
-    ) -> Iterator[StreamEvent]: ...
+    async def astream_message(
+        self, *, api_key: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> MessageStream: ...
+
+    async def acount_tokens(
+        self, *, api_key: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> MessageResult: ...
+
+    async def alist_models(
+        self, *, api_key: str, params: dict[str, str], headers: dict[str, str]
+    ) -> MessageResult: ...
+
+    def create_message(
+        self, *, api_key: str, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> MessageResult: ...

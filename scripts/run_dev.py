@@ -22,7 +22,20 @@ def main() -> int:
     (ROOT / "var" / "celery-broker" / "control").mkdir(parents=True, exist_ok=True)
     celery = [PY, "-m", "celery", "-A", "config"]
     commands = {
-        "web": [PY, "manage.py", "runserver", f"127.0.0.1:{port}"],
+        # The production ASGI server (uvicorn), reloading when a project file changes.
+        "web": [
+            PY,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host=127.0.0.1",
+            f"--port={port}",
+            "--reload",
+            f"--reload-dir={ROOT}",
+            "--reload-exclude=.venv/*",
+            "--reload-exclude=var/*",
+            "--lifespan=off",
+        ],
         # Without CELERY_BROKER_URL the worker and beat talk through Kombu's filesystem
         # transport under var/celery-broker: no Redis needed on a development machine.
         # Threads, not prefork: a small footprint, and Ctrl-C stops it at once.

@@ -98,29 +98,3 @@ def saved_key(workspace, admin_user):
 def on_postgres():
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (set DATABASE_URL)")
-
-
-@pytest.fixture
-def statements(monkeypatch):
-    """The SQL statements sent to the database from here on, in order, including the fixed
-    statements that bypass Django's cursor wrappers on PostgreSQL (config.db)."""
-    sent: list[str] = []
-    if connection.vendor == "postgresql":
-        import psycopg
-
-        execute = psycopg.Cursor.execute
-
-        def recording(self, query, params=None, **kwargs):
-            sent.append(query if isinstance(query, str) else repr(query))
-            return execute(self, query, params, **kwargs)
-
-        monkeypatch.setattr(psycopg.Cursor, "execute", recording)
-        yield sent
-        return
-
-    def wrapper(execute, sql, params, many, context):
-        sent.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(wrapper):
-        yield sent

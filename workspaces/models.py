@@ -60,9 +60,8 @@ class Membership(models.Model):
 class UserSession(AbstractBaseSession):
     """Django's database session, with the user it belongs to as a column.
 
-    The column lets one statement load a request's session together with its user and the
-    user's membership of the workspace the request is for (``workspaces.sessions``); deleting
-    a user deletes the user's sessions. It is written from the session's data on every save.
+    Deleting a user deletes the user's sessions; the column is written from the session's
+    data on every save (``workspaces.sessions``).
     There is no database constraint on it: a session saved for a user deleted a moment
     before must not fail the save (Django's session store would retry a failed create
     forever); such a session simply loads without a user.

@@ -5,7 +5,6 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from .access import get_workspace_for_member
 from .models import Membership
 
 
@@ -17,12 +16,6 @@ def home(request):
         .order_by("workspace__name")
     )
     return render(request, "workspaces/home.html", {"memberships": memberships})
-
-
-@login_required
-def workspace_home(request, slug):
-    get_workspace_for_member(request, slug)
-    return render(request, "workspaces/workspace_home.html")
 
 
 @never_cache

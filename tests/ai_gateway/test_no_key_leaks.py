@@ -1,20 +1,18 @@
 """The sentinel key, as a workspace's key and as the platform key, never leaves the request that
 uses it: not into a response, a streamed event, a page, a log record, an e-mail or a row."""
 
-import pytest
-
 from llm_keys.services import Actor, llm_key_set
 from tests.conftest import SENTINEL_KEY
 from tests.leaks import assert_secret_absent, capture_all_logs
 
-from .helpers import body, post
+from .helpers import body, post, post_streamed, streamed
 
 
 def _texts(responses) -> list[str]:
     texts = []
     for response in responses:
         if response.streaming:
-            texts.append(b"".join(response.streaming_content).decode())
+            texts.append(streamed(response).decode())
         else:
             texts.append(response.content.decode())
         texts.append(str(response.headers))
@@ -24,7 +22,7 @@ def _texts(responses) -> list[str]:
 def _every_gateway_path(client, standin, key: str) -> list:
     responses = [
         post(client, body()),
-        post(client, body(stream=True)),
+        post_streamed(client, body(stream=True)),
         client.post("/w/acme/ai/", {"model": "claude-sonnet-5", "max_tokens": 32, "prompt": "hi"}),
         client.get("/w/acme/ai/"),
         client.get("/w/acme/usage/"),
@@ -32,7 +30,7 @@ def _every_gateway_path(client, standin, key: str) -> list:
     for behavior in ("servererror", "ratelimited", "overloaded", "streamerror"):
         standin.set_behavior(key, behavior)
         responses.append(post(client, body()))
-        responses.append(post(client, body(stream=True)))
+        responses.append(post_streamed(client, body(stream=True)))
         responses.append(
             client.post(
                 "/w/acme/ai/", {"model": "claude-sonnet-5", "max_tokens": 32, "prompt": "x"}
@@ -80,9 +78,10 @@ def test_platform_key_never_leaks_from_the_gateway(
     assert_secret_absent("SENTINEL0leak0check", records=records, texts=texts)
 
 
-@pytest.mark.parametrize("stream", [False, True])
-def test_key_absent_from_the_python_entry_points_results(workspace, admin_user, standin, stream):
-    from ai_gateway.services import create_message
+def test_key_absent_from_the_python_entry_points_results(workspace, admin_user, standin):
+    from asgiref.sync import async_to_sync
+
+    from ai_gateway.services import astream_message, call_begin, create_message
 
     llm_key_set(
         workspace=workspace, raw_key=SENTINEL_KEY, actor=Actor(user=admin_user), check=False
@@ -93,9 +92,15 @@ def test_key_absent_from_the_python_entry_points_results(workspace, admin_user, 
         model="claude-sonnet-5",
         messages=[{"role": "user", "content": "hi"}],
         max_tokens=16,
-        stream=stream,
     )
-    events = list(result) if stream else []
+    request = body(stream=True)
+    call = call_begin(workspace=workspace, user=admin_user, body=request)
+
+    async def consume():
+        stream = await astream_message(call, body=request, headers={}, trailer=True)
+        return stream, [chunk async for chunk in stream]
+
+    stream, chunks = async_to_sync(consume)()
     # A stream keeps its credentials for the request's life; their repr must not show the key.
-    text = repr(result) + (repr(vars(result)) if stream else "") + repr(events)
+    text = repr(result) + repr(call) + repr(vars(stream)) + repr(chunks)
     assert SENTINEL_KEY not in text

@@ -1,19 +1,18 @@
-"""Streamed AI requests: events relayed in order, usage settled from the final event, and the
-hold released when the provider fails mid-stream or the client goes away."""
+"""Streamed AI requests: the provider's events relayed in order, usage settled from the final
+event, and a stream the provider breaks or the client abandons charged for what the provider
+produced, the rest of the hold released."""
 
+import asyncio
 import json
-from unittest import mock
 
-import pytest
-from django.db import connections
+from asgiref.sync import async_to_sync, sync_to_async
 
 from ai_gateway import services
-from ai_gateway.errors import ProviderFailedError
 from ai_gateway.models import AIRequest
 from credits.selectors import credits_balance
 from tests.factories import fake_key
 
-from .helpers import MODEL, body, ledger, post
+from .helpers import body, ledger, post_streamed, streamed
 
 
 def parse_sse(raw: bytes) -> list[tuple[str, dict]]:
@@ -24,17 +23,6 @@ def parse_sse(raw: bytes) -> list[tuple[str, dict]]:
     return events
 
 
-def client_goes_away(response) -> None:
-    """Close the response as the WSGI server does when the client disconnects.
-
-    Closing fires request_finished, whose close_old_connections would close the test's
-    database connection (it is inside the test's transaction); keep it open, as Django's
-    test client does for the responses it closes itself.
-    """
-    with mock.patch.object(connections["default"], "close_if_unusable_or_obsolete"):
-        response.close()
-
-
 def stream_body(**overrides):
     return body(stream=True, **overrides)
 
@@ -42,22 +30,26 @@ def stream_body(**overrides):
 def test_events_are_relayed_in_order_and_settled_from_the_final_event(
     member_client, workspace, funded, standin, platform_key
 ):
-    response = post(member_client, stream_body())
+    response = post_streamed(member_client, stream_body())
 
     assert response.status_code == 200
     assert response["Content-Type"] == "text/event-stream"
-    events = parse_sse(b"".join(response.streaming_content))
+    events = parse_sse(streamed(response))
     names = [name for name, _ in events]
-    assert names[:2] == ["message_start", "content_block_start"]
-    assert names[-3:] == ["content_block_stop", "message_delta", "message_stop"]
-    assert set(names[2:-3]) == {"content_block_delta"}
+    assert names[:3] == ["message_start", "content_block_start", "ping"]
+    assert names[-4:] == ["content_block_stop", "message_delta", "message_stop", "gateway"]
+    assert set(names[3:-4]) == {"content_block_delta"}
     text = "".join(data["delta"]["text"] for name, data in events if name == "content_block_delta")
     assert text == "Stand-in reply to: Say hello"
 
-    final_output = events[-2][1]["usage"]["output_tokens"]
+    final_output = events[-3][1]["usage"]["output_tokens"]
     assert final_output > events[0][1]["message"]["usage"]["output_tokens"]
     stop = events[-1][1]
-    assert stop["credential_source"] == "platform"
+    assert stop == {
+        "type": "gateway",
+        "credential_source": "platform",
+        "credits_charged": stop["credits_charged"],
+    }
     row = AIRequest.objects.get(workspace=workspace)
     assert (row.outcome, row.stream, row.output_tokens) == ("ok", True, final_output)
     assert row.credits_charged == stop["credits_charged"] > 0
@@ -70,9 +62,9 @@ def test_events_are_relayed_in_order_and_settled_from_the_final_event(
 def test_byok_stream_uses_the_workspace_key_and_charges_nothing(
     member_client, workspace, saved_key, funded, standin
 ):
-    response = post(member_client, stream_body())
+    response = post_streamed(member_client, stream_body())
 
-    events = parse_sse(b"".join(response.streaming_content))
+    events = parse_sse(streamed(response))
     assert events[-1][1]["credential_source"] == "byok"
     assert events[-1][1]["credits_charged"] == 0
     assert [r.api_key for r in standin.requests if r.path == "/v1/messages"] == [saved_key.raw]
@@ -80,53 +72,135 @@ def test_byok_stream_uses_the_workspace_key_and_charges_nothing(
     assert AIRequest.objects.get(workspace=workspace).credential_source == "byok"
 
 
-def test_provider_error_mid_stream_releases_the_hold(
+def test_provider_error_mid_stream_is_relayed_and_charges_what_was_produced(
     member_client, workspace, funded, standin, platform_key
 ):
     standin.set_behavior(platform_key, "streamerror")
 
-    response = post(member_client, stream_body())
+    response = post_streamed(member_client, stream_body())
 
     assert response.status_code == 200
-    events = parse_sse(b"".join(response.streaming_content))
-    name, data = events[-1]
-    assert name == "error"
-    assert data["error"]["type"] == "provider_unavailable"
-    assert "Nothing was charged" in data["error"]["message"]
-    assert "content_block_delta" in [n for n, _ in events]
-    assert [kind for kind, _ in ledger(workspace)] == ["grant", "hold", "release"]
-    assert credits_balance(workspace=workspace) == funded
+    events = parse_sse(streamed(response))
+    names = [name for name, _ in events]
+    assert names[-2:] == ["error", "gateway"]
+    assert events[-2][1]["error"]["type"] == "overloaded_error"  # the provider's own event
+    assert "content_block_delta" in names
     row = AIRequest.objects.get(workspace=workspace)
-    assert (row.outcome, row.credits_charged, row.stream) == ("provider_error", 0, True)
+    assert (row.outcome, row.provider_error_type, row.stream) == (
+        "provider_error",
+        "overloaded_error",
+        True,
+    )
+    assert row.input_tokens > 0 and row.output_tokens >= 2  # two words were relayed
+    assert row.credits_charged == events[-1][1]["credits_charged"] > 0
+    assert [kind for kind, _ in ledger(workspace)] == ["grant", "hold", "settle"]
+    assert credits_balance(workspace=workspace) == funded - row.credits_charged
 
 
-def test_client_disconnect_releases_the_hold(member_client, workspace, funded, standin):
-    response = post(member_client, stream_body())
-    chunks = iter(response.streaming_content)
-    first = next(chunks)
-    assert first.startswith(b"event: message_start")
-
-    client_goes_away(response)
-
-    assert [kind for kind, _ in ledger(workspace)] == ["grant", "hold", "release"]
-    assert credits_balance(workspace=workspace) == funded
-    row = AIRequest.objects.get(workspace=workspace)
-    assert (row.outcome, row.credits_charged) == ("client_disconnected", 0)
-    assert row.input_tokens > 0  # what the provider reported before the client left
+def _begin(workspace, user, **overrides):
+    return services.call_begin(
+        workspace=workspace,
+        user=user,
+        body=stream_body(messages=[{"role": "user", "content": "one two three four five"}]),
+        **overrides,
+    )
 
 
-def test_client_gone_before_the_first_chunk_releases_the_hold(
-    member_client, workspace, funded, standin
+async def _open(call):
+    return await services.astream_message(call, body=call_body(), headers={}, trailer=False)
+
+
+def call_body():
+    return stream_body(messages=[{"role": "user", "content": "one two three four five"}])
+
+
+def test_client_closing_the_stream_charges_what_was_produced(
+    workspace, member_user, funded, standin
 ):
-    response = post(member_client, stream_body())
-    client_goes_away(response)
+    call = _begin(workspace, member_user)
+
+    async def read_one_chunk_and_leave():
+        stream = await _open(call)
+        chunks = aiter(stream)
+        first = await anext(chunks)
+        await chunks.aclose()  # what Django does to a response whose client went away
+        return first
+
+    first = async_to_sync(read_one_chunk_and_leave)()
+
+    assert first.startswith(b"event: message_start")
+    row = AIRequest.objects.get(workspace=workspace)
+    assert row.outcome == "client_disconnected"
+    assert row.input_tokens > 0  # what the provider reported before the client left
+    assert row.credits_charged > 0
+    assert [kind for kind, _ in ledger(workspace)] == ["grant", "hold", "settle"]
+    assert credits_balance(workspace=workspace) == funded - row.credits_charged
+
+
+def test_a_cancelled_relay_settles_once(workspace, member_user, funded, standin):
+    call = _begin(workspace, member_user)
+
+    async def cancel_mid_stream():
+        stream = await _open(call)
+        received = []
+
+        async def relay():
+            async for chunk in stream:
+                received.append(chunk)
+                await asyncio.sleep(3600)  # a client that stopped reading
+
+        task = asyncio.ensure_future(relay())
+        while not received:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        # What Django's ASGI handler does once the response task has ended.
+        await sync_to_async(stream.close)()
+        await sync_to_async(stream.close)()  # a second close changes nothing
+
+    async_to_sync(cancel_mid_stream)()
+
+    row = AIRequest.objects.get(workspace=workspace)
+    assert row.outcome == "client_disconnected"
+    kinds = [kind for kind, _ in ledger(workspace)]
+    assert kinds == ["grant", "hold", "settle"]
+
+
+def test_client_gone_before_the_first_chunk_releases_the_whole_hold(
+    workspace, member_user, funded, standin
+):
+    call = _begin(workspace, member_user)
+
+    async def leave_at_once():
+        stream = await _open(call)
+        await sync_to_async(stream.close)()
+
+    async_to_sync(leave_at_once)()
 
     assert [kind for kind, _ in ledger(workspace)] == ["grant", "hold", "release"]
+    assert credits_balance(workspace=workspace) == funded
     assert AIRequest.objects.get(workspace=workspace).outcome == "client_disconnected"
 
 
+def test_full_consumption_settles_once(workspace, member_user, funded, standin):
+    call = _begin(workspace, member_user)
+
+    async def consume():
+        stream = await _open(call)
+        chunks = [chunk async for chunk in stream]
+        return stream, b"".join(chunks)
+
+    stream, raw = async_to_sync(consume)()
+
+    assert parse_sse(raw)[-1][0] == "message_stop"  # no trailer on this stream
+    assert [kind for kind, _ in ledger(workspace)] == ["grant", "hold", "settle"]
+    row = AIRequest.objects.get(workspace=workspace)
+    assert row.outcome == "ok"
+    assert stream.credits_charged == row.credits_charged > 0
+
+
 def test_refusal_before_the_stream_is_a_plain_error(member_client, workspace, standin):
-    response = post(member_client, stream_body())
+    response = post_streamed(member_client, stream_body())
 
     assert response.status_code == 402
     assert response.json()["error"]["type"] == "insufficient_credits"
@@ -139,76 +213,9 @@ def test_byok_key_rejected_on_stream_start_is_409(member_client, workspace, admi
     key = workspace.llm_keys.get()
     standin.state.hint_behaviors[key.hint] = "revoked"
 
-    response = post(member_client, stream_body())
+    response = post_streamed(member_client, stream_body())
 
     assert response.status_code == 409
     assert response.json()["error"]["type"] == "llm_key_invalid"
     key.refresh_from_db()
     assert key.status == "invalid"
-
-
-# --- the Python entry point -------------------------------------------------------------------
-
-
-def _stream(workspace, user):
-    return services.create_message(
-        workspace=workspace,
-        user=user,
-        model=MODEL,
-        messages=[{"role": "user", "content": "one two three four five"}],
-        max_tokens=50,
-        stream=True,
-    )
-
-
-def test_consumer_stopping_early_releases_the_hold(workspace, member_user, funded, standin):
-    stream = _stream(workspace, member_user)
-    events = iter(stream)
-    assert next(events).event == "message_start"
-    assert [kind for kind, _ in ledger(workspace)] == ["grant", "hold"]
-
-    stream.close()
-    stream.close()  # idempotent
-
-    assert [kind for kind, _ in ledger(workspace)] == ["grant", "hold", "release"]
-    assert AIRequest.objects.get(workspace=workspace).outcome == "client_disconnected"
-
-
-def test_generator_exit_in_a_consuming_generator_releases_the_hold(
-    workspace, member_user, funded, standin
-):
-    def relay():
-        stream = _stream(workspace, member_user)
-        try:
-            yield from stream
-        finally:
-            stream.close()
-
-    consumer = relay()
-    next(consumer)
-    consumer.close()  # GeneratorExit inside relay()
-
-    assert [kind for kind, _ in ledger(workspace)] == ["grant", "hold", "release"]
-
-
-def test_full_consumption_settles_once(workspace, member_user, funded, standin):
-    stream = _stream(workspace, member_user)
-    events = list(stream)
-    stream.close()
-
-    assert events[-1].event == "message_stop"
-    assert [kind for kind, _ in ledger(workspace)] == ["grant", "hold", "settle"]
-    row = AIRequest.objects.get(workspace=workspace)
-    assert row.outcome == "ok"
-    assert stream.credits_charged == row.credits_charged > 0
-
-
-def test_mid_stream_error_raises_a_typed_error(workspace, member_user, funded, standin, settings):
-    standin.set_behavior(settings.PLATFORM_ANTHROPIC_API_KEY, "streamerror")
-    stream = _stream(workspace, member_user)
-
-    with pytest.raises(ProviderFailedError) as raised:
-        list(stream)
-
-    assert raised.value.http_status == 503
-    assert [kind for kind, _ in ledger(workspace)] == ["grant", "hold", "release"]

@@ -1,5 +1,5 @@
-"""The session store, the user lookup and the access helper run fixed statements
-(config.db); these tests hold them to what Django's ORM versions did."""
+"""The session store (Django's, with the user as a column), the e-mail backend and the
+access helper that every workspace view goes through."""
 
 import datetime
 
@@ -10,9 +10,9 @@ from django.http import Http404
 from django.test import RequestFactory
 from django.utils import timezone
 
+from llm_keys.access import get_member_context
 from llm_keys.models import LLMKey
 from llm_keys.services import llm_key_decrypt
-from workspaces.access import get_workspace_for_member
 from workspaces.auth import EmailBackend
 from workspaces.models import UserSession
 from workspaces.sessions import SessionStore
@@ -82,39 +82,52 @@ def _request(user):
 
 
 def test_access_helper_returns_workspace_and_membership(member_user, workspace):
-    request = _request(member_user)
-    found = get_workspace_for_member(request, "acme")
-    assert found == workspace
-    assert found.name == "Acme"
-    assert found.membership.role == "member"
-    assert found.membership.user_id == member_user.pk
-    assert timezone.is_aware(found.membership.created_at)
-    assert timezone.is_aware(found.created_at)
-    assert request.workspace is found
+    member = get_member_context(_request(member_user), "acme")
+    assert member.workspace == workspace
+    assert member.workspace.name == "Acme"
+    assert member.membership.role == "member"
+    assert member.membership.user_id == member_user.pk
+    assert timezone.is_aware(member.membership.created_at)
+    assert member.llm_key is None
 
 
 def test_access_helper_refuses_outsiders_and_non_admins(member_user, outsider_user, workspace):
     with pytest.raises(Http404):
-        get_workspace_for_member(_request(outsider_user), "acme")
+        get_member_context(_request(outsider_user), "acme")
     with pytest.raises(Http404):
-        get_workspace_for_member(_request(member_user), "no-such-workspace")
+        get_member_context(_request(member_user), "no-such-workspace")
     with pytest.raises(PermissionDenied):
-        get_workspace_for_member(_request(member_user), "acme", admin=True)
+        get_member_context(_request(member_user), "acme", admin=True)
 
 
 def test_session_user_id_survives_as_django_stores_it(admin_client, admin_user):
     assert admin_client.session[SESSION_KEY] == str(admin_user.pk)
+    session = UserSession.objects.get(session_key=admin_client.session.session_key)
+    assert session.user_id == admin_user.pk
 
 
-def test_access_helper_loads_the_workspace_key_for_the_gateway(member_user, saved_key, workspace):
-    found = get_workspace_for_member(_request(member_user), "acme")
-    llm_key = found.prefetched_llm_keys["anthropic"]
+def test_deleting_a_user_deletes_the_users_sessions(admin_client, admin_user):
+    session_key = admin_client.session.session_key
+    admin_user.delete()
+    assert not UserSession.objects.filter(session_key=session_key).exists()
+
+
+def test_access_helper_loads_the_workspace_key_in_the_same_statement(
+    member_user, saved_key, workspace, django_assert_num_queries
+):
+    request = _request(member_user)
+    with django_assert_num_queries(1):
+        member = get_member_context(request, "acme")
+        llm_key = member.llm_key
+        assert (llm_key.status, llm_key.hint) == ("valid", saved_key.hint)
+        assert member.workspace.slug == "acme"
     assert llm_key.pk == LLMKey.objects.get(workspace=workspace).pk
-    assert (llm_key.status, llm_key.hint) == ("valid", saved_key.hint)
-    assert bytes(llm_key.ciphertext) == bytes(LLMKey.objects.get(pk=llm_key.pk).ciphertext)
     assert llm_key_decrypt(llm_key) == saved_key.raw
 
 
-def test_access_helper_says_when_the_workspace_has_no_key(member_user, workspace):
-    found = get_workspace_for_member(_request(member_user), "acme")
-    assert found.prefetched_llm_keys == {"anthropic": None}
+def test_access_helper_reads_only_the_anthropic_key_of_this_workspace(
+    member_user, outsider_user, saved_key, workspace
+):
+    other = get_member_context(_request(outsider_user), "other")
+    assert other.llm_key is None
+    assert get_member_context(_request(member_user), "acme").llm_key.pk == saved_key.pk
