@@ -14,6 +14,24 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 
+def web_command(port: str) -> list[str]:
+    """The development web server: the production ASGI server (uvicorn), reloading when a
+    project file changes."""
+    return [
+        PY,
+        "-m",
+        "uvicorn",
+        "config.asgi:application",
+        "--host=127.0.0.1",
+        f"--port={port}",
+        "--reload",
+        f"--reload-dir={ROOT}",
+        "--reload-exclude=.venv/*",
+        "--reload-exclude=var/*",
+        "--lifespan=off",
+    ]
+
+
 def main() -> int:
     port = os.environ.get("PORT", "8000")
     # Links in e-mails sent by the worker point at this server.
@@ -22,20 +40,7 @@ def main() -> int:
     (ROOT / "var" / "celery-broker" / "control").mkdir(parents=True, exist_ok=True)
     celery = [PY, "-m", "celery", "-A", "config"]
     commands = {
-        # The production ASGI server (uvicorn), reloading when a project file changes.
-        "web": [
-            PY,
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--host=127.0.0.1",
-            f"--port={port}",
-            "--reload",
-            f"--reload-dir={ROOT}",
-            "--reload-exclude=.venv/*",
-            "--reload-exclude=var/*",
-            "--lifespan=off",
-        ],
+        "web": web_command(port),
         # Without CELERY_BROKER_URL the worker and beat talk through Kombu's filesystem
         # transport under var/celery-broker: no Redis needed on a development machine.
         # Threads, not prefork: a small footprint, and Ctrl-C stops it at once.
