@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from llm_keys.admin import ReadOnlyAdminMixin
+from workspaces.admin_mixins import ReadOnlyAdminMixin
 
 from .models import AIRequest
 

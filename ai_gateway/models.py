@@ -10,11 +10,7 @@ Invariants:
 from django.conf import settings
 from django.db import models
 
-
-class CredentialSource(models.TextChoices):
-    BYOK = "byok", "Workspace key"
-    PLATFORM = "platform", "AI credits"
-    NONE = "none", "None (refused)"
+from llm_keys.models import CredentialSource
 
 
 class Outcome(models.TextChoices):

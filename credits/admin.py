@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from llm_keys.admin import ReadOnlyAdminMixin
+from workspaces.admin_mixins import ReadOnlyAdminMixin
 from workspaces.models import Workspace
 
 from .exceptions import CreditsError

@@ -11,6 +11,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from workspaces.admin_mixins import ReadOnlyAdminMixin
+
 from .models import KeyEvent, LLMKey
 from .services import Actor, KeyUnreadableError, llm_key_check, llm_key_remove
 
@@ -111,19 +113,6 @@ class LLMKeyAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[LLMKey]) -> None:
         for llm_key in queryset.select_related("workspace"):
             self.delete_model(request, llm_key)
-
-
-class ReadOnlyAdminMixin:
-    """Rows nobody edits from the admin: no add, change or delete, whatever the permissions."""
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(KeyEvent)

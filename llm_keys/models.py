@@ -22,6 +22,14 @@ class KeyStatus(models.TextChoices):
     INVALID = "invalid", "Invalid"
 
 
+class CredentialSource(models.TextChoices):
+    """Which credentials pay for an AI request."""
+
+    BYOK = "byok", "Workspace key"
+    PLATFORM = "platform", "AI credits"
+    NONE = "none", "None (refused)"
+
+
 class LLMKey(models.Model):
     workspace = models.ForeignKey(
         "workspaces.Workspace", on_delete=models.CASCADE, related_name="llm_keys"

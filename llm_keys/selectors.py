@@ -1,8 +1,10 @@
+from dataclasses import dataclass
+
 from django.db.models import QuerySet
 
 from workspaces.models import Workspace
 
-from .models import KeyEvent, LLMKey, Provider
+from .models import CredentialSource, KeyEvent, KeyStatus, LLMKey, Provider
 
 
 def llm_key_get(*, workspace: Workspace, provider: str = Provider.ANTHROPIC) -> LLMKey | None:
@@ -22,3 +24,35 @@ def key_events_recent(*, workspace: Workspace, limit: int = 20) -> QuerySet[KeyE
 def llm_key_get_for_check(llm_key_id: int) -> LLMKey | None:
     """Return a stored key for a check, or None if it was removed meanwhile."""
     return LLMKey.objects.filter(pk=llm_key_id).first()
+
+
+@dataclass(frozen=True, slots=True)
+class NextCredentials:
+    """What the workspace's next AI request will be paid with, for pages to show."""
+
+    source: str  # byok / platform / none
+    summary: str
+
+
+def credentials_next(
+    *, workspace: Workspace, provider: str = Provider.ANTHROPIC
+) -> NextCredentials:
+    """Return which credentials the workspace's next AI request will use (without decrypting)."""
+    status = (
+        LLMKey.objects.filter(workspace=workspace, provider=provider)
+        .values_list("status", flat=True)
+        .first()
+    )
+    if status is None:
+        return NextCredentials(
+            CredentialSource.PLATFORM, "AI credits (the platform's Anthropic account)."
+        )
+    if status == KeyStatus.INVALID:
+        return NextCredentials(
+            CredentialSource.NONE,
+            "None: the workspace's Anthropic key is invalid, so AI requests are refused "
+            "(they never fall back to AI credits).",
+        )
+    return NextCredentials(
+        CredentialSource.BYOK, "The workspace's own Anthropic key; no AI credits are used."
+    )

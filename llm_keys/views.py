@@ -4,13 +4,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from ai_gateway.selectors import credentials_next
 from credits.selectors import credits_balance
 
 from .access import get_member_context
 from .forms import LLMKeyForm
 from .models import KeyStatus, Provider
-from .selectors import key_events_recent, llm_key_get
+from .selectors import credentials_next, key_events_recent, llm_key_get
 from .services import (
     Actor,
     KeyRejectedError,
