@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.views.decorators.debug import sensitive_variables
 
 from config.db import insert_row, select_instance
 from credits import pricing
 from credits import services as ledger
 from credits.exceptions import InsufficientCreditsError as LedgerInsufficientError
+from credits.exceptions import MemberCreditLimitError as LedgerMemberLimitError
 from llm_keys.models import KEY_USE_FIELDS, KeyStatus, LLMKey, Provider
 from llm_keys.services import Actor, KeyUnreadableError, llm_key_decrypt, llm_key_record_check
 from providers import (
@@ -50,6 +51,7 @@ from .errors import (
     LLMKeyInvalidError,
     LLMKeyRejectedError,
     LLMKeyUnreadableError,
+    MemberCreditLimitError,
     PlatformNotConfiguredError,
     ProviderFailedError,
 )
@@ -168,19 +170,12 @@ class _Call:
         if self.hold is None:
             return self.record(outcome=Outcome.OK, usage=usage, request_id=request_id), 0
         row = self.usage_row(outcome=Outcome.OK, usage=usage, request_id=request_id)
-        charged_row = ledger.ChargedRow(
-            table=AIRequest._meta.db_table,
-            values=_usage_values(row, exclude="credits_charged"),
-            charged_column=AIRequest._meta.get_field("credits_charged").column,
-        )
-        settlement = ledger.credits_settle(
-            hold=self.hold, amount=pricing.cost(self.price, usage), with_row=charged_row
-        )
+        with transaction.atomic():
+            entry = ledger.credits_settle(hold=self.hold, amount=pricing.cost(self.price, usage))
+            row.credits_charged = entry.charged
+            _insert_usage_row(row)
         self.hold = None
-        row.pk, row.credits_charged = charged_row.pk, settlement.charged
-        row._state.adding = False
-        row._state.db = connection.alias
-        return row, settlement.charged
+        return row, entry.charged
 
 
 def _llm_key_row(*, workspace: Workspace, provider: str) -> LLMKey | None:
@@ -416,7 +411,10 @@ def _hold_credits(call: _Call, *, messages: Any, system: Any, max_tokens: int) -
             workspace=call.workspace,
             amount=amount,
             idempotency_key=f"ai-request:{uuid.uuid4().hex}",
+            user=call.user if getattr(call.user, "pk", None) else None,
         )
+    except LedgerMemberLimitError as exc:
+        raise call.fail(MemberCreditLimitError(str(exc))) from None
     except LedgerInsufficientError as exc:
         raise call.fail(
             InsufficientCreditsError(

@@ -130,6 +130,14 @@ LLM_KEY_CHECK_RATE_PER_MINUTE = env.int("LLM_KEY_CHECK_RATE_PER_MINUTE", default
 AI_REQUEST_TIMEOUT_SECONDS = env.float("AI_REQUEST_TIMEOUT_SECONDS", default=600.0)
 AI_HTTP_POOL_SIZE = env.int("AI_HTTP_POOL_SIZE", default=20)
 AI_CREDITS_MONTHLY_ALLOWANCE = env.int("AI_CREDITS_MONTHLY_ALLOWANCE", default=100_000)
+# Admins are e-mailed once when the balance falls below this percentage of the allowance.
+AI_CREDITS_LOW_BALANCE_PERCENT = env.int("AI_CREDITS_LOW_BALANCE_PERCENT", default=10)
+# A hold still open after this long belongs to a request whose process died: the sweep
+# releases it. The request timeout bounds each read, not a whole stream, so the default is two
+# timeouts plus five minutes (decision 071).
+AI_HOLD_MAX_AGE_SECONDS = env.float(
+    "AI_HOLD_MAX_AGE_SECONDS", default=2 * AI_REQUEST_TIMEOUT_SECONDS + 300
+)
 # The hot statements run as server-side prepared statements on PostgreSQL (config/db.py):
 # hold/settle/release, the session load (with the user and membership), the membership and
 # user lookups that run without it, the gateway's key lookup and usage insert, and a key
@@ -255,6 +263,11 @@ CELERY_BEAT_SCHEDULE = {
     "credits-monthly-allowance": {
         "task": "credits.tasks.credits_monthly_allowance_grant",
         "schedule": crontab(minute="5", hour="0"),
+    },
+    # Every 5 minutes: release holds older than AI_HOLD_MAX_AGE_SECONDS (a dead process's).
+    "credits-release-stale-holds": {
+        "task": "credits.tasks.credits_release_stale_holds",
+        "schedule": timedelta(minutes=5),
     },
     # cron "35 0 * * *": daily at 00:35 UTC, Django's clearsessions for expired sessions.
     "sessions-clear-expired": {
