@@ -222,7 +222,9 @@ def _alert_after_change(*, workspace_id: int, balance: int, state: str, credited
 
         credits_alert_email.delay(alert.pk)
 
-    transaction.on_commit(enqueue)
+    # robust: the ledger write is committed; a broker that is down must not fail the request
+    # that crossed the threshold (the alert row stays, with emailed_at empty, for support).
+    transaction.on_commit(enqueue, robust=True)
 
 
 def _alert_message(alert: CreditAlert) -> tuple[str, str]:
