@@ -170,10 +170,16 @@ class _Call:
         if self.hold is None:
             return self.record(outcome=Outcome.OK, usage=usage, request_id=request_id), 0
         row = self.usage_row(outcome=Outcome.OK, usage=usage, request_id=request_id)
-        with transaction.atomic():
-            entry = ledger.credits_settle(hold=self.hold, amount=pricing.cost(self.price, usage))
-            row.credits_charged = entry.charged
-            _insert_usage_row(row)
+        try:
+            with transaction.atomic():
+                entry = ledger.credits_settle(
+                    hold=self.hold, amount=pricing.cost(self.price, usage)
+                )
+                row.credits_charged = entry.charged
+                _insert_usage_row(row)
+        except BaseException:
+            self.release()  # a failed settlement never leaves the hold open (SPEC §7)
+            raise
         self.hold = None
         return row, entry.charged
 

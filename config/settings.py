@@ -138,6 +138,10 @@ AI_CREDITS_LOW_BALANCE_PERCENT = env.int("AI_CREDITS_LOW_BALANCE_PERCENT", defau
 AI_HOLD_MAX_AGE_SECONDS = env.float(
     "AI_HOLD_MAX_AGE_SECONDS", default=2 * AI_REQUEST_TIMEOUT_SECONDS + 300
 )
+# How far past that age the periodic sweep looks: each run reads only recent holds. A hold
+# stays in its window this long (one run every 5 minutes), so only a beat down for longer
+# misses one; credits_release_stale_holds(lookback=None) then sweeps the whole ledger.
+AI_HOLD_SWEEP_LOOKBACK_HOURS = env.float("AI_HOLD_SWEEP_LOOKBACK_HOURS", default=24.0)
 # The hot statements run as server-side prepared statements on PostgreSQL (config/db.py):
 # hold/settle/release, the session load (with the user and membership), the membership and
 # user lookups that run without it, the gateway's key lookup and usage insert, and a key

@@ -190,6 +190,12 @@ class CreditEntry(models.Model):
         ]
         indexes = [
             models.Index(fields=["workspace", "-id"], name="credits_entry_ws_newest_idx"),
+            # The stale-hold sweep's range scan (credits_release_stale_holds).
+            models.Index(
+                fields=["created_at"],
+                condition=Q(kind=EntryKind.HOLD),
+                name="credits_entry_hold_created_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -747,19 +747,24 @@ def credits_release(*, hold: CreditEntry, reason: str = "") -> CreditEntry:
     return entry
 
 
-def credits_release_stale_holds(*, older_than: datetime.timedelta) -> int:
+def credits_release_stale_holds(
+    *, older_than: datetime.timedelta, lookback: datetime.timedelta | None = None
+) -> int:
     """Release every hold still open after ``older_than``; return how many were released now.
 
     A hold that old belongs to a request whose process died (no request lasts that long).
     Each release is an entry with a reason; a settle racing with it wins or loses on the one
     close per hold, so a hold is never closed twice and a repeat of the sweep does nothing.
+    ``lookback`` bounds how far back past ``older_than`` it looks (None: the whole ledger), so
+    the periodic run reads only recent holds (index ``credits_entry_hold_created_idx``).
     """
     cutoff = timezone.now() - older_than
-    stale = (
-        CreditEntry.objects.filter(kind=EntryKind.HOLD, created_at__lt=cutoff, closes__isnull=True)
-        .order_by("id")
-        .values_list("id", flat=True)
+    stale = CreditEntry.objects.filter(
+        kind=EntryKind.HOLD, created_at__lt=cutoff, closes__isnull=True
     )
+    if lookback is not None:
+        stale = stale.filter(created_at__gte=cutoff - lookback)
+    stale = stale.order_by("id").values_list("id", flat=True)
     released = 0
     for hold_id in list(stale[:10_000]):
         hold = CreditEntry.objects.get(pk=hold_id)

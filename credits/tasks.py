@@ -29,8 +29,10 @@ def credits_monthly_allowance_grant() -> int:
 @shared_task(name="credits.tasks.credits_release_stale_holds", ignore_result=True, acks_late=True)
 def credits_release_stale_holds() -> int:
     """Release holds older than the longest possible request (their process died)."""
-    older_than = datetime.timedelta(seconds=settings.AI_HOLD_MAX_AGE_SECONDS)
-    released = services.credits_release_stale_holds(older_than=older_than)
+    released = services.credits_release_stale_holds(
+        older_than=datetime.timedelta(seconds=settings.AI_HOLD_MAX_AGE_SECONDS),
+        lookback=datetime.timedelta(hours=settings.AI_HOLD_SWEEP_LOOKBACK_HOURS),
+    )
     if released:
         logger.warning("Released %d stale credit holds.", released)
     return released

@@ -296,3 +296,16 @@ def test_byok_requests_are_not_limited(member_client, workspace, saved_key, memb
     assert response.status_code == 200
     assert response.json()["credential_source"] == "byok"
     assert used(workspace, member_user) == 0
+
+
+def test_the_members_page_takes_the_same_queries_for_many_members(
+    admin_client, funded, member_user, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(20) as few:
+        assert admin_client.get(URL).status_code == 200
+    for _ in range(10):
+        other = MembershipFactory(workspace=funded, role="member").user
+        credits_member_limit_set(workspace=funded, member=other, monthly_limit=100)
+        credits_hold(workspace=funded, amount=10, idempotency_key=f"k-{other.pk}", user=other)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert admin_client.get(URL).status_code == 200

@@ -129,3 +129,19 @@ def test_sweeps_racing_with_settles_close_every_hold_exactly_once(on_postgres, o
     assert released + settled == 20
     expected = 100_000 - 30 * settled
     assert credits_balance(workspace=workspace) == expected == entries_sum(workspace)
+
+
+@pytest.mark.django_db
+def test_the_windowed_sweep_skips_holds_past_its_lookback_and_a_full_sweep_takes_them(
+    workspace, monkeypatch
+):
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real_now() - datetime.timedelta(days=3))
+    ancient = credits_hold(workspace=workspace, amount=100, idempotency_key="ancient")
+    monkeypatch.setattr(timezone, "now", real_now)
+
+    one_day = datetime.timedelta(days=1)
+    assert credits_release_stale_holds(older_than=MAX_AGE, lookback=one_day) == 0
+    assert credits_release_stale_holds(older_than=MAX_AGE, lookback=None) == 1
+    assert CreditEntry.objects.get(hold=ancient).reason == STALE_HOLD_REASON
