@@ -55,3 +55,7 @@ class AIRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "provider_request_id",
     )
     fields = readonly_fields
+
+
+# Registers the Workspace admin (support's console of a workspace).
+from . import workspace_admin  # noqa: E402, F401

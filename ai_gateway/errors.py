@@ -57,6 +57,14 @@ class InsufficientCreditsError(GatewayError):
     outcome = "insufficient_credits"
 
 
+class MemberCreditLimitError(GatewayError):
+    """The member's monthly credit limit does not cover the most this request can cost."""
+
+    error_type = "member_credit_limit"
+    http_status = 402
+    outcome = "insufficient_credits"
+
+
 class PlatformNotConfiguredError(GatewayError):
     """This server has no platform provider key, so AI credits cannot be used."""
 

@@ -40,6 +40,7 @@ from django.views.decorators.debug import sensitive_variables
 from credits import pricing
 from credits import services as ledger
 from credits.exceptions import InsufficientCreditsError as LedgerInsufficientError
+from credits.exceptions import MemberCreditLimitError as LedgerMemberLimitError
 from llm_keys.models import KeyStatus, LLMKey, Provider
 from llm_keys.services import Actor, KeyUnreadableError, llm_key_decrypt, llm_key_record_check
 from providers import (
@@ -62,6 +63,7 @@ from .errors import (
     LLMKeyInvalidError,
     LLMKeyRejectedError,
     LLMKeyUnreadableError,
+    MemberCreditLimitError,
     PlatformNotConfiguredError,
     ProviderFailedError,
 )
@@ -313,7 +315,10 @@ def _hold_credits(call: AICall, *, amount: int) -> None:
             workspace=call.workspace,
             amount=amount,
             idempotency_key=f"ai-request:{uuid.uuid4().hex}",
+            user=call.user if getattr(call.user, "pk", None) else None,
         )
+    except LedgerMemberLimitError as exc:
+        raise call.refuse(MemberCreditLimitError(str(exc))) from None
     except LedgerInsufficientError as exc:
         raise call.refuse(
             InsufficientCreditsError(

@@ -1,16 +1,20 @@
 """Credits ledger throughput on one workspace under contention, against raw SQL.
 
 Eight threads run hold + settle pairs (the credits path of one AI request) on ONE workspace,
-through the ledger services, and then the same two statements written as hand-made psycopg
-SQL against the same tables (same indexes, constraints and trigger). Rounds alternate so
+through the ledger services (the ORM: conditional update() + create() in atomic(), decision
+070), and then the same work as the fewest statements PostgreSQL allows — one hand-written
+data-modifying CTE per operation on a bare psycopg connection — against the same tables
+(same indexes, constraints and trigger). The raw side is a floor to read the ORM against,
+not code the project runs. Rounds alternate so
 drift hits both sides alike; the medians are compared. Then an overspend check: many
 threads hold against a balance that covers only a few holds.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python bench/ledger_concurrency.py
 
-The script creates (and at the end drops) its own database, byok_bench_ledger, on the server of
-DATABASE_URL. Commits are durable (synchronous_commit is left on).
+The script creates (and at the end drops) its own database, byok_ledger_bench (or
+BENCH_DATABASE_NAME), on the server of DATABASE_URL. Commits are durable (synchronous_commit
+is left on).
 """
 
 from __future__ import annotations
@@ -30,12 +34,12 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-BENCH_DB = "byok_bench_ledger"
+BENCH_DB = os.environ.get("BENCH_DATABASE_NAME", "byok_ledger_bench")
 HOLD = 500  # credits held per request
 USED = 137  # credits the request really used
 
-# The ledger's transaction shape on PostgreSQL: each operation is ONE autocommitted statement
-# that moves the balance (conditionally, for a hold) and appends the entry.
+# The floor: each operation as ONE autocommitted statement that moves the balance
+# (conditionally, for a hold) and appends the entry.
 RAW_APPEND = """
 WITH account AS (
     UPDATE credits_creditaccount SET balance = balance + %(delta)s
@@ -287,7 +291,7 @@ def main() -> int:
             f"PostgreSQL {connection.pg_version // 10000}, one workspace, {args.threads} threads,"
         )
         print(f"{args.rounds} interleaved rounds of {args.seconds:g} s each; durable commits.")
-        print("Requests/s = hold + settle pairs per second (2 autocommitted statements a pair)")
+        print("Requests/s = hold + settle pairs per second (raw: 2 autocommitted statements)")
         print(f"  ledger services : {ledger:8.0f} req/s  rounds {[round(r) for r in ledger_rates]}")
         print(f"  raw psycopg SQL : {raw:8.0f} req/s  rounds {[round(r) for r in raw_rates]}")
         print(f"  ratio ledger/raw: {ratio:8.0%}   (target >= 50%)")

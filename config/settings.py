@@ -154,6 +154,18 @@ AI_REQUEST_TIMEOUT_SECONDS = env.float("AI_REQUEST_TIMEOUT_SECONDS", default=600
 # streams hold one each, so a process streams at most this many answers at once.
 AI_HTTP_POOL_SIZE = env.int("AI_HTTP_POOL_SIZE", default=1000)
 AI_CREDITS_MONTHLY_ALLOWANCE = env.int("AI_CREDITS_MONTHLY_ALLOWANCE", default=100_000)
+# Admins are e-mailed once when the balance falls below this percentage of the allowance.
+AI_CREDITS_LOW_BALANCE_PERCENT = env.int("AI_CREDITS_LOW_BALANCE_PERCENT", default=10)
+# A hold still open after this long belongs to a request whose process died: the sweep
+# releases it. The request timeout bounds each read, not a whole stream, so the default is two
+# timeouts plus five minutes (decision 071).
+AI_HOLD_MAX_AGE_SECONDS = env.float(
+    "AI_HOLD_MAX_AGE_SECONDS", default=2 * AI_REQUEST_TIMEOUT_SECONDS + 300
+)
+# How far past that age the periodic sweep looks: each run reads only recent holds. A hold
+# stays in its window this long (one run every 5 minutes), so only a beat down for longer
+# misses one; credits_release_stale_holds(lookback=None) then sweeps the whole ledger.
+AI_HOLD_SWEEP_LOOKBACK_HOURS = env.float("AI_HOLD_SWEEP_LOOKBACK_HOURS", default=24.0)
 
 
 # --- AI credits: price table ----------------------------------------------------------------
@@ -273,6 +285,11 @@ CELERY_BEAT_SCHEDULE = {
     "credits-monthly-allowance": {
         "task": "credits.tasks.credits_monthly_allowance_grant",
         "schedule": crontab(minute="5", hour="0"),
+    },
+    # Every 5 minutes: release holds older than AI_HOLD_MAX_AGE_SECONDS (a dead process's).
+    "credits-release-stale-holds": {
+        "task": "credits.tasks.credits_release_stale_holds",
+        "schedule": timedelta(minutes=5),
     },
     # cron "35 0 * * *": daily at 00:35 UTC, Django's clearsessions for expired sessions.
     "sessions-clear-expired": {

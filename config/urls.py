@@ -15,6 +15,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("llm_keys.urls")),
+    path("", include("credits.urls")),
     path("", include("ai_gateway.urls")),
     path("", include("workspaces.urls")),
 ]

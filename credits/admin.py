@@ -15,7 +15,7 @@ from workspaces.admin_mixins import ReadOnlyAdminMixin
 from workspaces.models import Workspace
 
 from .exceptions import CreditsError
-from .models import CreditEntry
+from .models import CreditAlert, CreditEntry, CreditLimitEvent, MemberCreditLimit
 from .services import credits_grant
 
 MAX_GRANT = 100_000_000
@@ -41,6 +41,21 @@ class GrantCreditsForm(forms.Form):
         return reason
 
 
+class ShortfallFilter(admin.SimpleListFilter):
+    """Settlements whose usage the balance could not fully cover (SPEC §13)."""
+
+    title = "shortfall"
+    parameter_name = "shortfall"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Usage not covered (written off)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(written_off__gt=0)
+        return queryset
+
+
 @admin.register(CreditEntry)
 class CreditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
@@ -50,10 +65,12 @@ class CreditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "kind",
         "amount",
         "balance_after",
+        "charged",
+        "written_off",
         "reason",
         "actor",
     )
-    list_filter = ("kind",)
+    list_filter = ("kind", ShortfallFilter)
     search_fields = ("workspace__name", "workspace__slug", "reason", "idempotency_key")
     list_select_related = ("workspace", "actor")
     date_hierarchy = "created_at"
@@ -134,3 +151,29 @@ class CreditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "form": form,
         }
         return TemplateResponse(request, "admin/credits/creditentry/grant.html", context)
+
+
+@admin.register(MemberCreditLimit)
+class MemberCreditLimitAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Limits are set by workspace admins (members page) or operators (command)."""
+
+    list_display = ("workspace", "user", "monthly_limit", "updated_by", "updated_at")
+    search_fields = ("workspace__slug", "user__email")
+    list_select_related = ("workspace", "user", "updated_by")
+
+
+@admin.register(CreditLimitEvent)
+class CreditLimitEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "workspace", "description", "actor", "actor_label")
+    search_fields = ("workspace__slug", "description", "actor_label")
+    list_select_related = ("workspace", "actor")
+    ordering = ("-id",)
+
+
+@admin.register(CreditAlert)
+class CreditAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "workspace", "state", "balance", "threshold", "emailed_at")
+    list_filter = ("state",)
+    search_fields = ("workspace__slug",)
+    list_select_related = ("workspace",)
+    ordering = ("-id",)

@@ -21,3 +21,19 @@ class IdempotencyConflictError(CreditsError):
 
 class HoldAlreadyClosedError(CreditsError):
     """The hold was already settled or released in a different way."""
+
+
+class MemberCreditLimitError(CreditsError):
+    """The request would take the member past their monthly credit limit."""
+
+    def __init__(self, *, limit: int, used: int, needed: int, source: str = "member"):
+        whose = "the workspace's default limit" if source == "workspace default" else "your limit"
+        super().__init__(
+            f"Monthly AI credits limit reached: {whose} is {limit:,} credits a month, "
+            f"{used:,} are used or held this month, and this request can cost up to "
+            f"{needed:,}. A workspace admin can change member limits in Workspace Settings → "
+            "Members; the limit starts again on the first day of next month (UTC)."
+        )
+        self.limit = limit
+        self.used = used
+        self.needed = needed

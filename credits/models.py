@@ -15,6 +15,13 @@ Invariants (each enforced by the database, not only by Python):
 - Signs by kind (``credits_entry_amount_sign``): grant and refund add, hold takes,
   release gives back, settle gives back the unused part of its hold (or takes the excess),
   adjustment is any non-zero change.
+- A member's monthly usage (``MemberCreditUsage.used``) never goes below zero
+  (``credits_member_usage_non_negative``); a hold with a user counts against it, its release
+  gives it back and its settle leaves the real charge counted. A hold is refused when it would
+  take ``used`` above the member's limit, by one conditional UPDATE of the counter row.
+- ``CreditAccount.alert_state`` only moves to a worse state (ok → low → empty) by one
+  conditional UPDATE, which one transaction wins, and back to ok when credits are added above
+  the threshold; each move to a worse state writes one ``CreditAlert``, e-mailed once.
 """
 
 from django.conf import settings
@@ -31,6 +38,21 @@ class EntryKind(models.TextChoices):
     ADJUSTMENT = "adjustment", "Adjustment"
 
 
+class AlertState(models.TextChoices):
+    OK = "ok", "OK"
+    LOW = "low", "Low balance"
+    EMPTY = "empty", "No credits left"
+
+
+# How bad each state is: an alert is sent only when the state gets worse.
+ALERT_RANK = {AlertState.OK: 0, AlertState.LOW: 1, AlertState.EMPTY: 2}
+
+
+class MemberLimitDefault(models.TextChoices):
+    NONE = "none", "No limit"
+    EQUAL_SHARE = "equal_share", "Equal share of the monthly allowance"
+
+
 class CreditAccount(models.Model):
     workspace = models.OneToOneField(
         "workspaces.Workspace",
@@ -39,11 +61,31 @@ class CreditAccount(models.Model):
         related_name="credit_account",
     )
     balance = models.BigIntegerField(default=0)
+    alert_state = models.CharField(
+        max_length=8,
+        choices=AlertState.choices,
+        default=AlertState.OK,
+        help_text="The last balance alert sent; back to ok once credits are added again.",
+    )
+    member_limit_default = models.CharField(
+        max_length=12,
+        choices=MemberLimitDefault.choices,
+        default=MemberLimitDefault.NONE,
+        help_text="The monthly limit of a member who has no limit of their own.",
+    )
 
     class Meta:
         constraints = [
             models.CheckConstraint(
                 condition=Q(balance__gte=0), name="credits_account_balance_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(alert_state__in=AlertState.values),
+                name="credits_account_alert_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(member_limit_default__in=MemberLimitDefault.values),
+                name="credits_account_member_limit_default_valid",
             ),
         ]
 
@@ -148,6 +190,12 @@ class CreditEntry(models.Model):
         ]
         indexes = [
             models.Index(fields=["workspace", "-id"], name="credits_entry_ws_newest_idx"),
+            # The stale-hold sweep's range scan (credits_release_stale_holds).
+            models.Index(
+                fields=["created_at"],
+                condition=Q(kind=EntryKind.HOLD),
+                name="credits_entry_hold_created_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -157,3 +205,113 @@ class CreditEntry(models.Model):
     def held(self) -> int:
         """Hold only: the credits this hold set aside."""
         return -self.amount if self.kind == EntryKind.HOLD else 0
+
+
+class MemberCreditLimit(models.Model):
+    """A member's own monthly credit limit; ``monthly_limit`` None means "no limit" for this
+    member whatever the workspace default. No row: the workspace default applies."""
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="member_credit_limits"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credit_limits"
+    )
+    monthly_limit = models.BigIntegerField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "user"], name="credits_member_limit_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(monthly_limit__isnull=True) | Q(monthly_limit__gte=0),
+                name="credits_member_limit_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        limit = "no limit" if self.monthly_limit is None else f"{self.monthly_limit:,} credits"
+        return f"{self.user_id} in {self.workspace_id}: {limit}"
+
+
+class MemberCreditUsage(models.Model):
+    """Credits a member's requests used in one calendar month (UTC), open holds included."""
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="member_credit_usage"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credit_usage"
+    )
+    month = models.DateField(help_text="The first day of the month.")
+    used = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "user", "month"], name="credits_member_usage_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(used__gte=0), name="credits_member_usage_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.workspace_id}, {self.month:%Y-%m}: {self.used:,}"
+
+
+class CreditLimitEvent(models.Model):
+    """Audit trail of member limit changes (append-only by convention: services only add)."""
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="credit_limit_events"
+    )
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=200, blank=True)
+    description = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "-id"], name="credits_limit_event_ws_idx")]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class CreditAlert(models.Model):
+    """One balance alert: the balance crossed into ``state``; ``emailed_at`` once sent."""
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="credit_alerts"
+    )
+    state = models.CharField(max_length=8, choices=AlertState.choices)
+    balance = models.BigIntegerField()
+    threshold = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=[AlertState.LOW, AlertState.EMPTY]),
+                name="credits_alert_state_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_state_display()} ({self.workspace_id}, {self.balance:,} credits)"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
+import smtplib
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
-from .services import credits_monthly_allowance_grant_all
+from . import services
 
 logger = logging.getLogger(__name__)
 
@@ -18,6 +21,34 @@ logger = logging.getLogger(__name__)
 def credits_monthly_allowance_grant() -> int:
     """Grant every workspace this month's allowance (idempotent per workspace and month)."""
     month = timezone.now().date().replace(day=1)
-    granted = credits_monthly_allowance_grant_all(month=month)
+    granted = services.credits_monthly_allowance_grant_all(month=month)
     logger.info("Granted the %s allowance to %d workspaces.", month.strftime("%Y-%m"), granted)
     return granted
+
+
+@shared_task(name="credits.tasks.credits_release_stale_holds", ignore_result=True, acks_late=True)
+def credits_release_stale_holds() -> int:
+    """Release holds older than the longest possible request (their process died)."""
+    released = services.credits_release_stale_holds(
+        older_than=datetime.timedelta(seconds=settings.AI_HOLD_MAX_AGE_SECONDS),
+        lookback=datetime.timedelta(hours=settings.AI_HOLD_SWEEP_LOOKBACK_HOURS),
+    )
+    if released:
+        logger.warning("Released %d stale credit holds.", released)
+    return released
+
+
+@shared_task(
+    bind=True,
+    name="credits.tasks.credits_alert_email",
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(smtplib.SMTPException, OSError),
+    retry_backoff=30,
+    retry_backoff_max=900,
+    retry_jitter=True,
+    max_retries=8,
+)
+def credits_alert_email(self, alert_id: int) -> bool:
+    """E-mail the workspace admins about one balance alert (once, whatever the retries)."""
+    return services.credits_alert_email_send(alert_id=alert_id)

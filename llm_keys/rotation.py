@@ -107,9 +107,6 @@ def _record_events(rewrites: list[_Rewrite]) -> None:
 def _compare_and_swap(rewrites: list[_Rewrite]) -> set[int]:
     """Rewrite each row whose (key id, ciphertext) is still the one that was read, in one
     statement; return the ids rewritten. A row the application changed meanwhile is left."""
-    # raw-sql: one UPDATE ... FROM (VALUES ...) ... RETURNING for a whole batch, each row
-    # guarded by its own old values; the ORM's bulk_update has no per-row condition, and one
-    # update() per row would make a 100,000-key rotation 100,000 statements.
     if not rewrites:
         return set()
     table = connection.ops.quote_name(LLMKey._meta.db_table)
@@ -136,6 +133,9 @@ def _compare_and_swap(rewrites: list[_Rewrite]) -> set[int]:
         # Unnamed VALUES columns are column1..column4 (SQLite >= 3.35 for RETURNING).
         columns = ("v.column1", "v.column2", "v.column3", "v.column4")
     v_id, v_kid, v_old, v_new = columns
+    # raw-sql: one UPDATE ... FROM (VALUES ...) ... RETURNING for a whole batch, each row
+    # guarded by its own old values; the ORM's bulk_update has no per-row condition, and one
+    # update() per row would make a 100,000-key rotation 100,000 statements.
     sql = (
         f"UPDATE {table} SET ciphertext = {v_new}, encryption_key_id = %s "  # noqa: S608
         f"FROM {source} "

@@ -4,8 +4,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from credits.selectors import credits_balance
-
 from .access import get_member_context
 from .forms import LLMKeyForm
 from .models import KeyStatus, Provider
@@ -67,7 +65,6 @@ def llm_key_settings(request, slug):
             "llm_key": llm_key_get(workspace=workspace, provider=Provider.ANTHROPIC),
             "events": key_events_recent(workspace=workspace, limit=10),
             "status_choices": KeyStatus,
-            "credits_balance": credits_balance(workspace=workspace),
             "next_credentials": credentials_next(workspace=workspace),
         },
         status=400 if form.errors else 200,

@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from ai_gateway.models import AIRequest
-from credits.models import CreditEntry
+from credits.models import CreditAlert, CreditEntry, CreditLimitEvent, MemberCreditLimit
 from llm_keys.models import KeyEvent, KeyStatus, LLMKey
 from tests.admin.conftest import assert_no_secret
 from tests.conftest import SENTINEL_KEY
@@ -20,6 +20,9 @@ SUPPORT_PERMISSIONS = {
     ("ai_gateway", "view_airequest"),
     ("credits", "add_creditentry"),
     ("credits", "view_creditentry"),
+    ("credits", "view_creditalert"),
+    ("credits", "view_creditlimitevent"),
+    ("credits", "view_membercreditlimit"),
     ("llm_keys", "change_llmkey"),
     ("llm_keys", "delete_llmkey"),
     ("llm_keys", "view_keyevent"),
@@ -27,7 +30,16 @@ SUPPORT_PERMISSIONS = {
     ("workspaces", "view_membership"),
     ("workspaces", "view_workspace"),
 }
-SUPPORT_MODELS = {Workspace, LLMKey, KeyEvent, CreditEntry, AIRequest}
+SUPPORT_MODELS = {
+    Workspace,
+    LLMKey,
+    KeyEvent,
+    CreditEntry,
+    AIRequest,
+    MemberCreditLimit,
+    CreditLimitEvent,
+    CreditAlert,
+}
 
 
 def url(model, view: str, *args) -> str:

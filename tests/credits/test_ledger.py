@@ -2,7 +2,6 @@ import pytest
 from django.db import connection, transaction
 from django.db.models import Sum
 from django.db.utils import IntegrityError
-from django.utils import timezone
 
 from credits.exceptions import (
     CreditsError,
@@ -12,7 +11,6 @@ from credits.exceptions import (
 from credits.models import CreditAccount, CreditEntry, EntryKind
 from credits.selectors import credit_entries_for_workspace, credits_balance
 from credits.services import (
-    ChargedRow,
     credits_adjust,
     credits_grant,
     credits_hold,
@@ -376,100 +374,109 @@ def test_entries_returned_by_the_hot_path_match_the_database(workspace):
     assert settle.hold == hold and hold.workspace == workspace
 
 
-def test_the_hot_path_runs_as_a_prepared_statement_on_postgres(workspace, on_postgres, settings):
-    settings.AI_CREDITS_PREPARED_STATEMENTS = True
+def test_a_hold_and_its_settle_take_a_few_queries(
+    workspace, django_assert_max_num_queries, settings
+):
+    settings.AI_CREDITS_LOW_BALANCE_PERCENT = 0  # no alert on the way (tests/credits/test_alerts)
     credits_grant(workspace=workspace, amount=1_000, reason="Test")
-    connection.ensure_connection()
-    threshold = connection.connection.prepare_threshold
-    hold = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
-    credits_settle(hold=hold, amount=10)
-    # Django's own setting for the connection is left as it was.
-    assert connection.connection.prepare_threshold == threshold
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
-            ["WITH account AS (UPDATE%"],
+    # savepoint/begin, conditional UPDATE, read back, INSERT, release/commit
+    with django_assert_max_num_queries(5):
+        hold = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
+    with django_assert_max_num_queries(5):
+        credits_settle(hold=hold, amount=120)
+    other = credits_hold(workspace=workspace, amount=1, idempotency_key="req-2")
+    with django_assert_max_num_queries(5):
+        credits_release(hold=other)
+
+
+def test_a_hold_for_a_member_adds_the_counter_and_limit_reads(
+    workspace, member_user, django_assert_max_num_queries, settings
+):
+    settings.AI_CREDITS_LOW_BALANCE_PERCENT = 0
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    # + the member's own limit, the workspace default, the counter row and its UPDATE
+    with django_assert_max_num_queries(9):
+        hold = credits_hold(
+            workspace=workspace, amount=300, idempotency_key="req-1", user=member_user
         )
-        assert cursor.fetchone()[0] >= 2  # the conditional hold and the unconditional settle
+    with django_assert_max_num_queries(6):
+        credits_settle(hold=hold, amount=120)
 
 
-class TestChargedRow:
-    """A settlement can commit a row of the caller's (the request's usage row) with it."""
+class TestSettleInACallersTransaction:
+    """The gateway settles and writes the request's usage row in one transaction."""
 
-    def _row(self, workspace, *, source="platform", output_tokens=7):
+    def _usage_row(self, workspace, *, source="platform", charged=0):
         from ai_gateway.models import AIRequest
 
-        return ChargedRow(
-            table=AIRequest._meta.db_table,
-            values={
-                "workspace_id": workspace.pk,
-                "user_id": None,
-                "provider": "anthropic",
-                "model": "claude-haiku-4-5",
-                "credential_source": source,
-                "outcome": "ok",
-                "error_type": "",
-                "provider_error_type": "",
-                "input_tokens": 5,
-                "output_tokens": output_tokens,
-                "cache_read_input_tokens": 0,
-                "cache_creation_input_tokens": 0,
-                "latency_ms": 3,
-                "provider_request_id": "req_1",
-                "stream": False,
-                "created_at": timezone.now(),
-            },
-            charged_column="credits_charged",
+        return AIRequest.objects.create(
+            workspace=workspace,
+            provider="anthropic",
+            model="claude-haiku-4-5",
+            credential_source=source,
+            outcome="ok",
+            input_tokens=5,
+            output_tokens=7,
+            credits_charged=charged,
+            latency_ms=3,
         )
-
-    def _usage(self, pk):
-        from ai_gateway.models import AIRequest
-
-        return AIRequest.objects.get(pk=pk)
 
     def test_the_row_is_written_with_what_the_settlement_charged(self, workspace):
         credits_grant(workspace=workspace, amount=1_000, reason="x")
         hold = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
-        row = self._row(workspace)
-        entry = credits_settle(hold=hold, amount=120, with_row=row)
+        with transaction.atomic():
+            entry = credits_settle(hold=hold, amount=120)
+            usage = self._usage_row(workspace, charged=entry.charged)
         assert (entry.kind, entry.charged, entry.balance_after) == (EntryKind.SETTLE, 120, 880)
-        usage = self._usage(row.pk)
-        assert (usage.credits_charged, usage.output_tokens, usage.model) == (
-            120,
-            7,
-            "claude-haiku-4-5",
-        )
-        assert CreditEntry.objects.get(pk=entry.pk).charged == 120
+        usage.refresh_from_db()
+        assert usage.credits_charged == 120
         assert_consistent(workspace)
 
-    def test_usage_above_the_hold_writes_the_row_with_the_collected_charge(self, workspace):
+    def test_usage_above_the_hold_charges_what_the_balance_covers(self, workspace):
         credits_grant(workspace=workspace, amount=100, reason="x")
         hold = credits_hold(workspace=workspace, amount=60, idempotency_key="req-1")
-        row = self._row(workspace)
-        entry = credits_settle(hold=hold, amount=150, with_row=row)
-        # 60 held + the 40 left on the balance; the other 50 are written off.
+        with transaction.atomic():
+            entry = credits_settle(hold=hold, amount=150)
+            usage = self._usage_row(workspace, charged=entry.charged)
+        # 60 held + the 40 left on the balance; the other 50 are recorded as a shortfall.
         assert (entry.charged, entry.written_off) == (100, 50)
-        assert self._usage(row.pk).credits_charged == 100
+        assert CreditEntry.objects.get(pk=entry.pk).written_off == 50
+        assert usage.credits_charged == 100
         assert_consistent(workspace)
 
-    def test_a_repeated_settle_charges_once_and_reports_the_first_charge(self, workspace):
+    def test_a_repeated_settle_in_a_callers_transaction_charges_once(self, workspace):
         credits_grant(workspace=workspace, amount=1_000, reason="x")
         hold = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
-        first = credits_settle(hold=hold, amount=120, with_row=self._row(workspace))
-        again = self._row(workspace)
-        assert credits_settle(hold=hold, amount=120, with_row=again).pk == first.pk
-        assert self._usage(again.pk).credits_charged == 120
+        with transaction.atomic():
+            first = credits_settle(hold=hold, amount=120)
+        with transaction.atomic():
+            again = credits_settle(hold=hold, amount=120)
+            self._usage_row(workspace, charged=again.charged)
+        assert again.pk == first.pk and again.charged == 120
         assert credits_balance(workspace=workspace) == 880
         assert_consistent(workspace)
 
-    def test_a_row_the_database_refuses_leaves_the_hold_open(self, workspace):
+    def test_a_row_the_database_refuses_rolls_the_settle_back_and_leaves_the_hold_open(
+        self, workspace
+    ):
         credits_grant(workspace=workspace, amount=1_000, reason="x")
         hold = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
         # A BYOK usage row can never carry a charge (ai_gateway_airequest_byok_free).
-        with pytest.raises(IntegrityError):
-            credits_settle(hold=hold, amount=120, with_row=self._row(workspace, source="byok"))
+        with pytest.raises(IntegrityError), transaction.atomic():
+            entry = credits_settle(hold=hold, amount=120)
+            self._usage_row(workspace, source="byok", charged=entry.charged)
         assert not CreditEntry.objects.filter(hold=hold).exists()
         assert credits_balance(workspace=workspace) == 700
         credits_release(hold=hold)
         assert credits_balance(workspace=workspace) == 1_000
         assert_consistent(workspace)
+
+
+def test_the_ledger_services_use_no_hand_written_sql():
+    import inspect
+
+    import credits.services
+
+    source = inspect.getsource(credits.services)
+    assert "config.db" not in source
+    assert "cursor" not in source and "raw-sql" not in source

@@ -1,4 +1,7 @@
-"""Support staff's view of a workspace: who is in it, its key status, balance and usage."""
+"""Support staff's view of a workspace: who is in it, its key status, balance and usage.
+
+It sits with the gateway, the top layer, because it shows every layer's rows; the
+workspaces app knows nothing of keys, credits or AI requests."""
 
 from __future__ import annotations
 
@@ -10,11 +13,11 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from ai_gateway.models import AIRequest
 from credits.selectors import credits_balance
 from llm_keys.models import LLMKey
+from workspaces.models import Membership, Workspace
 
-from .models import Membership, Workspace
+from .models import AIRequest
 
 
 class MembershipInline(admin.TabularInline):

@@ -1,0 +1,147 @@
+"""Holds never leak: the stale-hold sweep releases what a dead process left open."""
+
+import datetime
+
+import pytest
+from django.conf import settings as django_settings
+from django.db.models import Sum
+from django.utils import timezone
+
+from credits.models import CreditEntry, EntryKind
+from credits.selectors import credits_balance
+from credits.services import (
+    STALE_HOLD_REASON,
+    credits_grant,
+    credits_hold,
+    credits_release_stale_holds,
+    credits_settle,
+)
+from credits.tasks import credits_release_stale_holds as sweep_task
+from workspaces.models import Workspace
+
+from .threads import run_in_threads
+
+MAX_AGE = datetime.timedelta(minutes=25)
+
+
+def entries_sum(workspace) -> int:
+    return CreditEntry.objects.filter(workspace=workspace).aggregate(s=Sum("amount"))["s"] or 0
+
+
+@pytest.fixture
+def old_clock(monkeypatch):
+    """Holds written inside this context carry a creation time 30 minutes in the past."""
+    real_now = timezone.now
+
+    class Clock:
+        offset = datetime.timedelta(0)
+
+        def __enter__(self):
+            self.offset = datetime.timedelta(minutes=-30)
+            return self
+
+        def __exit__(self, *exc):
+            self.offset = datetime.timedelta(0)
+
+    clock = Clock()
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + clock.offset)
+    return clock
+
+
+@pytest.mark.django_db
+def test_the_sweep_releases_only_old_open_holds_with_a_reason(workspace, old_clock):
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    with old_clock:
+        stale = credits_hold(workspace=workspace, amount=100, idempotency_key="dead")
+        settled = credits_hold(workspace=workspace, amount=100, idempotency_key="done")
+    credits_settle(hold=settled, amount=40)
+    fresh = credits_hold(workspace=workspace, amount=100, idempotency_key="running")
+
+    assert credits_release_stale_holds(older_than=MAX_AGE) == 1
+
+    release = CreditEntry.objects.get(hold=stale)
+    assert (release.kind, release.amount, release.reason) == (
+        EntryKind.RELEASE,
+        100,
+        STALE_HOLD_REASON,
+    )
+    assert not CreditEntry.objects.filter(hold=fresh).exists()
+    assert CreditEntry.objects.get(hold=settled).kind == EntryKind.SETTLE
+    assert credits_balance(workspace=workspace) == 1_000 - 40 - 100 == entries_sum(workspace)
+    # Idempotent: a second sweep finds nothing left to release.
+    assert credits_release_stale_holds(older_than=MAX_AGE) == 0
+    assert CreditEntry.objects.filter(kind=EntryKind.RELEASE).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_settle_after_the_sweep_returns_the_release_and_charges_nothing(workspace, old_clock):
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    with old_clock:
+        hold = credits_hold(workspace=workspace, amount=100, idempotency_key="dead")
+    credits_release_stale_holds(older_than=MAX_AGE)
+    late = credits_settle(hold=hold, amount=60)
+    assert late.kind == EntryKind.RELEASE and late.charged == 0
+    assert credits_balance(workspace=workspace) == 1_000 == entries_sum(workspace)
+
+
+@pytest.mark.django_db
+def test_the_beat_task_uses_the_max_age_setting(workspace, old_clock, settings):
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    with old_clock:
+        credits_hold(workspace=workspace, amount=100, idempotency_key="dead")
+    settings.AI_HOLD_MAX_AGE_SECONDS = 3600  # 30 minutes old is not stale yet
+    assert sweep_task.delay().get() == 0
+    settings.AI_HOLD_MAX_AGE_SECONDS = 1500
+    assert sweep_task.delay().get() == 1
+    assert credits_balance(workspace=workspace) == 1_000
+
+
+def test_the_sweep_is_on_the_beat_schedule_with_a_default_above_the_request_timeout():
+    entry = django_settings.CELERY_BEAT_SCHEDULE["credits-release-stale-holds"]
+    assert entry["task"] == sweep_task.name
+    assert entry["schedule"] <= datetime.timedelta(minutes=5)
+    assert django_settings.AI_HOLD_MAX_AGE_SECONDS > django_settings.AI_REQUEST_TIMEOUT_SECONDS
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_sweeps_racing_with_settles_close_every_hold_exactly_once(on_postgres, old_clock):
+    workspace = Workspace.objects.create(name="Race", slug="race")
+    credits_grant(workspace=workspace, amount=100_000, reason="Test")
+    with old_clock:
+        holds = [
+            credits_hold(workspace=workspace, amount=100, idempotency_key=f"req-{i}")
+            for i in range(20)
+        ]
+
+    def work(i: int):
+        if i % 2:
+            return credits_release_stale_holds(older_than=MAX_AGE)
+        return credits_settle(hold=holds[i // 2 % 20], amount=30)
+
+    results = run_in_threads(30, work)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    closes = CreditEntry.objects.filter(hold__in=holds)
+    assert closes.count() == 20  # every hold closed, none twice
+    released = closes.filter(kind=EntryKind.RELEASE).count()
+    settled = closes.filter(kind=EntryKind.SETTLE).count()
+    assert released == sum(r for r in results if isinstance(r, int))
+    assert released + settled == 20
+    expected = 100_000 - 30 * settled
+    assert credits_balance(workspace=workspace) == expected == entries_sum(workspace)
+
+
+@pytest.mark.django_db
+def test_the_windowed_sweep_skips_holds_past_its_lookback_and_a_full_sweep_takes_them(
+    workspace, monkeypatch
+):
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real_now() - datetime.timedelta(days=3))
+    ancient = credits_hold(workspace=workspace, amount=100, idempotency_key="ancient")
+    monkeypatch.setattr(timezone, "now", real_now)
+
+    one_day = datetime.timedelta(days=1)
+    assert credits_release_stale_holds(older_than=MAX_AGE, lookback=one_day) == 0
+    assert credits_release_stale_holds(older_than=MAX_AGE, lookback=None) == 1
+    assert CreditEntry.objects.get(hold=ancient).reason == STALE_HOLD_REASON
