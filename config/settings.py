@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "llm_keys",
     "credits",
     "ai_gateway",
+    "api_tokens",
 ]
 
 MIDDLEWARE = [

@@ -16,5 +16,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("llm_keys.urls")),
     path("", include("ai_gateway.urls")),
+    path("", include("api_tokens.urls")),
     path("", include("workspaces.urls")),
 ]

@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from ai_gateway.models import AIRequest
+from api_tokens.models import ApiToken, ApiTokenEvent
 from credits.models import CreditEntry
 from llm_keys.models import KeyEvent, KeyStatus, LLMKey
 from tests.admin.conftest import assert_no_secret
@@ -18,6 +19,9 @@ from workspaces.models import Workspace
 
 SUPPORT_PERMISSIONS = {
     ("ai_gateway", "view_airequest"),
+    ("api_tokens", "change_apitoken"),
+    ("api_tokens", "view_apitoken"),
+    ("api_tokens", "view_apitokenevent"),
     ("credits", "add_creditentry"),
     ("credits", "view_creditentry"),
     ("llm_keys", "change_llmkey"),
@@ -27,7 +31,7 @@ SUPPORT_PERMISSIONS = {
     ("workspaces", "view_membership"),
     ("workspaces", "view_workspace"),
 }
-SUPPORT_MODELS = {Workspace, LLMKey, KeyEvent, CreditEntry, AIRequest}
+SUPPORT_MODELS = {Workspace, LLMKey, KeyEvent, CreditEntry, AIRequest, ApiToken, ApiTokenEvent}
 
 
 def url(model, view: str, *args) -> str:
