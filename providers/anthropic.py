@@ -7,6 +7,7 @@ ever travels as the SDK's ``api_key``: never in headers built here, never in a U
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Iterator
@@ -67,22 +68,20 @@ def shared_client() -> anthropic.Anthropic:
 def _usage(usage: Any) -> Usage:
     if usage is None:
         return Usage()
-    return Usage(
-        input_tokens=getattr(usage, "input_tokens", 0) or 0,
-        output_tokens=getattr(usage, "output_tokens", 0) or 0,
-        cache_read_input_tokens=getattr(usage, "cache_read_input_tokens", 0) or 0,
-        cache_creation_input_tokens=getattr(usage, "cache_creation_input_tokens", 0) or 0,
-    )
+    return _usage_from_json(usage.model_dump() if hasattr(usage, "model_dump") else None)
 
 
 def _usage_from_json(usage: Any) -> Usage:
     if not isinstance(usage, dict):
         return Usage()
+    split = usage.get("cache_creation") if isinstance(usage.get("cache_creation"), dict) else {}
     return Usage(
         input_tokens=usage.get("input_tokens") or 0,
         output_tokens=usage.get("output_tokens") or 0,
         cache_read_input_tokens=usage.get("cache_read_input_tokens") or 0,
         cache_creation_input_tokens=usage.get("cache_creation_input_tokens") or 0,
+        cache_creation_5m_input_tokens=split.get("ephemeral_5m_input_tokens") or 0,
+        cache_creation_1h_input_tokens=split.get("ephemeral_1h_input_tokens") or 0,
     )
 
 
@@ -239,7 +238,8 @@ class AnthropicAdapter:
                         summary.model = event.message.model
                     elif event.type == "message_delta" and event.usage is not None:
                         delta = event.usage
-                        usage = Usage(
+                        usage = dataclasses.replace(
+                            usage,
                             input_tokens=getattr(delta, "input_tokens", None) or usage.input_tokens,
                             output_tokens=delta.output_tokens or usage.output_tokens,
                             cache_read_input_tokens=getattr(delta, "cache_read_input_tokens", None)

@@ -422,7 +422,8 @@ def _invalid(body: dict[str, Any]) -> str | None:
         budget = thinking.get("budget_tokens")
         if not isinstance(budget, int) or budget < 1024:
             return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
-        if budget >= int(body.get("max_tokens") or 0):
+        # count_tokens takes no max_tokens; messages needs it above the budget.
+        if "max_tokens" in body and budget >= int(body.get("max_tokens") or 0):
             return "`max_tokens` must be greater than `thinking.budget_tokens`."
     choice = body.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") == "tool":
