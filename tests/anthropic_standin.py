@@ -393,6 +393,10 @@ def plan_answer(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, str | 
                 sequence,
             )
             break
+    room = max(1, int(body.get("max_tokens") or 1) - output)
+    if _words(text) > room:
+        # The answer is cut where max_tokens runs out, as the API does.
+        text, stop_reason, stop_sequence = " ".join(text.split(" ")[:room]), "max_tokens", None
     blocks.append({"type": "text", "text": text})
     output += _words(text)
     return blocks, stop_reason, stop_sequence, min(int(body.get("max_tokens") or 1), output)
@@ -679,6 +683,7 @@ class Handler(BaseHTTPRequestHandler):
         }
         self._chunk("message_start", {"type": "message_start", "message": message})
         failed = False
+        sent = 0  # deltas so far: a failing stream breaks after two, whatever the blocks
         for index, block in enumerate(blocks):
             if block["type"] == "text":
                 start = {"type": "text", "text": ""}
@@ -692,8 +697,8 @@ class Handler(BaseHTTPRequestHandler):
             )
             if index == 0:
                 self._chunk("ping", {"type": "ping"})
-            for position, delta in enumerate(self._deltas(block)):
-                if fail and block["type"] == "text" and position == 2:
+            for delta in self._deltas(block):
+                if fail and sent == 2:
                     self._chunk(
                         "error",
                         {
@@ -707,6 +712,7 @@ class Handler(BaseHTTPRequestHandler):
                     "content_block_delta",
                     {"type": "content_block_delta", "index": index, "delta": delta},
                 )
+                sent += 1
             if failed:
                 break
             self._chunk("content_block_stop", {"type": "content_block_stop", "index": index})

@@ -139,6 +139,28 @@ def test_a_two_turn_tool_use_round_trip_with_the_tools_received_intact(client, s
     assert bodies[1]["messages"][1]["content"][-1]["id"] == call.id
 
 
+def test_max_tokens_cuts_the_answer(client):
+    message = client.messages.create(**ask("one two three four five six", max_tokens=3))
+    assert message.stop_reason == "max_tokens"
+    assert message.content[0].text == "Stand-in reply to:"
+    assert message.usage.output_tokens == 3
+
+
+def test_a_failing_stream_breaks_midway_whatever_the_answer_holds(client, standin):
+    key = fake_key("streamerror")
+    failing = anthropic.Anthropic(base_url=standin.url, api_key=key, max_retries=0)
+    for body in (
+        ask("Hello there friend"),
+        ask("Weather?", tools=[WEATHER], tool_choice={"type": "any"}),
+    ):
+        with (
+            pytest.raises(anthropic.APIStatusError, match="Overloaded"),
+            failing.messages.stream(**body) as stream,
+        ):
+            for _ in stream:
+                pass
+
+
 def test_thinking_comes_first_signed(client):
     message = client.messages.create(
         **ask(thinking={"type": "enabled", "budget_tokens": 2000}, max_tokens=4000)
