@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import string
 from dataclasses import dataclass
@@ -29,8 +30,11 @@ SECRET_BYTES = 32
 PREFIX_ALPHABET = string.ascii_letters + string.digits
 # A token's last use is written at most this often, so busy tokens do not write per request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-# The longest a token can be: prefix, separator, 43 base64url characters of secret.
-TOKEN_MAX_LENGTH = PREFIX_LENGTH + 1 + 43
+# A token: the prefix, a separator, 43 base64url characters of secret (32 bytes).
+_PREFIX_RANDOM = PREFIX_LENGTH - len(TOKEN_PREFIX)
+TOKEN_SHAPE = re.compile(
+    re.escape(TOKEN_PREFIX) + rf"[A-Za-z0-9]{{{_PREFIX_RANDOM}}}_[A-Za-z0-9_-]{{43}}"
+)
 
 
 class ApiTokenNameError(ValueError):
@@ -163,11 +167,9 @@ def api_token_authenticate(*, raw_token: str) -> ApiToken | None:
     very next request in every process (decision 081). A deleted workspace deletes its
     tokens, so their requests find nothing.
     """
-    if (
-        not isinstance(raw_token, str)
-        or not raw_token.startswith(TOKEN_PREFIX)
-        or len(raw_token) > TOKEN_MAX_LENGTH
-    ):
+    # Anything not shaped like a token is refused before the database sees it (a NUL or a
+    # lone surrogate in a header would otherwise fail the query, not the token).
+    if not isinstance(raw_token, str) or not TOKEN_SHAPE.fullmatch(raw_token):
         return None
     prefix = raw_token[:PREFIX_LENGTH]
     token = (

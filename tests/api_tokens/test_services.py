@@ -123,11 +123,27 @@ def test_authenticate_returns_the_live_token_with_its_workspace_in_one_query(
         lambda raw: "",
         lambda raw: "byok_" + "x" * 5000,
         lambda raw: raw.upper(),
+        lambda raw: raw[:13] + "\x00" + raw[14:],
+        lambda raw: raw[:5] + "\x00" + raw[6:],
+        lambda raw: raw[:-1] + "\ud800",
+        lambda raw: raw[:-1] + "é",
+        lambda raw: raw[:-1] + "\n",
     ],
 )
-def test_authenticate_refuses_anything_but_the_exact_token(workspace, mangle):
+def test_authenticate_refuses_anything_but_the_exact_token(
+    workspace, mangle, django_assert_max_num_queries
+):
     _, raw = api_token_for(workspace)
-    assert api_token_authenticate(raw_token=mangle(raw)) is None
+    with django_assert_max_num_queries(1):
+        assert api_token_authenticate(raw_token=mangle(raw)) is None
+
+
+@pytest.mark.parametrize("garbage", ["", "x", "byok_", "\x00" * 60, None, 12, b"byok_"])
+def test_authenticate_asks_the_database_nothing_for_what_is_not_token_shaped(
+    db, garbage, django_assert_num_queries
+):
+    with django_assert_num_queries(0):
+        assert api_token_authenticate(raw_token=garbage) is None
 
 
 def test_a_revoked_token_is_refused_by_the_very_next_request(workspace, admin_user):
