@@ -24,7 +24,7 @@ from credits.pricing import (
     output_tokens_bound,
     pdf_pages_bound,
 )
-from providers.anthropic import _usage, _usage_from_json
+from providers.anthropic import _usage_from_json
 from providers.base import Usage
 from tests.credits.corpus import CORPUS
 from tests.factories import fake_key
@@ -94,7 +94,8 @@ def test_the_adapter_reads_the_ttl_split_from_json_and_from_the_sdk():
     }
     expected = Usage(5, 7, 11, 30, 10, 20)
     assert _usage_from_json(raw) == expected
-    assert _usage(anthropic.types.Usage.model_validate(raw)) == expected
+    # The SDK's own type keeps the split when dumped (the streamed path reads it that way).
+    assert _usage_from_json(anthropic.types.Usage.model_validate(raw).model_dump()) == expected
     assert _usage_from_json({"input_tokens": 1, "output_tokens": 2}) == Usage(1, 2)
 
 
@@ -206,7 +207,7 @@ def test_the_hold_covers_the_real_charge_and_the_charge_is_the_price_table(
     # The streamed answer reports the same usage, so it is charged the same.
     standin.reset()
     with client.messages.stream(**body) as stream:
-        streamed = _usage(stream.get_final_message().usage)
+        streamed = _usage_from_json(stream.get_final_message().usage.model_dump())
     assert cost(price, streamed) == charge
 
 
