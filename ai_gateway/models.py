@@ -41,6 +41,14 @@ class AIRequest(models.Model):
         on_delete=models.SET_NULL,
         related_name="ai_requests",
     )
+    # The workspace API token that made the request; null for the browser's session API.
+    api_token = models.ForeignKey(
+        "api_tokens.ApiToken",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="ai_requests",
+    )
     provider = models.CharField(max_length=20)
     model = models.CharField(max_length=100)
     credential_source = models.CharField(max_length=10, choices=CredentialSource.choices)

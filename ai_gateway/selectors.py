@@ -8,7 +8,7 @@ from .models import AIRequest, CredentialSource
 
 def ai_requests_recent(*, workspace: Workspace, user=None) -> QuerySet[AIRequest]:
     """Return the workspace's AI requests, newest first; only one user's when given."""
-    requests = AIRequest.objects.filter(workspace=workspace).select_related("user")
+    requests = AIRequest.objects.filter(workspace=workspace).select_related("user", "api_token")
     if user is not None:
         requests = requests.filter(user=user)
     return requests

@@ -132,6 +132,7 @@ class AICall:
     credentials: Credentials | None = field(default=None, repr=False)
     price: pricing.ModelPrice | None = None
     hold: Any = None
+    api_token: Any = None  # the workspace API token of a program's request
 
     def record(
         self,
@@ -147,6 +148,7 @@ class AICall:
         return AIRequest.objects.create(
             workspace=self.workspace,
             user=self.user if getattr(self.user, "pk", None) else None,
+            api_token=self.api_token,
             provider=self.provider,
             model=self.model[:MAX_MODEL_NAME],
             credential_source=self.source,
@@ -259,21 +261,13 @@ def _check_body(body: dict[str, Any], *, price: pricing.ModelPrice | None) -> No
         raise BadRequestError("'stream' must be true or false.")
 
 
-def _hold_amount(price: pricing.ModelPrice, body: dict[str, Any]) -> int:
-    prompt = [body.get("system"), body.get("tools"), body.get("tool_choice")]
-    return pricing.max_cost(
-        price,
-        input_tokens=pricing.estimate_input_tokens(body["messages"], prompt),
-        max_tokens=body["max_tokens"],
-    )
-
-
 def call_begin(
     *,
     workspace: Workspace,
     user: Any,
     body: dict[str, Any],
     provider: str = Provider.ANTHROPIC,
+    api_token: Any = None,
 ) -> AICall:
     """Check the request, resolve its credentials and hold its credits.
 
@@ -287,6 +281,7 @@ def call_begin(
         model=model if isinstance(model, str) else "",
         stream=body.get("stream") is True,
         started=time.perf_counter(),
+        api_token=api_token,
     )
     try:
         credentials = credentials_resolve(workspace=workspace, provider=provider)
@@ -305,7 +300,7 @@ def call_begin(
         raise call.refuse(error) from None
     if credentials.source == CredentialSource.PLATFORM:
         call.price = price
-        _hold_credits(call, amount=_hold_amount(price, body))
+        _hold_credits(call, amount=pricing.hold_amount(price, body))
     return call
 
 
@@ -344,7 +339,7 @@ def call_ended_early(
 ) -> tuple[AIRequest, int]:
     """A stream the client abandoned or the provider broke: charge what the provider produced
     (its input, and the output seen so far), release the rest of the hold."""
-    failure = _provider_failed(error, source=call.source) if error is not None else None
+    failure = provider_failed(error, source=call.source) if error is not None else None
     return call.charge(usage=usage, request_id=request_id, outcome=outcome, error=failure)
 
 
@@ -352,9 +347,9 @@ def call_failed(call: AICall, error: ProviderError) -> GatewayError:
     """The provider refused or could not be reached: release the hold, mark a rejected
     workspace key invalid, write the usage row; return the error to answer."""
     if isinstance(error, KeyRejectedError) and call.source == CredentialSource.BYOK:
-        failure = _key_rejected(call, error)
+        failure = key_rejected(call.credentials.llm_key, error)
     else:
-        failure = _provider_failed(error, source=call.source)
+        failure = provider_failed(error, source=call.source)
     return call.refuse(failure)
 
 
@@ -364,7 +359,7 @@ def call_aborted(call: AICall) -> None:
     call.record(outcome=Outcome.PROVIDER_ERROR)
 
 
-def _provider_failed(error: ProviderError, *, source: str) -> GatewayError:
+def provider_failed(error: ProviderError, *, source: str) -> GatewayError:
     if isinstance(error, KeyRejectedError) and source == CredentialSource.PLATFORM:
         # The platform's own key was refused: the workspace can do nothing about it.
         logger.error(
@@ -387,10 +382,10 @@ def _provider_failed(error: ProviderError, *, source: str) -> GatewayError:
     )
 
 
-def _key_rejected(call: AICall, error: KeyRejectedError) -> GatewayError:
+def key_rejected(llm_key: LLMKey, error: KeyRejectedError) -> GatewayError:
     """Mark the workspace key invalid after a live 401/403, as a settings-page check would."""
     llm_key_record_check(
-        llm_key=call.credentials.llm_key,
+        llm_key=llm_key,
         result=CheckResult(
             CheckOutcome.INVALID,
             reason=error.message,
@@ -539,7 +534,7 @@ class GatewayStream:
                     yield chunk
             except ProviderError as broken:
                 outcome, error = Outcome.PROVIDER_ERROR, broken
-                yield sse_error(_provider_failed(broken, source=self.call.source))
+                yield sse_error(provider_failed(broken, source=self.call.source))
             else:
                 summary = self._stream.summary
                 error = summary.error

@@ -1,8 +1,16 @@
 from django.urls import path
 
-from . import views
+from . import anthropic_api, views
 
 urlpatterns = [
+    # The Anthropic-compatible API (SPEC §13): Anthropic(base_url="<site>/anthropic").
+    path("anthropic/v1/messages", anthropic_api.messages, name="anthropic_messages"),
+    path(
+        "anthropic/v1/messages/count_tokens",
+        anthropic_api.count_tokens,
+        name="anthropic_count_tokens",
+    ),
+    path("anthropic/v1/models", anthropic_api.models, name="anthropic_models"),
     path("api/v1/w/<slug:slug>/messages", views.messages_api, name="ai_messages_api"),
     path("w/<slug:slug>/", views.workspace_home, name="workspace_home"),
     path("w/<slug:slug>/ai/", views.ai_playground, name="ai_playground"),

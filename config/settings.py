@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "llm_keys",
     "credits",
     "ai_gateway",
+    "api_tokens",
 ]
 
 MIDDLEWARE = [
@@ -171,7 +172,8 @@ AI_HOLD_SWEEP_LOOKBACK_HOURS = env.float("AI_HOLD_SWEEP_LOOKBACK_HOURS", default
 # --- AI credits: price table ----------------------------------------------------------------
 # 1 credit = US$0.0001, so US$1 per million tokens = 10_000 credits per million tokens.
 # Each price is in credits per million tokens: input, output, cache read, cache write (the
-# 5-minute write price), and the model's largest max_tokens. Sources and choices:
+# 5-minute write price; the 1-hour write, cache_write_1h, is 2 x input), and the model's
+# largest max_tokens. Sources and choices:
 # docs/decisions/010-credit-units-and-price-table.md. A model missing here is refused on the
 # credits path. AI_MODEL_PRICES_OVERRIDES (JSON: {"model": {...}}) replaces or adds rows.
 def _price(
@@ -183,7 +185,7 @@ def _price(
         cache_read=cache_read,
         cache_write=cache_write,
         max_output_tokens=max_output_tokens,
-        **extra,
+        **{"cache_write_1h": 2 * input, **extra},
     )
 
 
@@ -206,7 +208,12 @@ _HAIKU_5_5 = _price(
     1_250,
     128_000,
     long_context=dict(
-        above_input_tokens=100_000, input=5_000, output=25_000, cache_read=500, cache_write=6_250
+        above_input_tokens=100_000,
+        input=5_000,
+        output=25_000,
+        cache_read=500,
+        cache_write=6_250,
+        cache_write_1h=10_000,
     ),
 )
 _HAIKU_4_5 = _price(10_000, 50_000, 1_000, 12_500, 64_000)

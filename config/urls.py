@@ -17,5 +17,6 @@ urlpatterns = [
     path("", include("llm_keys.urls")),
     path("", include("credits.urls")),
     path("", include("ai_gateway.urls")),
+    path("", include("api_tokens.urls")),
     path("", include("workspaces.urls")),
 ]

@@ -138,11 +138,14 @@ def _relayed_headers(headers: httpx2.Headers) -> dict[str, str]:
 def _usage_from_json(usage: Any) -> Usage:
     if not isinstance(usage, dict):
         return Usage()
+    split = usage.get("cache_creation") if isinstance(usage.get("cache_creation"), dict) else {}
     return Usage(
         input_tokens=usage.get("input_tokens") or 0,
         output_tokens=usage.get("output_tokens") or 0,
         cache_read_input_tokens=usage.get("cache_read_input_tokens") or 0,
         cache_creation_input_tokens=usage.get("cache_creation_input_tokens") or 0,
+        cache_creation_5m_input_tokens=split.get("ephemeral_5m_input_tokens") or 0,
+        cache_creation_1h_input_tokens=split.get("ephemeral_1h_input_tokens") or 0,
     )
 
 
@@ -436,7 +439,7 @@ def _merge_usage(usage: Usage, delta: Any) -> Usage:
     if not isinstance(delta, dict):
         return usage
     update = _usage_from_json(delta)
-    return _replace_usage(
-        usage,
-        **{name: getattr(update, name) for name in Usage.__slots__ if delta.get(name) is not None},
-    )
+    given = {name for name in Usage.__slots__ if delta.get(name) is not None}
+    if isinstance(delta.get("cache_creation"), dict):
+        given |= {"cache_creation_5m_input_tokens", "cache_creation_1h_input_tokens"}
+    return _replace_usage(usage, **{name: getattr(update, name) for name in given})

@@ -32,6 +32,10 @@ class Usage:
     output_tokens: int = 0
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
+    # The cache writes split by how long the entry lives (the provider's ``cache_creation``);
+    # 1-hour writes cost more than 5-minute ones. Both 0 when the provider gave no split.
+    cache_creation_5m_input_tokens: int = 0
+    cache_creation_1h_input_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,30 @@
 """A stand-in for Anthropic's API on loopback, for tests, benchmarks and offline demos.
 
 It speaks the shapes the official SDK expects: ``GET /v1/models``, ``POST /v1/messages``
-(plain and streamed as server-sent events) and Anthropic's error envelopes. What it answers
-depends on the key a request carries:
+(plain and streamed as server-sent events, in the real API's event order),
+``POST /v1/messages/count_tokens`` and Anthropic's error envelopes, with the ``request-id``
+and ``anthropic-ratelimit-*`` response headers. The whole Messages API is understood:
+
+- ``tools`` + ``tool_choice``: the answer is a ``tool_use`` block for the first tool (or the
+  one ``tool_choice`` names; none with ``{"type": "none"}``), ``stop_reason: "tool_use"``;
+  a following turn whose last user message holds a ``tool_result`` gets a text answer;
+- ``thinking`` (``enabled`` or ``adaptive``): a signed ``thinking`` block comes first
+  (streamed as ``thinking_delta`` then ``signature_delta``);
+- image and document blocks count into input tokens by Anthropic's published rules
+  (image: ceil(w/28) x ceil(h/28) after resizing to 1568 px / 1.15 MP, the size read from
+  the PNG, GIF, JPEG or WebP header, else 1,600; PDF: pages x ``TOKENS_PER_PDF_PAGE``);
+- ``cache_control`` (on tools, system blocks, content blocks, or top level): the prefix up to
+  the last breakpoint is written (``cache_creation_input_tokens`` and
+  ``cache_creation.ephemeral_5m/1h_input_tokens`` by each breakpoint's TTL) and read on a
+  repeat of the same prefix (``cache_read_input_tokens``); there is no minimum length;
+- ``stop_sequences`` end the answer where one occurs (``stop_reason: "stop_sequence"``);
+  ``temperature``/``top_p`` (0-1), ``top_k`` (≥ 0), ``metadata.user_id`` (≤ 256 characters)
+  and ``service_tier`` (``auto``/``standard_only``) are checked like the API does (400);
+- ``set_usage_override({...})`` replaces fields of the usage every answer reports, so a
+  test can make the real usage exceed what the gateway held.
+
+Every request's full JSON body and its ``anthropic-version`` / ``anthropic-beta`` headers are
+recorded (``requests``). What it answers depends on the key a request carries:
 
 - an explicit behaviour set with ``set_behavior(key, name)`` (or ``POST /_standin/behavior``
   with ``{"key": ...}`` or ``{"hint": "<last 4 characters>"}``, for a demo);
@@ -17,7 +39,12 @@ Run it by hand: ``python -m tests.anthropic_standin --port 8765``.
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import json
+import math
+import re
+import struct
 import sys
 import threading
 import time
@@ -58,6 +85,23 @@ MODELS = [
 ]
 
 
+# Anthropic's image rules (platform.claude.com/docs/en/build-with-claude/vision): an image
+# larger than 1568 px on its long edge or ~1.15 megapixels is scaled down; it then costs one
+# token per 28 x 28 pixel patch.
+IMAGE_MAX_EDGE = 1568
+IMAGE_MAX_PIXELS = 1_150_000
+IMAGE_PATCH = 28
+IMAGE_TOKENS_CAP = math.ceil(1092 / IMAGE_PATCH) ** 2  # 1,521: a square image at the limit
+# A PDF page is sent as its text and an image of the page (build-with-claude/pdf-support:
+# "typically 1,500-3,000 tokens per page").
+TOKENS_PER_PDF_PAGE = 2_500
+# Tool use adds a system prompt of its own (build-with-claude/tool-use: 346 tokens with
+# tool_choice auto/none, 313 with any/tool on current models).
+TOOL_SYSTEM_PROMPT_TOKENS = {"auto": 346, "none": 346, "any": 313, "tool": 313}
+RATE_LIMIT_REQUESTS = 4_000
+RATE_LIMIT_TOKENS = 2_000_000
+
+
 @dataclass(slots=True)
 class RecordedRequest:
     method: str
@@ -65,6 +109,8 @@ class RecordedRequest:
     api_key: str | None
     body: dict[str, Any] | None
     at: float
+    anthropic_version: str | None = None
+    anthropic_beta: str | None = None
 
 
 @dataclass
@@ -75,6 +121,9 @@ class StandInState:
     hint_behaviors: dict[str, str] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
     connections: int = 0
+    usage_override: dict[str, Any] = field(default_factory=dict)
+    # Hashes of the prompt prefixes written to the "cache" (model + the prefix's content).
+    cached_prefixes: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def behavior_for(self, api_key: str | None) -> str:
@@ -101,16 +150,306 @@ def _extract_key(headers) -> str | None:
     return None
 
 
-def _estimate_tokens(value: Any) -> int:
+def _json_tokens(value: Any) -> int:
     return max(1, len(json.dumps(value)) // 4)
 
 
-def _reply_text(body: dict[str, Any]) -> str:
+# Kept for callers that estimate like the stand-in does for plain text.
+_estimate_tokens = _json_tokens
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """Return (width, height) from a PNG, GIF, JPEG or WebP header, or None."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        return struct.unpack("<HH", data[6:10])
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
+        chunk = data[12:16]
+        if chunk == b"VP8X":
+            return (
+                1 + int.from_bytes(data[24:27], "little"),
+                1 + int.from_bytes(data[27:30], "little"),
+            )
+        if chunk == b"VP8 ":
+            width, height = struct.unpack("<HH", data[26:30])
+            return width & 0x3FFF, height & 0x3FFF
+        if chunk == b"VP8L":
+            bits = int.from_bytes(data[21:25], "little")
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if data[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 <= len(data):
+            if data[i] != 0xFF:
+                i += 1
+                continue
+            marker = data[i + 1]
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+                return width, height
+            if marker in (0xD8, 0x01, 0xFF) or 0xD0 <= marker <= 0xD7:
+                i += 2 if marker != 0xFF else 1
+                continue
+            i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
+    return None
+
+
+def image_tokens(block: dict[str, Any]) -> int:
+    """What Anthropic bills for one image block: patches of the (resized) image."""
+    source = block.get("source") or {}
+    size = None
+    if source.get("type") == "base64":
+        try:
+            size = image_size(base64.b64decode(source.get("data") or "", validate=False))
+        except ValueError:
+            size = None
+    if not size or not all(size):
+        return 1_600  # "about 1,600 tokens" at the resize limit
+    width, height = size
+    scale = min(
+        1.0, IMAGE_MAX_EDGE / max(width, height), math.sqrt(IMAGE_MAX_PIXELS / (width * height))
+    )
+    width, height = max(1, int(width * scale)), max(1, int(height * scale))
+    return math.ceil(width / IMAGE_PATCH) * math.ceil(height / IMAGE_PATCH)
+
+
+def document_tokens(block: dict[str, Any]) -> int:
+    source = block.get("source") or {}
+    extra = _json_tokens([block.get("title") or "", block.get("context") or ""])
+    kind = source.get("type")
+    if kind == "text":
+        return extra + _json_tokens(source.get("data") or "")
+    if kind == "content":
+        content = source.get("content")
+        if isinstance(content, str):
+            return extra + _json_tokens(content)
+        return extra + sum(_block_tokens(item) for item in content or [])
+    if kind == "base64":
+        try:
+            data = base64.b64decode(source.get("data") or "", validate=False)
+        except ValueError:
+            data = b""
+        pages = len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", data))
+        return extra + max(1, pages) * TOKENS_PER_PDF_PAGE
+    return extra + TOKENS_PER_PDF_PAGE  # a URL or file the stand-in cannot read: one page
+
+
+def _block_tokens(block: Any) -> int:
+    if not isinstance(block, dict):
+        return _json_tokens(block)
+    kind = block.get("type")
+    if kind == "image":
+        return image_tokens(block)
+    if kind == "document":
+        return document_tokens(block)
+    if kind == "tool_result" and isinstance(block.get("content"), list):
+        rest = {k: v for k, v in block.items() if k not in ("content", "cache_control")}
+        return _json_tokens(rest) + sum(_block_tokens(item) for item in block["content"])
+    return _json_tokens({k: v for k, v in block.items() if k != "cache_control"})
+
+
+@dataclass(slots=True)
+class Segment:
+    """One piece of the prompt, in the order the API caches it: tools, system, messages."""
+
+    tokens: int
+    ttl: str | None  # the cache_control TTL of a breakpoint on this piece, else None
+    content: Any
+
+
+def _ttl(block: Any) -> str | None:
+    if isinstance(block, dict) and isinstance(block.get("cache_control"), dict):
+        return block["cache_control"].get("ttl") or "5m"
+    return None
+
+
+def prompt_segments(body: dict[str, Any]) -> list[Segment]:
+    segments: list[Segment] = []
+    tools = body.get("tools") or []
+    if tools:
+        choice = (body.get("tool_choice") or {}).get("type", "auto")
+        segments.append(Segment(TOOL_SYSTEM_PROMPT_TOKENS.get(choice, 346), None, "tools"))
+        for tool in tools:
+            segments.append(Segment(_block_tokens(tool), _ttl(tool), tool))
+    system = body.get("system")
+    if isinstance(system, list):
+        segments += [Segment(_block_tokens(b), _ttl(b), b) for b in system]
+    elif system:
+        segments.append(Segment(_json_tokens(system), None, system))
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else message
+        if isinstance(content, list):
+            segments.append(Segment(3, None, message.get("role")))
+            segments += [Segment(_block_tokens(b), _ttl(b), b) for b in content]
+        else:
+            segments.append(Segment(_json_tokens(content) + 3, None, content))
+    if isinstance(body.get("cache_control"), dict) and segments:
+        # Automatic caching: the breakpoint is the last block of the prompt.
+        segments[-1].ttl = body["cache_control"].get("ttl") or "5m"
+    return segments
+
+
+def input_token_count(body: dict[str, Any]) -> int:
+    """What ``count_tokens`` answers: every input token of the request."""
+    return max(1, sum(s.tokens for s in prompt_segments(body)))
+
+
+def _prefix_key(model: str, segments: list[Segment]) -> str:
+    raw = json.dumps([model, [s.content for s in segments]], sort_keys=True, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _sample_value(schema: Any) -> Any:
+    if not isinstance(schema, dict):
+        return "stand-in"
+    kind = schema.get("type")
+    if schema.get("enum"):
+        return schema["enum"][0]
+    if kind == "object":
+        properties = schema.get("properties") or {}
+        return {name: _sample_value(properties.get(name)) for name in schema.get("required") or []}
+    return {"integer": 1, "number": 1.5, "boolean": True, "array": [], "null": None}.get(
+        kind, "stand-in"
+    )
+
+
+def _last_user_content(body: dict[str, Any]) -> Any:
     messages = body.get("messages") or [{}]
-    content = messages[-1].get("content", "")
+    last = messages[-1] if isinstance(messages[-1], dict) else {}
+    return last.get("content", "")
+
+
+def _tool_result_in(content: Any) -> dict[str, Any] | None:
+    if isinstance(content, list):
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == "tool_result":
+                return part
+    return None
+
+
+def _reply_text(body: dict[str, Any]) -> str:
+    content = _last_user_content(body)
+    result = _tool_result_in(content)
+    if result is not None:
+        value = result.get("content", "")
+        if isinstance(value, list):
+            value = " ".join(p.get("text", "") for p in value if isinstance(p, dict))
+        return f"Stand-in reply to tool result: {str(value)[:60]}"
     if isinstance(content, list):
         content = " ".join(part.get("text", "") for part in content if isinstance(part, dict))
     return f"Stand-in reply to: {str(content)[:60]}"
+
+
+def _words(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+def plan_answer(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, str | None, int]:
+    """Return the answer's content blocks, stop reason, stop sequence and output tokens.
+
+    Deterministic for a given body (ids come from its hash), so a streamed and a plain call
+    of the same request produce the same message apart from the message id.
+    """
+    seed = hashlib.sha256(
+        json.dumps({k: v for k, v in body.items() if k != "stream"}, sort_keys=True).encode()
+    ).hexdigest()
+    blocks: list[dict[str, Any]] = []
+    output = 0
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
+        thought = f"The user asks: {_reply_text(body)[19:79]}. A short answer will do."
+        signature = base64.b64encode(hashlib.sha256(("sig" + seed).encode()).digest() * 2)
+        blocks.append({"type": "thinking", "thinking": thought, "signature": signature.decode()})
+        output += _words(thought)
+    tools = body.get("tools") or []
+    choice = body.get("tool_choice") or {"type": "auto"}
+    if tools and choice.get("type") != "none" and _tool_result_in(_last_user_content(body)) is None:
+        if choice.get("type") == "tool":
+            tool = next((t for t in tools if t.get("name") == choice.get("name")), tools[0])
+        else:
+            tool = tools[0]
+        if choice.get("type", "auto") == "auto":
+            preface = f"I'll use the {tool.get('name')} tool."
+            blocks.append({"type": "text", "text": preface})
+            output += _words(preface)
+        tool_input = _sample_value(tool.get("input_schema") or {"type": "object"})
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": f"toolu_{seed[:24]}",
+                "name": tool.get("name"),
+                "input": tool_input,
+            }
+        )
+        output += _json_tokens(tool_input) + 8
+        return blocks, "tool_use", None, min(int(body.get("max_tokens") or 1), output)
+    text = _reply_text(body)
+    stop_reason, stop_sequence = "end_turn", None
+    for sequence in body.get("stop_sequences") or []:
+        if sequence and sequence in text:
+            text, stop_reason, stop_sequence = (
+                text[: text.index(sequence)],
+                "stop_sequence",
+                sequence,
+            )
+            break
+    room = max(1, int(body.get("max_tokens") or 1) - output)
+    if _words(text) > room:
+        # The answer is cut where max_tokens runs out, as the API does.
+        text, stop_reason, stop_sequence = " ".join(text.split(" ")[:room]), "max_tokens", None
+    blocks.append({"type": "text", "text": text})
+    output += _words(text)
+    return blocks, stop_reason, stop_sequence, min(int(body.get("max_tokens") or 1), output)
+
+
+def _invalid(body: dict[str, Any]) -> str | None:
+    """The API's own 400 for a malformed request, or None."""
+    if not isinstance(body, dict) or "model" not in body or "messages" not in body:
+        return "bad body"
+    for name, low, high in (("temperature", 0, 1), ("top_p", 0, 1), ("top_k", 0, None)):
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{name}: Input should be a valid number"
+        if value < low or (high is not None and value > high):
+            return f"{name}: range: {low} <= {name}" + (f" <= {high}" if high is not None else "")
+    metadata = body.get("metadata")
+    if metadata is not None:
+        user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
+        if not isinstance(metadata, dict) or (user_id is not None and len(str(user_id)) > 256):
+            return "metadata.user_id: String should have at most 256 characters"
+    if body.get("service_tier") not in (None, "auto", "standard_only"):
+        return "service_tier: Input should be 'auto' or 'standard_only'"
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        budget = thinking.get("budget_tokens")
+        if not isinstance(budget, int) or budget < 1024:
+            return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+        # count_tokens takes no max_tokens; messages needs it above the budget.
+        if "max_tokens" in body and budget >= int(body.get("max_tokens") or 0):
+            return "`max_tokens` must be greater than `thinking.budget_tokens`."
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "tool":
+        names = {t.get("name") for t in body.get("tools") or []}
+        if choice.get("name") not in names:
+            return f"Tool '{choice.get('name')}' not found in provided tools"
+    return None
+
+
+def _ratelimit_headers(input_tokens: int = 0) -> dict[str, str]:
+    reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
+    headers = {}
+    for kind, limit, used in (
+        ("requests", RATE_LIMIT_REQUESTS, 1),
+        ("tokens", RATE_LIMIT_TOKENS, input_tokens),
+        ("input-tokens", RATE_LIMIT_TOKENS, input_tokens),
+        ("output-tokens", RATE_LIMIT_TOKENS // 5, 0),
+    ):
+        headers[f"anthropic-ratelimit-{kind}-limit"] = str(limit)
+        headers[f"anthropic-ratelimit-{kind}-remaining"] = str(max(0, limit - used))
+        headers[f"anthropic-ratelimit-{kind}-reset"] = reset
+    return headers
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -129,6 +468,7 @@ class Handler(BaseHTTPRequestHandler):
             "Content-Type": "application/json",
             "Content-Length": str(len(data)),
             "request-id": f"req_standin_{uuid.uuid4().hex[:16]}",
+            **_ratelimit_headers(),
         }
         headers.update(extra_headers or {})
         head += [f"{k}: {v}" for k, v in headers.items()]
@@ -143,6 +483,13 @@ class Handler(BaseHTTPRequestHandler):
             status,
             {"type": "error", "error": {"type": error_type, "message": message}},
             {**(extra or {}), "x-should-retry": "false"},
+        )
+
+    def _bad_request(self, message: str) -> None:
+        self._send(
+            400,
+            {"type": "error", "error": {"type": "invalid_request_error", "message": message}},
+            {"x-should-retry": "false"},
         )
 
     def _read_body(self) -> dict[str, Any] | None:
@@ -160,7 +507,15 @@ class Handler(BaseHTTPRequestHandler):
         api_key = _extract_key(self.headers)
         with state.lock:
             state.requests.append(
-                RecordedRequest(self.command, self.path, api_key, body, time.monotonic())
+                RecordedRequest(
+                    self.command,
+                    self.path,
+                    api_key,
+                    body,
+                    time.monotonic(),
+                    self.headers.get("anthropic-version"),
+                    self.headers.get("anthropic-beta"),
+                )
             )
         if state.latency:
             time.sleep(state.latency)
@@ -201,7 +556,7 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/_standin/behavior":
             self._control(body or {})
             return
-        if url.path != "/v1/messages":
+        if url.path not in ("/v1/messages", "/v1/messages/count_tokens"):
             self._send(
                 404, {"type": "error", "error": {"type": "not_found_error", "message": "Not found"}}
             )
@@ -210,16 +565,13 @@ class Handler(BaseHTTPRequestHandler):
         if behavior in ERRORS:
             self._error(behavior)
             return
-        if not isinstance(body, dict) or "model" not in body or "messages" not in body:
-            self._send(
-                400,
-                {
-                    "type": "error",
-                    "error": {"type": "invalid_request_error", "message": "bad body"},
-                },
-            )
+        problem = _invalid(body)
+        if problem:
+            self._bad_request(problem)
             return
-        if body.get("stream"):
+        if url.path == "/v1/messages/count_tokens":
+            self._send(200, {"input_tokens": input_token_count(body)})
+        elif body.get("stream"):
             self._stream(body, fail=behavior == "streamerror")
         else:
             self._message(body)
@@ -240,18 +592,51 @@ class Handler(BaseHTTPRequestHandler):
                 return
         self._send(200, {"ok": True})
 
-    def _usage(self, body: dict[str, Any], text: str) -> dict[str, int]:
-        output = min(int(body.get("max_tokens") or 1), max(1, len(text.split())))
+    def _input_usage(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Input tokens of a messages request, split as the API bills them; writes the cache."""
+        state = self.server.state
+        segments = prompt_segments(body)
+        total = max(1, sum(s.tokens for s in segments))
+        breakpoints = [i for i, s in enumerate(segments) if s.ttl]
+        read = 0
+        written = {"5m": 0, "1h": 0}
+        if breakpoints:
+            model = str(body.get("model"))
+            keys = {i: _prefix_key(model, segments[: i + 1]) for i in breakpoints}
+            with state.lock:
+                hits = [i for i in breakpoints if keys[i] in state.cached_prefixes]
+                state.cached_prefixes.update(keys.values())
+            start = hits[-1] + 1 if hits else 0
+            read = sum(s.tokens for s in segments[:start])
+            # Each piece after the cached prefix is written with the TTL of the breakpoint
+            # that closes it; nothing after the last breakpoint is cached.
+            for i in range(start, breakpoints[-1] + 1):
+                closing = next(b for b in breakpoints if b >= i)
+                written["1h" if segments[closing].ttl == "1h" else "5m"] += segments[i].tokens
         return {
-            "input_tokens": _estimate_tokens(body.get("messages"))
-            + _estimate_tokens(body.get("system") or ""),
-            "output_tokens": output,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
+            "input_tokens": max(0, total - read - written["5m"] - written["1h"]),
+            "cache_creation_input_tokens": written["5m"] + written["1h"],
+            "cache_read_input_tokens": read,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": written["5m"],
+                "ephemeral_1h_input_tokens": written["1h"],
+            },
         }
 
+    def _usage(self, body: dict[str, Any], output_tokens: int) -> dict[str, Any]:
+        usage = {
+            **self._input_usage(body),
+            "output_tokens": output_tokens,
+            "service_tier": "standard",
+        }
+        with self.server.state.lock:
+            override = dict(self.server.state.usage_override)
+        usage.update(override)
+        return usage
+
     def _message(self, body: dict[str, Any]) -> None:
-        text = _reply_text(body)
+        blocks, stop_reason, stop_sequence, output = plan_answer(body)
+        usage = self._usage(body, output)
         self._send(
             200,
             {
@@ -259,11 +644,12 @@ class Handler(BaseHTTPRequestHandler):
                 "type": "message",
                 "role": "assistant",
                 "model": body["model"],
-                "content": [{"type": "text", "text": text}],
-                "stop_reason": "end_turn",
-                "stop_sequence": None,
-                "usage": self._usage(body, text),
+                "content": blocks,
+                "stop_reason": stop_reason,
+                "stop_sequence": stop_sequence,
+                "usage": usage,
             },
+            _ratelimit_headers(usage["input_tokens"]),
         )
 
     def _chunk(self, event: str, data: dict[str, Any]) -> None:
@@ -272,13 +658,19 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _stream(self, body: dict[str, Any], *, fail: bool) -> None:
-        text = _reply_text(body)
-        usage = self._usage(body, text)
-        head = (
-            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-            f"Transfer-Encoding: chunked\r\nrequest-id: req_standin_{uuid.uuid4().hex[:16]}\r\n\r\n"
-        )
-        self.wfile.write(head.encode())
+        """Stream the answer in the real API's order: message_start; per block a start, ping
+        after the first one, deltas, a stop; message_delta with the final usage; message_stop."""
+        blocks, stop_reason, stop_sequence, output = plan_answer(body)
+        usage = self._usage(body, output)
+        headers = {
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "Transfer-Encoding": "chunked",
+            "request-id": f"req_standin_{uuid.uuid4().hex[:16]}",
+            **_ratelimit_headers(usage["input_tokens"]),
+        }
+        head = "HTTP/1.1 200 OK\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self.wfile.write((head + "\r\n").encode())
         message = {
             "id": f"msg_standin_{uuid.uuid4().hex[:20]}",
             "type": "message",
@@ -290,48 +682,75 @@ class Handler(BaseHTTPRequestHandler):
             "usage": {**usage, "output_tokens": 1},
         }
         self._chunk("message_start", {"type": "message_start", "message": message})
-        self._chunk(
-            "content_block_start",
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "text", "text": ""},
-            },
-        )
-        self._chunk("ping", {"type": "ping"})
-        words = text.split(" ")
-        for position, word in enumerate(words):
-            if fail and position == 2:
-                self._chunk(
-                    "error",
-                    {
-                        "type": "error",
-                        "error": {"type": "overloaded_error", "message": "Overloaded"},
-                    },
-                )
-                break
-            piece = word if position == 0 else " " + word
+        failed = False
+        sent = 0  # deltas so far: a failing stream breaks after two, whatever the blocks
+        for index, block in enumerate(blocks):
+            if block["type"] == "text":
+                start = {"type": "text", "text": ""}
+            elif block["type"] == "thinking":
+                start = {"type": "thinking", "thinking": "", "signature": ""}
+            else:
+                start = {**block, "input": {}}
             self._chunk(
-                "content_block_delta",
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "text_delta", "text": piece},
-                },
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": start},
             )
-        else:
-            self._chunk("content_block_stop", {"type": "content_block_stop", "index": 0})
+            if index == 0:
+                self._chunk("ping", {"type": "ping"})
+            for delta in self._deltas(block):
+                if fail and sent == 2:
+                    self._chunk(
+                        "error",
+                        {
+                            "type": "error",
+                            "error": {"type": "overloaded_error", "message": "Overloaded"},
+                        },
+                    )
+                    failed = True
+                    break
+                self._chunk(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": index, "delta": delta},
+                )
+                sent += 1
+            if failed:
+                break
+            self._chunk("content_block_stop", {"type": "content_block_stop", "index": index})
+        if not failed:
             self._chunk(
                 "message_delta",
                 {
                     "type": "message_delta",
-                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                    "usage": {"output_tokens": usage["output_tokens"]},
+                    "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
+                    "usage": {
+                        "input_tokens": usage["input_tokens"],
+                        "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
+                        "cache_read_input_tokens": usage["cache_read_input_tokens"],
+                        "output_tokens": usage["output_tokens"],
+                    },
                 },
             )
             self._chunk("message_stop", {"type": "message_stop"})
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+    @staticmethod
+    def _deltas(block: dict[str, Any]) -> list[dict[str, Any]]:
+        if block["type"] == "text":
+            words = block["text"].split(" ")
+            return [
+                {"type": "text_delta", "text": word if i == 0 else " " + word}
+                for i, word in enumerate(words)
+            ]
+        if block["type"] == "thinking":
+            words = block["thinking"].split(" ")
+            return [
+                {"type": "thinking_delta", "thinking": word if i == 0 else " " + word}
+                for i, word in enumerate(words)
+            ] + [{"type": "signature_delta", "signature": block["signature"]}]
+        partial = json.dumps(block["input"])
+        pieces = [partial[i : i + 8] for i in range(0, len(partial), 8)]
+        return [{"type": "input_json_delta", "partial_json": p} for p in ["", *pieces]]
 
 
 class StandInServer(ThreadingHTTPServer):
@@ -383,8 +802,15 @@ class StandIn:
         with self.state.lock:
             self.state.behaviors[api_key] = behavior
 
+    def set_usage_override(self, usage: dict[str, Any] | None) -> None:
+        """Make every answer report these usage fields (None: report the real counts)."""
+        with self.state.lock:
+            self.state.usage_override = dict(usage or {})
+
     def reset(self) -> None:
         with self.state.lock:
+            self.state.usage_override = {}
+            self.state.cached_prefixes.clear()
             self.state.behaviors.clear()
             self.state.hint_behaviors.clear()
             self.state.requests.clear()

@@ -44,3 +44,11 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     workspace = factory.SubFactory(WorkspaceFactory)
     user = factory.SubFactory(UserFactory)
     role = Membership.Role.MEMBER
+
+
+def api_token_for(workspace, name: str = "ci job", user=None):
+    """Create a live API token through the service; return (row, the token itself)."""
+    from api_tokens.services import Actor, api_token_create
+
+    created = api_token_create(workspace=workspace, name=name, actor=Actor(user=user, label="test"))
+    return created.token, created.raw_token

@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # Bottom to top: a package may import those before it, never those after it.
-LAYERS = ["providers", "workspaces", "llm_keys", "credits", "ai_gateway"]
+LAYERS = ["providers", "workspaces", "llm_keys", "credits", "api_tokens", "ai_gateway"]
 APP_PACKAGES = [*LAYERS, "config"]
 RAW_SQL = re.compile(r"\.cursor\(|\.execute\(|RawSQL\(|\.raw\(|\.extra\(")
 WHY_WINDOW = 12  # lines above a statement where its "# raw-sql:" reason must be

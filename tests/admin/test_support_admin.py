@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from ai_gateway.models import AIRequest
+from api_tokens.models import ApiToken, ApiTokenEvent
 from credits.models import CreditAlert, CreditEntry, CreditLimitEvent, MemberCreditLimit
 from llm_keys.models import KeyEvent, KeyStatus, LLMKey
 from tests.admin.conftest import assert_no_secret
@@ -18,6 +19,9 @@ from workspaces.models import Workspace
 
 SUPPORT_PERMISSIONS = {
     ("ai_gateway", "view_airequest"),
+    ("api_tokens", "change_apitoken"),
+    ("api_tokens", "view_apitoken"),
+    ("api_tokens", "view_apitokenevent"),
     ("credits", "add_creditentry"),
     ("credits", "view_creditentry"),
     ("credits", "view_creditalert"),
@@ -39,6 +43,8 @@ SUPPORT_MODELS = {
     MemberCreditLimit,
     CreditLimitEvent,
     CreditAlert,
+    ApiToken,
+    ApiTokenEvent,
 }
 
 

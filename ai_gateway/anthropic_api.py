@@ -1,0 +1,166 @@
+"""The Anthropic-compatible API (SPEC §13): programs call the gateway as they would call
+Anthropic, with the official SDKs unchanged —
+``Anthropic(base_url="<site>/anthropic", api_key=<workspace API token>)``.
+
+Authenticated by a workspace API token in ``x-api-key`` or ``Authorization: Bearer``; no
+cookies, no CSRF. Answers and stream events are the provider's, unchanged; the gateway adds
+``x-credential-source`` and, when known, ``x-credits-charged``. Errors use Anthropic's
+envelope with the statuses the SDKs map to their own exception classes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
+
+from api_tokens.models import ApiToken
+from api_tokens.services import api_token_authenticate
+from llm_keys.models import CredentialSource, Provider
+from providers import KeyRejectedError, ProviderError, get_adapter
+
+from .api import error_response, passed_on_headers, read_json_body, refused, stream_response
+from .database import database_section
+from .errors import GatewayError
+from .services import (
+    AICall,
+    Credentials,
+    acreate_message,
+    astream_message,
+    call_begin,
+    credentials_resolve,
+    key_rejected,
+    provider_failed,
+    relayed_headers,
+)
+
+TOKEN_MISSING = (
+    "Send a workspace API token in the x-api-key header (or Authorization: Bearer). "
+    "Workspace admins create tokens at Workspace Settings → API tokens."
+)
+TOKEN_REFUSED = (
+    "This API token is not valid: it is mistyped, revoked, or its workspace is gone. "
+    "Ask a workspace admin for a new one at Workspace Settings → API tokens."
+)
+
+
+@sensitive_variables("raw_token")
+def _token_of(request: HttpRequest) -> ApiToken:
+    """The request's live API token, or a 401 in Anthropic's envelope."""
+    raw_token = request.headers.get("x-api-key", "")
+    if not raw_token:
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            raw_token = credentials.strip()
+    if not raw_token:
+        raise refused(401, "authentication_error", TOKEN_MISSING)
+    token = api_token_authenticate(raw_token=raw_token)
+    if token is None:
+        raise refused(401, "authentication_error", TOKEN_REFUSED)
+    return token
+
+
+def _messages_begin(request: HttpRequest) -> tuple[AICall, dict[str, Any]]:
+    token = _token_of(request)
+    body = read_json_body(request)
+    call = call_begin(workspace=token.workspace, user=None, body=body, api_token=token)
+    return call, body
+
+
+def _credentials_of_token(request: HttpRequest) -> Credentials:
+    return credentials_resolve(workspace=_token_of(request).workspace)
+
+
+@csrf_exempt
+async def messages(request: HttpRequest) -> HttpResponse:
+    """``POST /anthropic/v1/messages``, plain and ``"stream": true``."""
+    if request.method != "POST":
+        return _method_not_allowed("POST")
+    try:
+        call, body = await database_section(_messages_begin)(request)
+        headers = passed_on_headers(request)
+        if call.stream:
+            stream = await astream_message(call, body=body, headers=headers, trailer=False)
+            return stream_response(stream)
+        result = await acreate_message(call, body=body, headers=headers)
+    except GatewayError as error:
+        return error_response(error)
+    response = HttpResponse(result.result.content, content_type="application/json")
+    for name, value in relayed_headers(call, result.result.headers).items():
+        response[name] = value
+    response["x-credential-source"] = str(result.credential_source)
+    response["x-credits-charged"] = str(result.credits_charged)
+    return response
+
+
+@csrf_exempt
+async def count_tokens(request: HttpRequest) -> HttpResponse:
+    """``POST /anthropic/v1/messages/count_tokens``: the provider counts, nothing is charged."""
+    if request.method != "POST":
+        return _method_not_allowed("POST")
+    try:
+        credentials = await database_section(_credentials_of_token)(request)
+        body = read_json_body(request)
+        result = await _provider_call(
+            credentials,
+            lambda adapter: adapter.acount_tokens(
+                api_key=credentials.api_key, body=body, headers=passed_on_headers(request)
+            ),
+        )
+    except GatewayError as error:
+        return error_response(error)
+    response = HttpResponse(result.content, content_type="application/json")
+    return _passed_on(response, credentials, result.headers)
+
+
+@csrf_exempt
+async def models(request: HttpRequest) -> HttpResponse:
+    """``GET /anthropic/v1/models``: the models the request's credentials can use."""
+    if request.method != "GET":
+        return _method_not_allowed("GET")
+    try:
+        credentials = await database_section(_credentials_of_token)(request)
+        result = await _provider_call(
+            credentials,
+            lambda adapter: adapter.alist_models(
+                api_key=credentials.api_key,
+                params=request.GET.dict(),
+                headers=passed_on_headers(request),
+            ),
+        )
+    except GatewayError as error:
+        return error_response(error)
+    response = HttpResponse(result.content, content_type="application/json")
+    return _passed_on(response, credentials, result.headers)
+
+
+@sensitive_variables("credentials")
+async def _provider_call(credentials: Credentials, send):
+    try:
+        return await send(get_adapter(Provider.ANTHROPIC))
+    except KeyRejectedError as error:
+        if credentials.llm_key is None:
+            raise provider_failed(error, source=credentials.source) from None
+        # The workspace's key was refused: it is invalid, as on an AI request (SPEC §6).
+        raise await database_section(key_rejected)(credentials.llm_key, error) from None
+    except ProviderError as error:
+        raise provider_failed(error, source=credentials.source) from None
+
+
+def _passed_on(response: HttpResponse, credentials: Credentials, headers) -> HttpResponse:
+    if credentials.source == CredentialSource.BYOK:
+        for name, value in headers.items():
+            response[name] = value
+    elif "request-id" in headers:
+        response["request-id"] = headers["request-id"]
+    response["x-credential-source"] = str(credentials.source)
+    response["x-credits-charged"] = "0"
+    return response
+
+
+def _method_not_allowed(allowed: str) -> HttpResponse:
+    response = error_response(refused(405, "invalid_request_error", f"Use {allowed}."))
+    response["Allow"] = allowed
+    return response

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path(
+        "w/<slug:slug>/settings/api-tokens/", views.api_tokens_settings, name="api_tokens_settings"
+    ),
+    path(
+        "w/<slug:slug>/settings/api-tokens/<int:token_id>/revoke/",
+        views.api_token_revoke,
+        name="api_token_revoke",
+    ),
+]
