@@ -315,3 +315,24 @@ def test_removing_the_key_reverts_to_credits(
     assert post(member_client, body()).json()["credential_source"] == "platform"
     message_keys = [r.api_key for r in standin.requests if r.path == "/v1/messages"]
     assert message_keys == [saved_key.raw, platform_key]
+
+
+def test_usage_above_the_hold_is_charged_up_to_the_balance_and_the_shortfall_recorded(
+    member_client, workspace, standin
+):
+    from credits.models import CreditEntry, EntryKind
+    from credits.services import credits_grant
+
+    credits_grant(workspace=workspace, amount=20_000, reason="test allowance")
+    # The provider reports far more input than the hold could foresee (the estimate was low).
+    standin.set_usage_override({"input_tokens": 5_000_000, "output_tokens": 10})
+
+    response = post(member_client, body(max_tokens=10))
+
+    assert response.status_code == 200, response.content
+    settle = CreditEntry.objects.get(kind=EntryKind.SETTLE)
+    assert credits_balance(workspace=workspace) == 0  # charged up to the balance
+    assert settle.charged == response.json()["credits_charged"]
+    assert settle.written_off > 0  # the shortfall, recorded where support can see it
+    # Sonnet 5: 30,000 credits per million input tokens, 150,000 per million output, rounded up.
+    assert settle.charged + settle.written_off == 150_002
