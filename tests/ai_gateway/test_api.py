@@ -164,3 +164,25 @@ def test_max_tokens_limit_applies_on_byok_for_known_models(
 
     assert response.status_code == 400
     assert [r for r in standin.requests if r.path == "/v1/messages"] == []
+
+
+def test_a_database_that_cannot_be_reached_answers_503_json(
+    member_client, workspace, funded, standin, monkeypatch
+):
+    from django.db import OperationalError
+
+    from ai_gateway import views
+
+    def unreachable(*args, **kwargs):
+        raise OperationalError("couldn't get a connection after 10.00 sec")
+
+    monkeypatch.setattr(views, "get_member_context", unreachable)
+
+    response = post(member_client, body())
+
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/json"
+    error = response.json()["error"]
+    assert error["type"] == "service_unavailable"
+    assert "Nothing was charged" in error["message"]
+    assert standin.requests == []
