@@ -302,6 +302,8 @@ def _setup_project(args, env: dict[str, str]) -> tuple[list, list[str]]:
     from llm_keys.services import Actor, llm_key_set
     from workspaces.services import workspace_create
 
+    if args.api == "token":
+        _require_token_command()
     call_command("migrate", verbosity=0)
     workspaces, sources = [], []
     for n in range(args.workspaces):
@@ -456,8 +458,6 @@ def main() -> None:
     servers: list[benchlib.Served] = []
     try:
         workspaces, sources = _setup_project(args, env)
-        if args.api == "token":
-            _require_token_command()
         load = os.getloadavg()
         print(
             f"Machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
