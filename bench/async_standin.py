@@ -4,7 +4,8 @@
 ``--events`` text deltas spread evenly over ``--seconds``: ``message_start`` (with usage),
 ``content_block_start``, ``content_block_delta`` x N, ``content_block_stop``,
 ``message_delta`` (with usage), ``message_stop``. Without ``stream`` it answers the plain
-JSON message after ``--latency`` seconds. ``GET /v1/models`` answers a one-model list,
+JSON message after ``--latency`` seconds. ``GET /_bench/stats`` counts the TCP connections
+it accepted and the requests it answered. ``GET /v1/models`` answers a one-model list,
 ``POST /v1/messages/count_tokens`` a token count. Every well-formed key is accepted.
 
 It is written on asyncio's streams API with no HTTP library, so a thousand open streams cost
@@ -37,6 +38,8 @@ class Standin:
     """One stand-in: the stream's shape and timing, and the JSON answers."""
 
     def __init__(self, *, events: int, seconds: float, latency: float) -> None:
+        self.connections = 0
+        self.requests = 0
         self.events = events
         self.seconds = seconds
         self.latency = latency
@@ -65,6 +68,7 @@ class Standin:
         )
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while await self._one_request(reader, writer):
                 pass
@@ -87,6 +91,12 @@ class Standin:
         length = int(headers.get("content-length") or 0)
         body = await reader.readexactly(length) if length else b""
         path = target.split("?", 1)[0]
+        if path == "/_bench/stats":
+            stats = {"connections": self.connections, "requests": self.requests}
+            self._json(writer, 200, stats)
+            await writer.drain()
+            return True
+        self.requests += 1
         if not (headers.get("x-api-key") or headers.get("authorization")):
             self._json(writer, 401, _error("authentication_error", "x-api-key header is required"))
         elif method == "POST" and path == "/v1/messages":

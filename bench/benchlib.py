@@ -237,9 +237,11 @@ def litellm_command(*, standin_url: str, workers: int = 2) -> str:
         "general_settings:\n"
         f"  master_key: {LITELLM_MASTER_KEY}\n"
     )
+    # uvicorn kills a worker that does not answer its health check within 5 s, which
+    # LiteLLM's start-up misses on a busy 2-core machine: every worker then dies in a loop.
     return (
         f"{shlex.quote(str(binary))} --config {shlex.quote(str(config))} --host 127.0.0.1 "
-        f'--port "$PORT" --num_workers {workers}'
+        f'--port "$PORT" --num_workers {workers} --timeout_worker_healthcheck 120'
     )
 
 
@@ -290,3 +292,30 @@ class StandinProcess:
         if self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+
+async def log_in(base_url: str, email: str) -> dict[str, str]:
+    """Log in through the login page; the session API's cookie and CSRF headers."""
+    import aiohttp
+    from django.conf import settings
+
+    session_name, csrf_name = settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+        async with session.get(base_url + "/login/") as response:
+            csrf = response.cookies[csrf_name].value
+        async with session.post(
+            base_url + "/login/",
+            data={"username": email, "password": PASSWORD, "csrfmiddlewaretoken": csrf},
+            headers={"Cookie": f"{csrf_name}={csrf}"},
+            allow_redirects=False,
+        ) as response:
+            if response.status != 302 or session_name not in response.cookies:
+                sys.exit(f"Logging in as {email} failed: HTTP {response.status}")
+            sessionid = response.cookies[session_name].value
+            if csrf_name in response.cookies:
+                csrf = response.cookies[csrf_name].value
+    return {
+        "Content-Type": "application/json",
+        "Cookie": f"{session_name}={sessionid}; {csrf_name}={csrf}",
+        "X-CSRFToken": csrf,
+    }

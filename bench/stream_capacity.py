@@ -326,33 +326,6 @@ def _setup_project(args, env: dict[str, str]) -> tuple[list, list[str]]:
     return workspaces, sources
 
 
-async def _log_in(base_url: str, email: str) -> dict[str, str]:
-    """Log in through the login page; the session API's cookie and CSRF headers."""
-    import aiohttp
-    from django.conf import settings
-
-    session_name, csrf_name = settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
-        async with session.get(base_url + "/login/") as response:
-            csrf = response.cookies[csrf_name].value
-        async with session.post(
-            base_url + "/login/",
-            data={"username": email, "password": benchlib.PASSWORD, "csrfmiddlewaretoken": csrf},
-            headers={"Cookie": f"{csrf_name}={csrf}"},
-            allow_redirects=False,
-        ) as response:
-            if response.status != 302 or session_name not in response.cookies:
-                sys.exit(f"Logging in as {email} failed: HTTP {response.status}")
-            sessionid = response.cookies[session_name].value
-            if csrf_name in response.cookies:
-                csrf = response.cookies[csrf_name].value
-    return {
-        "Content-Type": "application/json",
-        "Cookie": f"{session_name}={sessionid}; {csrf_name}={csrf}",
-        "X-CSRFToken": csrf,
-    }
-
-
 def _api_token(slug: str, env: dict[str, str]) -> str:
     result = subprocess.run(
         [sys.executable, "manage.py", "create_api_token", slug, "--name", "stream-bench"],
@@ -482,7 +455,9 @@ def main() -> None:
             ]
             paths = ["/anthropic/v1/messages"] * len(workspaces)
         else:
-            headers = [asyncio.run(_log_in(project.url, email)) for _slug, email in workspaces]
+            headers = [
+                asyncio.run(benchlib.log_in(project.url, email)) for _slug, email in workspaces
+            ]
             paths = [f"/api/v1/w/{slug}/messages" for slug, _email in workspaces]
         targets = [Target("this project", project, paths, headers, sources)]
         if args.litellm:
