@@ -200,11 +200,9 @@ class Served:
     def tree(self) -> dict[int, tuple[float, int]]:
         return process_tree(self.process.pid)
 
-    def rss(self, pids: list[int] | None = None) -> int:
-        """Resident bytes of the tree, or of these of its processes (cheaper than a /proc scan)."""
-        if pids is None:
-            return sum(rss for _cpu, rss in self.tree().values())
-        return sum(stat[2] for stat in map(_proc_stat, pids) if stat is not None)
+    def rss_by_process(self, pids: list[int]) -> list[int]:
+        """Resident bytes of these processes of the tree, largest first (no /proc scan)."""
+        return sorted((stat[2] for stat in map(_proc_stat, pids) if stat is not None), reverse=True)
 
     def stop(self) -> None:
         if self.process.poll() is not None:

@@ -136,6 +136,7 @@ class _Poller(threading.Thread):
         self.database = database
         self.peak_connections = 0
         self.peak_rss = 0
+        self.peak_sizes: list[int] = []
         self.stop_event = threading.Event()
 
     def run(self) -> None:
@@ -154,7 +155,9 @@ class _Poller(threading.Thread):
                 if tick % 20 == 0:
                     pids = list(self.target.server.tree())
                 if tick % 2 == 0:
-                    self.peak_rss = max(self.peak_rss, self.target.server.rss(pids))
+                    sizes = self.target.server.rss_by_process(pids)
+                    if sum(sizes) > self.peak_rss:
+                        self.peak_rss, self.peak_sizes = sum(sizes), sizes
                 tick += 1
 
 
@@ -222,6 +225,7 @@ def _run(target: Target, clients: int, args, standin, database: str, checker) ->
         "server_cpu": server_cpu,
         "peak_connections": poller.peak_connections if target.polls_database else None,
         "peak_rss_mb": poller.peak_rss / 2**20,
+        "peak_sizes": poller.peak_sizes,
         "standin_cpu": standin_cpu,
         "client_cpu": client_cpu,
         "other_cpu": machine_cpu - server_cpu - standin_cpu - client_cpu,
@@ -378,6 +382,13 @@ def _print_results(clients: int, args, results: list[dict], sources: list[str]) 
         ["-" if r["peak_connections"] is None else str(r["peak_connections"]) for r in results],
     )
     row("peak server memory (RSS)", [f"{r['peak_rss_mb']:.0f} MB" for r in results])
+    row(
+        "  of which processes (MB)",
+        [
+            "+".join(str(round(size / 2**20)) for size in r["peak_sizes"] if size > 2**23)
+            for r in results
+        ],
+    )
     row("stand-in CPU", [f"{r['standin_cpu']:.1f} s" for r in results])
     row("client CPU", [f"{r['client_cpu']:.1f} s" for r in results])
     row("rest of the machine CPU", [f"{r['other_cpu']:.1f} s" for r in results])
