@@ -137,6 +137,7 @@ class _Poller(threading.Thread):
         self.peak_connections = 0
         self.peak_rss = 0
         self.peak_sizes: list[int] = []
+        self.peak_states: list[tuple[str, int]] = []
         self.stop_event = threading.Event()
 
     def run(self) -> None:
@@ -146,11 +147,14 @@ class _Poller(threading.Thread):
             tick = 0
             while not self.stop_event.wait(0.25):
                 if self.target.polls_database:
-                    (count,) = conn.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                    states = conn.execute(
+                        "SELECT coalesce(state, '?'), count(*) FROM pg_stat_activity "
+                        "WHERE datname = %s GROUP BY 1 ORDER BY 2 DESC",
                         [self.database],
-                    ).fetchone()
-                    self.peak_connections = max(self.peak_connections, count)
+                    ).fetchall()
+                    count = sum(n for _state, n in states)
+                    if count > self.peak_connections:
+                        self.peak_connections, self.peak_states = count, states
                 # A /proc scan for the tree's members every 5 s; their memory every 0.5 s.
                 if tick % 20 == 0:
                     pids = list(self.target.server.tree())
@@ -226,6 +230,7 @@ def _run(target: Target, clients: int, args, standin, database: str, checker) ->
         "peak_connections": poller.peak_connections if target.polls_database else None,
         "peak_rss_mb": poller.peak_rss / 2**20,
         "peak_sizes": poller.peak_sizes,
+        "peak_states": ", ".join(f"{n} {state}" for state, n in poller.peak_states),
         "standin_cpu": standin_cpu,
         "client_cpu": client_cpu,
         "other_cpu": machine_cpu - server_cpu - standin_cpu - client_cpu,
@@ -381,6 +386,8 @@ def _print_results(clients: int, args, results: list[dict], sources: list[str]) 
         "peak PostgreSQL connections",
         ["-" if r["peak_connections"] is None else str(r["peak_connections"]) for r in results],
     )
+    if results[0]["peak_states"]:
+        print(f"  {'  at the peak':<{width}}{results[0]['peak_states']:>22}")
     row("peak server memory (RSS)", [f"{r['peak_rss_mb']:.0f} MB" for r in results])
     row(
         "  of which processes (MB)",
