@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import os
 import resource
@@ -205,14 +206,21 @@ class Served:
         return sorted((stat[2] for stat in map(_proc_stat, pids) if stat is not None), reverse=True)
 
     def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        """End the whole process group: the shell may exit before the server it started."""
+        group = self.process.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            self.process.poll()
+            try:
+                os.killpg(group, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+        self.process.wait(timeout=10)
 
 
 def litellm_command(*, standin_url: str, workers: int = 2) -> str:
