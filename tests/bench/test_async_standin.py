@@ -1,0 +1,67 @@
+"""The benches' asyncio stand-in speaks Anthropic's API as the real SDK reads it."""
+
+import http.client
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anthropic
+import pytest
+
+STANDIN = Path(__file__).resolve().parents[2] / "bench" / "async_standin.py"
+MESSAGES = [{"role": "user", "content": "Hello"}]
+
+
+@pytest.fixture
+def standin_url():
+    process = subprocess.Popen(
+        [sys.executable, str(STANDIN), "--events", "5", "--seconds", "0.5", "--latency", "0.05"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline().strip()
+        assert line.startswith("listening http://127.0.0.1:")
+        yield line.split(" ", 1)[1]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_a_stream_carries_n_deltas_over_s_seconds_with_usage(standin_url):
+    client = anthropic.Anthropic(base_url=standin_url, api_key="sk-ant-api03-bench", max_retries=0)
+    began = time.monotonic()
+    with client.messages.stream(model="claude-haiku-4-5", max_tokens=50, messages=MESSAGES) as s:
+        kinds = [event.type for event in s]
+        final = s.get_final_message()
+    elapsed = time.monotonic() - began
+
+    assert kinds.count("content_block_delta") == 5
+    assert kinds[0] == "message_start"
+    assert kinds[-1] == "message_stop"
+    assert final.usage.input_tokens == 12
+    assert final.usage.output_tokens == 5
+    assert final.content[0].text == " word" * 5
+    assert 0.45 <= elapsed < 5
+
+
+def test_a_plain_request_answers_json_after_the_latency(standin_url):
+    client = anthropic.Anthropic(base_url=standin_url, api_key="sk-ant-api03-bench", max_retries=0)
+    began = time.monotonic()
+    message = client.messages.create(model="claude-haiku-4-5", max_tokens=50, messages=MESSAGES)
+
+    assert time.monotonic() - began >= 0.05
+    assert message.usage.input_tokens == 12
+    assert message.stop_reason == "end_turn"
+
+
+def test_a_request_without_a_key_is_refused_as_anthropic_does(standin_url):
+    host, port = standin_url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("POST", "/v1/messages", json.dumps({"model": "claude-haiku-4-5"}))
+    response = conn.getresponse()
+
+    assert response.status == 401
+    assert json.loads(response.read())["error"]["type"] == "authentication_error"
