@@ -58,6 +58,9 @@ def shared_client() -> anthropic.Anthropic:
                     api_key=None,
                     base_url=settings.ANTHROPIC_BASE_URL,
                     http_client=http_client,
+                    # Given here too: the SDK ignores an http_client timeout equal to httpx's
+                    # default (5 s), so AI_REQUEST_TIMEOUT_SECONDS=5 was silently 600 s.
+                    timeout=settings.AI_REQUEST_TIMEOUT_SECONDS,
                     max_retries=2,
                 )
                 _clients[key] = client
