@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group
@@ -17,6 +18,11 @@ from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 from workspaces.models import Workspace
 
 SUPPORT_PERMISSIONS = {
+    # Login lockouts (django-axes): seen and cleared by support.
+    ("axes", "delete_accessattempt"),
+    ("axes", "view_accessattempt"),
+    ("axes", "view_accessfailurelog"),
+    ("axes", "view_accesslog"),
     ("ai_gateway", "view_airequest"),
     ("credits", "add_creditentry"),
     ("credits", "view_creditentry"),
@@ -27,7 +33,16 @@ SUPPORT_PERMISSIONS = {
     ("workspaces", "view_membership"),
     ("workspaces", "view_workspace"),
 }
-SUPPORT_MODELS = {Workspace, LLMKey, KeyEvent, CreditEntry, AIRequest}
+SUPPORT_MODELS = {
+    Workspace,
+    LLMKey,
+    KeyEvent,
+    CreditEntry,
+    AIRequest,
+    AccessAttempt,
+    AccessLog,
+    AccessFailureLog,
+}
 
 
 def url(model, view: str, *args) -> str:
