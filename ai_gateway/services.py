@@ -41,6 +41,7 @@ from providers import (
     Usage,
     get_adapter,
 )
+from workspaces.echo import shown
 from workspaces.models import Workspace
 
 from .errors import (
@@ -356,7 +357,7 @@ def create_message(
                 model=model, messages=messages, max_tokens=max_tokens, system=system, price=None
             )
             raise BadRequestError(
-                f"The model '{model}' is not available with AI credits. Choose one of: "
+                f"The model {shown(model)} is not available with AI credits. Choose one of: "
                 f"{', '.join(sorted(settings.AI_MODEL_PRICES))}."
             )
         _validate(model=model, messages=messages, max_tokens=max_tokens, system=system, price=price)
