@@ -36,7 +36,17 @@ SENTINELS = {
     "revoke": "sk-ant-api03-FAULTRUN0revoke0sentinel0Mn1bVc3xZl5kJh7gFd9sAp2oIu",
     "platform": "sk-ant-api03-FAULTRUN0platform0sentinel0Yt6rEw4qAz8xSw2eDc5rFv7tGb",
 }
-FAULTS = ["ok", "ok", "ok", "ratelimited", "servererror", "overloaded", "timeout", "streamerror"]
+FAULTS = [
+    "ok",
+    "ok",
+    "ok",
+    "ratelimited",
+    "servererror",
+    "overloaded",
+    "timeout",
+    "connreset",
+    "streamerror",
+]
 MODEL = "claude-haiku-4-5"
 
 
