@@ -12,9 +12,7 @@ class PromptForm(forms.Form):
     model = forms.ChoiceField(
         choices=_model_choices,
         initial=DEFAULT_MODEL,
-        error_messages={
-            "invalid_choice": "Choose a model from the list; %(value)s is not offered."
-        },
+        error_messages={"invalid_choice": "That model is not offered: choose one from the list."},
     )
     max_tokens = forms.IntegerField(
         label="Max tokens",

@@ -53,6 +53,7 @@ from providers import (
     Usage,
     get_adapter,
 )
+from workspaces.echo import shown
 from workspaces.models import Workspace
 
 from .database import database_section
@@ -293,7 +294,7 @@ def call_begin(
         _check_body(body, price=price)
         if credentials.source == CredentialSource.PLATFORM and price is None:
             raise BadRequestError(
-                f"The model '{model}' is not available with AI credits. Choose one of: "
+                f"The model {shown(model)} is not available with AI credits. Choose one of: "
                 f"{', '.join(sorted(settings.AI_MODEL_PRICES))}."
             )
     except BadRequestError as error:

@@ -1,4 +1,4 @@
-"""The ASGI application: what `make serve` and `make run` serve (uvicorn)."""
+"""The ASGI entry point: checks the settings first, then builds Django's application."""
 
 import os
 
@@ -6,4 +6,7 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+from config.checks import refuse_to_start_if_misconfigured
+
+refuse_to_start_if_misconfigured()
 application = get_asgi_application()

@@ -11,6 +11,17 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _redact_worker_logs(logger=None, **kwargs) -> None:
+    """Celery's worker and beat replace the root handlers that settings.LOGGING configured,
+    and with them the key redaction: put it back on the handlers Celery made."""
+    from llm_keys.logging import install_redaction
+
+    if logger is not None:
+        install_redaction(logger)
+
+
 @signals.task_prerun.connect
 @signals.task_postrun.connect
 def _close_old_connections(sender=None, **kwargs) -> None:

@@ -35,6 +35,8 @@ INSTALLED_APPS = [
     "credits",
     "ai_gateway",
     "api_tokens",
+    "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -48,6 +50,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "config.security.no_store_middleware",
+    # Last, as django-axes requires: it turns a lockout into the 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -92,7 +98,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
-AUTHENTICATION_BACKENDS = ["workspaces.auth.EmailBackend"]
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "workspaces.auth.EmailBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -325,7 +332,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact_keys": {"()": "llm_keys.logging.RedactKeysFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {
+            "()": "llm_keys.logging.RedactingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -346,7 +358,51 @@ LOGGING = {
             "level": "ERROR",
             "propagate": False,
         },
+        # Prompts, answers and request bodies are customer data: never logged, whatever
+        # LOG_LEVEL says (the redaction filter also drops these loggers' DEBUG records).
+        **{
+            name: {"level": "INFO"}
+            for name in ("anthropic", "httpx", "httpx2", "httpcore", "httpcore2")
+        },
+        # django-axes says "BEGIN" and every successful login at INFO; lockouts are WARNING.
+        "axes": {"level": "WARNING"},
     },
 }
 DEFAULT_EXCEPTION_REPORTER_FILTER = "llm_keys.reporting.KeyRedactingExceptionReporterFilter"
 ADMINS = [("Operators", a) for a in env.list("DJANGO_ADMINS_EMAILS", default=[])]
+
+# --- Hardening (issue 14; docs/decisions/050-059) --------------------------------------------
+# The Django error page and the admins' error e-mail: keys and URL passwords redacted.
+DEFAULT_EXCEPTION_REPORTER = "llm_keys.reporting.KeyRedactingExceptionReporter"
+
+# Login throttling (django-axes), per account and per client, on /login/ and /admin/login/.
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+LOGIN_FAILURE_WINDOW_MINUTES = env.int("LOGIN_FAILURE_WINDOW_MINUTES", default=15)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_FAILURE_WINDOW_MINUTES)
+# Two separate counts: one account from any client, one client against any account.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_USERNAME_CALLABLE = "workspaces.lockout.login_username"
+AXES_CLIENT_IP_CALLABLE = "workspaces.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "workspaces.lockout.lockout_response"
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+
+# Content-Security-Policy (django-csp 4): everything from this origin, nothing inline.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# HSTS is on by default behind a TLS proxy (a year); DJANGO_HSTS_SECONDS=0 turns it off.
+if SECURE_PROXY_SSL_HEADER:
+    SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=365 * 24 * 3600)

@@ -7,14 +7,22 @@ removal) goes through ``llm_keys.services`` so the audit trail names the staff m
 
 from __future__ import annotations
 
+import time
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from workspaces.admin_mixins import ReadOnlyAdminMixin
 
 from .models import KeyEvent, LLMKey
+from .ratelimit import permit_reserve, permit_wait
 from .services import Actor, KeyUnreadableError, llm_key_check, llm_key_remove
+from .tasks import llm_key_check_task
+
+# "Check now" waits this long for a permit in the request; a later permit is a queued check.
+ADMIN_MAX_WAIT_SECONDS = 5.0
 
 # Fields whose value is (or is derived from) the secret: never a lookup, even by URL.
 SECRET_FIELDS = ("ciphertext",)
@@ -89,6 +97,24 @@ class LLMKeyAdmin(admin.ModelAdmin):
         actor = Actor(user=request.user)
         for llm_key in queryset.select_related("workspace"):
             before = llm_key.status
+            # The provider-wide limit holds for support too: a short wait here, a longer one
+            # as a queued check that runs when its permit is due.
+            permit_at = permit_reserve(f"llm-key-check:{llm_key.provider}")
+            wait = permit_at - time.time()
+            if wait > ADMIN_MAX_WAIT_SECONDS:
+                llm_key_check_task.apply_async(
+                    args=(llm_key.pk,),
+                    kwargs={"requested_at": timezone.now().isoformat(), "permit_at": permit_at},
+                    countdown=wait,
+                )
+                self.message_user(
+                    request,
+                    f"{llm_key.workspace}: queued. Checks are at the provider-wide limit; this "
+                    f"one runs in about {wait:.0f} s. Reload to see the result.",
+                    messages.WARNING,
+                )
+                continue
+            permit_wait(permit_at)
             try:
                 result = llm_key_check(llm_key=llm_key, actor=actor)
             except KeyUnreadableError as exc:

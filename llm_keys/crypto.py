@@ -62,32 +62,52 @@ class KeyRing:
 
     @classmethod
     def parse(cls, value: str) -> KeyRing:
-        """Build a ring from the ``LLM_KEY_ENCRYPTION_KEYS`` format."""
+        """Build a ring from the ``LLM_KEY_ENCRYPTION_KEYS`` format, refusing anything loose.
+
+        Strict on purpose: a lenient parser silently dropped entries joined by a newline
+        and ignored stray characters in the base64, so a ring that looked right was not the
+        ring in use. Messages name the entry and the fault, never the key material.
+        """
         if not value or not value.strip():
             raise KeyRingError(
                 "LLM_KEY_ENCRYPTION_KEYS is not set. Generate an entry with "
                 "'manage.py generate_encryption_key' and set it in the environment."
             )
-        entries = []
+        value = value.strip()
+        if any(ch in value for ch in "\r\n\t"):
+            raise KeyRingError(
+                "LLM_KEY_ENCRYPTION_KEYS contains a line break or tab: separate the entries "
+                "with commas, on one line ('<id>:<base64 key>,<id>:<base64 key>')."
+            )
+        entries: list[tuple[str, bytes]] = []
+        seen_ids: dict[str, int] = {}
+        seen_keys: dict[bytes, str] = {}
         for position, raw in enumerate(value.split(","), start=1):
             raw = raw.strip()
+            if not raw:
+                raise KeyRingError(
+                    f"Entry {position} of LLM_KEY_ENCRYPTION_KEYS is empty: remove the extra comma."
+                )
             key_id, sep, encoded = raw.partition(":")
             if not sep or not KEY_ID_PATTERN.match(key_id):
                 raise KeyRingError(
                     f"Entry {position} of LLM_KEY_ENCRYPTION_KEYS is not '<id>:<base64 key>' "
                     "(the id is 1-32 letters, digits, '-' or '_')."
                 )
-            try:
-                key = base64.urlsafe_b64decode(encoded.encode("ascii"))
-            except (binascii.Error, ValueError, UnicodeEncodeError):
+            if key_id in seen_ids:
                 raise KeyRingError(
-                    f"Entry {position} ('{key_id}') of LLM_KEY_ENCRYPTION_KEYS is not valid base64."
-                ) from None
-            if len(key) != KEY_BYTES:
-                raise KeyRingError(
-                    f"Entry {position} ('{key_id}') of LLM_KEY_ENCRYPTION_KEYS must decode to "
-                    f"{KEY_BYTES} bytes, not {len(key)}."
+                    f"Key id '{key_id}' appears twice in LLM_KEY_ENCRYPTION_KEYS (entries "
+                    f"{seen_ids[key_id]} and {position}): give each key its own id."
                 )
+            seen_ids[key_id] = position
+            key = _decode_key(encoded, position=position, key_id=key_id)
+            if key in seen_keys:
+                raise KeyRingError(
+                    f"Entries '{seen_keys[key]}' and '{key_id}' of LLM_KEY_ENCRYPTION_KEYS hold "
+                    "the same key: each id needs its own key (generate one with "
+                    "'manage.py generate_encryption_key')."
+                )
+            seen_keys[key] = key_id
             entries.append((key_id, key))
         return cls(entries)
 
@@ -116,6 +136,26 @@ class KeyRing:
                 "it was altered, or belongs to another row."
             ) from None
         return plaintext.decode("utf-8")
+
+
+_BASE64_PATTERN = re.compile(r"^[A-Za-z0-9+/_-]*={0,2}$")
+
+
+def _decode_key(encoded: str, *, position: int, key_id: str) -> bytes:
+    """Decode one entry's key: base64 (standard or URL-safe alphabet), padded, nothing else."""
+    where = f"Entry {position} ('{key_id}') of LLM_KEY_ENCRYPTION_KEYS"
+    if not encoded or not _BASE64_PATTERN.match(encoded) or len(encoded) % 4:
+        raise KeyRingError(
+            f"{where} is not valid base64: it has characters outside the base64 alphabet, or "
+            "is cut short. Paste the entry exactly as generate_encryption_key printed it."
+        )
+    try:
+        key = base64.b64decode(encoded.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        raise KeyRingError(f"{where} is not valid base64.") from None
+    if len(key) != KEY_BYTES:
+        raise KeyRingError(f"{where} must decode to {KEY_BYTES} bytes, not {len(key)}.")
+    return key
 
 
 def generate_entry(key_id: str | None = None) -> str:

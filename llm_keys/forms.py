@@ -10,7 +10,7 @@ class LLMKeyForm(forms.Form):
         choices=Provider.choices,
         initial=Provider.ANTHROPIC,
         error_messages={
-            "invalid_choice": "Choose a provider from the list; %(value)s is not supported.",
+            "invalid_choice": "That provider is not supported: choose one from the list.",
             "required": "Choose a provider.",
         },
     )

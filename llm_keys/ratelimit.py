@@ -126,6 +126,32 @@ def rate_limiter_for(name: str, *, per_minute: int | None = None) -> RateLimiter
     return limiter
 
 
+# A permit this close is waited for in place; a later one is waited for outside the task
+# (the check is sent again with a countdown), so no check holds a worker slot, or dies of
+# its soft time limit, while it waits (docs/decisions/051).
+MAX_INLINE_WAIT_SECONDS = 1.0
+# A permit whose time passed longer ago than this was someone's earlier try (a redelivery,
+# a retry after a database error): it is not used again, a new one is reserved.
+PERMIT_STALE_SECONDS = 2.0
+
+
+def permit_reserve(name: str) -> float:
+    """Reserve the next permit of ``name``; return when it is due (seconds since the epoch)."""
+    return time.time() + max(rate_limiter_for(name).reserve(), 0.0)
+
+
+def permit_usable(permit_at: float | None) -> bool:
+    """True when a permit reserved earlier may still be used (its time has not gone stale)."""
+    return permit_at is not None and time.time() - permit_at <= PERMIT_STALE_SECONDS
+
+
+def permit_wait(permit_at: float) -> None:
+    """Sleep until a permit is due (callers wait in place only for a short remainder)."""
+    remaining = permit_at - time.time()
+    if remaining > 0:
+        time.sleep(remaining)
+
+
 def rate_limit_wait(name: str) -> float:
     """Take one permit of the shared limit, sleeping until it is due; return the seconds slept."""
     wait = rate_limiter_for(name).reserve()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import random
 import smtplib
+import socket
+import time
 
 # Imported here, before a prefork worker forks its pool, so every child inherits them: left
 # to the first check, the rate limiter's Redis client and the SDK's HTTP transport cost each
@@ -26,13 +28,23 @@ from providers import CheckOutcome
 from providers.anthropic import shared_client
 
 from .models import KeyStatus, LLMKey, Provider
-from .ratelimit import rate_limit_wait, rate_limiter_for
+from .ratelimit import (
+    MAX_INLINE_WAIT_SECONDS,
+    permit_reserve,
+    permit_usable,
+    permit_wait,
+    rate_limiter_for,
+)
 from .selectors import llm_key_get_for_check
 from .services import Actor, KeyUnreadableError, llm_key_check, notify_admins_key_invalid
 
 logger = logging.getLogger(__name__)
 
 PERIODIC_CHECK_ACTOR = Actor(label="system (periodic check)")
+
+# A mail server that is down, slow, unreachable by name, or answers 4xx: try again later.
+# smtplib's errors are OSErrors too; TimeoutError and socket.gaierror were not retried.
+TRANSIENT_MAIL_ERRORS = (smtplib.SMTPException, ConnectionError, TimeoutError, socket.gaierror)
 
 
 @worker_process_init.connect
@@ -108,19 +120,34 @@ def llm_keys_check_all() -> int:
     retry_jitter=True,
     max_retries=5,
 )
-def llm_key_check_task(self, llm_key_id: int, requested_at: str | None = None) -> str:
+def llm_key_check_task(
+    self, llm_key_id: int, requested_at: str | None = None, permit_at: float | None = None
+) -> str:
     """Check one stored key with the provider and record the verdict.
 
     Idempotent: a verdict already recorded since ``requested_at`` (a redelivered message,
     an admin's "Check now") skips the call, and the status transition happens under a row
     lock, so a duplicate check never makes a second transition or a second e-mail.
+
+    The provider-wide rate limit is waited for outside the task: a permit more than a moment
+    away sends this check again with a countdown to it (and the permit's time), without
+    using up the retries kept for provider failures.
     """
     llm_key = llm_key_get_for_check(llm_key_id)
     if llm_key is None:
         return "removed"
     if _decided_since(llm_key, requested_at):
         return "already checked"
-    rate_limit_wait(f"llm-key-check:{llm_key.provider}")
+    if not permit_usable(permit_at):
+        permit_at = permit_reserve(f"llm-key-check:{llm_key.provider}")
+    wait = permit_at - time.time()
+    if wait > MAX_INLINE_WAIT_SECONDS and not self.request.is_eager:
+        self.signature_from_request(
+            kwargs={**self.request.kwargs, "permit_at": permit_at}, countdown=wait
+        ).apply_async()
+        logger.debug("Check of key %s waits %.1f s for its permit.", llm_key.pk, wait)
+        return "waiting for a permit"
+    permit_wait(permit_at)
     try:
         result = llm_key_check(llm_key=llm_key, actor=PERIODIC_CHECK_ACTOR)
     except KeyUnreadableError:
@@ -139,7 +166,12 @@ def llm_key_check_task(self, llm_key_id: int, requested_at: str | None = None) -
             result.reason,
         )
         return str(result.outcome)
-    raise self.retry(countdown=retry_countdown(self.request.retries), max_retries=max_retries)
+    raise self.retry(
+        # The permit is spent: the retry takes a new one when it runs.
+        kwargs={**self.request.kwargs, "permit_at": None},
+        countdown=retry_countdown(self.request.retries),
+        max_retries=max_retries,
+    )
 
 
 @shared_task(
@@ -148,7 +180,7 @@ def llm_key_check_task(self, llm_key_id: int, requested_at: str | None = None) -
     # At most once: acknowledged before it runs, so a redelivery cannot send a second
     # e-mail. A failed send (nothing went out) is retried.
     acks_late=False,
-    autoretry_for=(smtplib.SMTPException, ConnectionError),
+    autoretry_for=TRANSIENT_MAIL_ERRORS,
     retry_backoff=30,
     max_retries=5,
 )

@@ -44,6 +44,7 @@ import hashlib
 import json
 import math
 import re
+import socket
 import struct
 import sys
 import threading
@@ -65,7 +66,13 @@ BEHAVIORS = (
     "streamerror",
     "requesttimeout",
     "conflict",
+    "connreset",
 )
+
+
+class _ConnectionReset(Exception):
+    """The stand-in reset the connection instead of answering."""
+
 
 ERRORS = {
     "revoked": (401, "authentication_error", "invalid x-api-key"),
@@ -460,6 +467,12 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):
         pass
 
+    def handle_one_request(self):
+        try:
+            super().handle_one_request()
+        except _ConnectionReset:
+            self.close_connection = True
+
     # --- plumbing ---------------------------------------------------------------------------
     def _send(self, status: int, payload: dict[str, Any], extra_headers=None) -> None:
         data = json.dumps(payload).encode()
@@ -522,6 +535,11 @@ class Handler(BaseHTTPRequestHandler):
         behavior = state.behavior_for(api_key)
         if behavior == "timeout":
             time.sleep(state.timeout_sleep)
+        if behavior == "connreset":
+            # SO_LINGER 0: close() sends a TCP RST, as a dropped proxy connection does.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            raise _ConnectionReset
         return api_key, behavior
 
     # --- routes -----------------------------------------------------------------------------

@@ -2,22 +2,38 @@
 
 Invariants: a slug is unique; a user holds at most one membership per workspace
 (``workspaces_membership_unique``); a role is ``admin`` or ``member``
-(``workspaces_membership_role_valid``).
+(``workspaces_membership_role_valid``); a workspace's name is one line
+(``workspaces_workspace_name_one_line``): it goes into e-mail subjects, where a line break
+would end the header.
 """
 
 from django.conf import settings
 from django.contrib.sessions.base_session import AbstractBaseSession
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
 
+def validate_one_line(value: str) -> None:
+    if any(ch in value for ch in "\r\n"):
+        raise ValidationError(
+            "A workspace name is one line: remove the line break.", code="line_break"
+        )
+
+
 class Workspace(models.Model):
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_one_line])
     slug = models.SlugField(max_length=60, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(name__contains="\n") & ~models.Q(name__contains="\r"),
+                name="workspaces_workspace_name_one_line",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -1,9 +1,11 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email, validate_slug
 from django.db import transaction
 
+from .echo import shown
 from .models import Membership, Workspace
 
 
@@ -17,6 +19,7 @@ def user_get_or_create(*, email: str, password: str | None = None) -> tuple[Abst
         return user, False
     user = user_model(username=email, email=email)
     if password:
+        validate_password(password, user=user)
         user.set_password(password)
     else:
         user.set_unusable_password()
@@ -29,12 +32,17 @@ def user_get_or_create(*, email: str, password: str | None = None) -> tuple[Abst
 def workspace_create(
     *, slug: str, name: str, admin_email: str, admin_password: str | None = None
 ) -> Workspace:
-    """Create a workspace with its first admin (an existing user, or a new one)."""
+    """Create a workspace with its first admin (an existing user, or a new one).
+
+    All or nothing: a refused admin (a bad e-mail, a password the validators reject) leaves
+    no workspace behind.
+    """
     slug = slug.strip().lower()
     validate_slug(slug)
     if Workspace.objects.filter(slug=slug).exists():
-        raise ValidationError(f"A workspace with the slug '{slug}' already exists.")
-    workspace = Workspace(slug=slug, name=name.strip())
+        raise ValidationError(f"A workspace with the slug {shown(slug)} already exists.")
+    # Only the ends are stripped: a line break inside is refused, not silently joined.
+    workspace = Workspace(slug=slug, name=name.strip(" \t"))
     workspace.full_clean()
     workspace.save()
     user, _ = user_get_or_create(email=admin_email, password=admin_password)

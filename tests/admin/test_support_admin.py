@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group
@@ -18,6 +19,11 @@ from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 from workspaces.models import Workspace
 
 SUPPORT_PERMISSIONS = {
+    # Login lockouts (django-axes): seen and cleared by support.
+    ("axes", "delete_accessattempt"),
+    ("axes", "view_accessattempt"),
+    ("axes", "view_accessfailurelog"),
+    ("axes", "view_accesslog"),
     ("ai_gateway", "view_airequest"),
     ("api_tokens", "change_apitoken"),
     ("api_tokens", "view_apitoken"),
@@ -45,6 +51,9 @@ SUPPORT_MODELS = {
     CreditAlert,
     ApiToken,
     ApiTokenEvent,
+    AccessAttempt,
+    AccessLog,
+    AccessFailureLog,
 }
 
 

@@ -65,6 +65,8 @@ def test_unverified_key_is_used_too(member_client, workspace, admin_user, funded
     [
         ("servererror", 503, "provider_unavailable"),
         ("overloaded", 503, "provider_unavailable"),
+        # The connection reset before any answer (the SDK's retries are reset too).
+        ("connreset", 503, "provider_unavailable"),
         ("ratelimited", 429, "rate_limit_error"),
     ],
 )

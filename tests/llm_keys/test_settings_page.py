@@ -141,7 +141,9 @@ class TestSaving:
     def test_unknown_provider_is_refused(self, admin_client, standin):
         response = save(admin_client, fake_key(), provider="openai")
         assert response.status_code == 400
-        assert "openai is not supported" in response.content.decode()
+        assert (
+            "That provider is not supported: choose one from the list." in response.content.decode()
+        )
         assert standin.requests == []
         assert not LLMKey.objects.exists()
 

@@ -5,6 +5,7 @@ through Redis as beat would, and stops everything, each wait bounded.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -87,7 +88,13 @@ def broker():
 
 
 @pytest.fixture
-def worker(tmp_path, broker, standin, on_postgres):
+def worker_env() -> dict[str, str]:
+    """Settings a test changes for its worker (parametrize to override)."""
+    return {}
+
+
+@pytest.fixture
+def worker(tmp_path, broker, standin, on_postgres, worker_env):
     """Start `celery worker` as its own process on this test's database; stop it after."""
     db = connection.settings_dict
     database_url = (
@@ -114,6 +121,7 @@ def worker(tmp_path, broker, standin, on_postgres):
         "LLM_KEY_CHECK_RETRY_BACKOFF_SECONDS": "0.5",
         "LLM_KEY_CHECK_RATE_PER_MINUTE": "6000",
         "LOG_LEVEL": "DEBUG",
+        **worker_env,
     }
     with log_path.open("w") as log:
         process = subprocess.Popen(
@@ -129,6 +137,8 @@ def worker(tmp_path, broker, standin, on_postgres):
                 "--loglevel=DEBUG",
                 "--without-gossip",
                 "--without-mingle",
+                "-I",
+                "tests.worker.leaky_tasks",
                 "-n",
                 "worker-test@%h",
             ],
@@ -256,3 +266,70 @@ def test_worker_marks_a_revoked_key_invalid_once_and_keeps_a_529_key(standin, wo
         "database": database_text(),
     }.items():
         assert SENTINEL_KEY not in text, f"the key leaked into the {name}"
+
+
+def test_the_worker_redacts_a_key_in_messages_exceptions_and_tracebacks(worker, broker):
+    """The worker replaces the root log handlers; the redaction must be on its own."""
+    client = Celery(broker=broker)
+    try:
+        client.send_task("tests.leak_the_sentinel")
+        _wait_for(
+            lambda: "The task fails holding the key" in worker["log"].read_text(),
+            timeout=30,
+            what="the leaky task to fail",
+        )
+        time.sleep(0.5)  # the rest of its traceback
+    finally:
+        client.close()
+    log = worker["log"].read_text()
+    # The records did reach the log, redacted: the message, both tracebacks, the print.
+    assert "A message holding the key sk-ant-[redacted]" in log
+    assert "An f-string holding the key sk-ant-[redacted]" in log
+    assert "ValueError: An exception holding the key sk-ant-[redacted]" in log
+    assert "RuntimeError: The task fails holding the key sk-ant-[redacted]" in log
+    assert "printed sk-ant-[redacted]" in log
+    assert "Traceback (most recent call last)" in log
+    assert SENTINEL_KEY not in log
+    assert SENTINEL_KEY[7:] not in log
+    # The SDK's DEBUG records (request options: the prompt) are not written at all.
+    assert "PROMPT-SENTINEL" not in log
+
+
+@pytest.mark.parametrize("worker_env", [{"LLM_KEY_CHECK_RATE_PER_MINUTE": "30"}])
+def test_checks_wait_for_the_rate_limit_outside_the_task(standin, worker, broker):
+    """With more checks than the rate allows at once, each check waits for its permit as a
+    queued message with a countdown, not asleep inside the task (where its soft time limit
+    would kill it): every task run is short, and all checks are done, spaced at the limit."""
+    interval = 60 / (30 * 0.9)  # 2.2 s
+    keys = [
+        llm_key_set(
+            workspace=WorkspaceFactory(slug=f"w{i}", name=f"W{i}"),
+            raw_key=fake_key(),
+            actor=Actor(label="test"),
+            check=False,
+        )
+        for i in range(6)
+    ]
+    client = Celery(broker=broker)
+    try:
+        client.send_task("llm_keys.tasks.llm_keys_check_all")
+        _wait_for(
+            lambda: all(LLMKey.objects.get(pk=k.pk).last_checked_at for k in keys),
+            timeout=60,
+            what="every key to be checked",
+        )
+    finally:
+        client.close()
+    log = worker["log"].read_text()
+    probes = sorted(r.at for r in standin.requests if r.path.startswith("/v1/models"))
+    assert len(probes) == 6
+    # The limit held: six permits span five intervals (less 10 % for the probes' jitter).
+    assert probes[-1] - probes[0] >= 5 * interval * 0.9
+    # No task run slept for its permit: each is a probe's time, or a reschedule's.
+    runtimes = [
+        float(t) for t in re.findall(r"llm_key_check\[[^\]]+\] succeeded in ([0-9.]+)s", log)
+    ]
+    assert len(runtimes) >= 6 + 4  # six checks, and the reschedules of the ones that waited
+    assert max(runtimes) < 1.5, runtimes
+    assert "waits" in log and "for its permit" in log
+    assert "SoftTimeLimitExceeded" not in log

@@ -77,7 +77,10 @@ class TestCreateWorkspaceCommand:
         assert "s3cret" not in out.getvalue()
         membership = Membership.objects.get(workspace__slug="beta")
         assert membership.role == "admin" and membership.user.email == "ops@example.com"
-        assert client.login(username="ops@example.com", password="s3cret-Passw0rd!")
+        response = client.post(
+            "/login/", {"username": "ops@example.com", "password": "s3cret-Passw0rd!"}
+        )
+        assert response.status_code == 302
 
     def test_reuses_an_existing_user(self, admin_user):
         call_command(

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from credits.selectors import credits_balance
 from credits.services import credits_grant
+from workspaces.echo import shown
 from workspaces.models import Workspace
 
 
@@ -9,7 +10,9 @@ def _positive_int(value: str) -> int:
     try:
         amount = int(value.strip().replace("_", ""))
     except ValueError:
-        raise CommandError(f"AMOUNT must be a whole number of credits, not '{value}'.") from None
+        raise CommandError(
+            f"AMOUNT must be a whole number of credits, not {shown(value)}."
+        ) from None
     if amount <= 0:
         raise CommandError(f"AMOUNT must be greater than zero, not {amount}.")
     return amount
@@ -34,7 +37,7 @@ class Command(BaseCommand):
             raise CommandError("--reason is required: say why the credits are granted.")
         workspace = Workspace.objects.filter(slug=slug).first()
         if workspace is None:
-            raise CommandError(f"No workspace with slug '{slug}'.")
+            raise CommandError(f"No workspace with slug {shown(slug)}.")
         try:
             credits_grant(workspace=workspace, amount=credits, reason=reason)
         except ValueError as exc:

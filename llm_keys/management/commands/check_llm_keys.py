@@ -1,6 +1,7 @@
 from django.core.management.base import CommandError
 
 from llm_keys.models import KeyStatus, LLMKey
+from llm_keys.ratelimit import permit_reserve, permit_wait
 from llm_keys.services import Actor, KeyUnreadableError, llm_key_check
 
 from ._operator import OperatorCommand, key_ring_or_error, workspace_or_error
@@ -28,6 +29,8 @@ class Command(OperatorCommand):
         failed = []
         for llm_key in keys:
             before = llm_key.status
+            # The same provider-wide limit as the workers': an operator's run waits its turn.
+            permit_wait(permit_reserve(f"llm-key-check:{llm_key.provider}"))
             try:
                 result = llm_key_check(llm_key=llm_key, actor=actor)
             except KeyUnreadableError as exc:
