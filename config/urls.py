@@ -18,3 +18,5 @@ urlpatterns = [
     path("", include("ai_gateway.urls")),
     path("", include("workspaces.urls")),
 ]
+
+handler403 = "workspaces.error_views.permission_denied"

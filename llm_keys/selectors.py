@@ -1,4 +1,8 @@
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from config.db import select_instance
 from workspaces.models import Workspace
@@ -31,3 +35,13 @@ def llm_key_get_for_check(llm_key_id: int) -> LLMKey | None:
     the ORM's ``filter().first()`` cost several times more CPU than the query itself.
     """
     return select_instance(LLMKey, _CHECK_FIELDS, "id = %s", [llm_key_id])
+
+
+def llm_key_next_check_by(llm_key: LLMKey) -> datetime:
+    """Return the latest time the periodic sweep will have checked this key again.
+
+    The sweep runs every LLM_KEY_CHECK_INTERVAL_MINUTES from beat's start, so a key is
+    checked again within one interval of its last check (or of when it was saved).
+    """
+    since = llm_key.last_checked_at or llm_key.updated_at or timezone.now()
+    return since + timedelta(minutes=settings.LLM_KEY_CHECK_INTERVAL_MINUTES)

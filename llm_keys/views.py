@@ -10,7 +10,7 @@ from workspaces.access import get_workspace_for_member
 
 from .forms import LLMKeyForm
 from .models import KeyStatus, Provider
-from .selectors import key_events_recent, llm_key_get
+from .selectors import key_events_recent, llm_key_get, llm_key_next_check_by
 from .services import (
     Actor,
     KeyRejectedError,
@@ -68,6 +68,7 @@ def llm_key_settings(request, slug):
             "status_choices": KeyStatus,
             "credits_balance": credits_balance(workspace=workspace),
             "next_credentials": credentials_next(workspace=workspace),
+            "next_check_by": llm_key_next_check_by(llm_key) if llm_key else None,
         },
         status=400 if form.errors else 200,
     )
