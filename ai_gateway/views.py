@@ -150,7 +150,7 @@ def messages_api(request: HttpRequest, slug: str) -> HttpResponse:
     response = StreamingHttpResponse(_EventRelay(result), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
-    response["X-Credential-Source"] = result.credential_source
+    response["X-Credential-Source"] = str(result.credential_source)
     return response
 
 

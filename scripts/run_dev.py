@@ -10,6 +10,8 @@ import sys
 import threading
 from pathlib import Path
 
+import dev_login
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
@@ -42,7 +44,10 @@ def main() -> int:
     # Ctrl-C reaches every process of the terminal's group at once; a child that exits on it
     # before this loop sees the interrupt is part of stopping, not a failure.
     signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+    ready, login = dev_login.prepare(ROOT)
+    os.environ["BYOK_DEV_READY_DIR"] = str(ready)
     processes = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in commands.items()}  # noqa: S603
+    dev_login.print_when_ready(ready=ready, login=login, port=port, stop=interrupted)
     try:
         while not interrupted.is_set():
             for name, proc in processes.items():

@@ -65,8 +65,13 @@ window.addEventListener("pageshow", (event) => { if (event.persisted) resetProgr
 function makeWideTablesFocusable() {
   document.querySelectorAll(".table").forEach((table) => {
     const box = table.closest(".table-scroll") || table;
-    if (box.scrollWidth > box.clientWidth + 1 && !box.hasAttribute("tabindex")) {
+    const scrolls = box.scrollWidth > box.clientWidth + 1;
+    if (scrolls && !box.hasAttribute("tabindex")) {
       box.setAttribute("tabindex", "0");
+      box.dataset.madeFocusable = "true";
+    } else if (!scrolls && box.dataset.madeFocusable) {
+      box.removeAttribute("tabindex");
+      delete box.dataset.madeFocusable;
     }
   });
 }
