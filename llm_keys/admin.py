@@ -152,7 +152,7 @@ class LLMKeyAdmin(admin.ModelAdmin):
         if request.method == "POST":
             workspace = llm_key.workspace
             masked = llm_key.masked
-            self.log_deletion(request, llm_key, f"Removed key {masked}")
+            self.log_deletions(request, [llm_key])
             self.delete_model(request, llm_key)
             self.message_user(
                 request,

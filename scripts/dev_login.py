@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-READY_TIMEOUT_SECONDS = 60
+READY_TIMEOUT_SECONDS = 120
 
 
 def _web_answers(port: str) -> bool:
@@ -36,15 +36,24 @@ def print_when_ready(*, ready: Path, login: str | None, port: str, stop: threadi
 
     def wait_then_print() -> None:
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        up = False
         while not stop.is_set() and time.monotonic() < deadline:
             marks = {mark.name for mark in ready.iterdir()}
             if {"worker", "beat"} <= marks and _web_answers(port):
+                up = True
                 break
             stop.wait(0.5)
         if stop.is_set():
             return
         url = f"http://127.0.0.1:{port}/"
-        print(f"\nReady: web, worker and beat are up. Open {url}", flush=True)
+        if up:
+            print(f"\nReady: web, worker and beat are up. Open {url}", flush=True)
+        else:
+            print(
+                f"\nStill starting after {READY_TIMEOUT_SECONDS} s (see the messages above); "
+                f"then open {url}",
+                flush=True,
+            )
         if login:
             print(login, flush=True)
 
