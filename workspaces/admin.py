@@ -78,6 +78,8 @@ class WorkspaceAdmin(admin.ModelAdmin):
     fields = ("name", "slug", "created_at", "key_summary", "balance")
     readonly_fields = ("created_at", "key_summary", "balance")
     inlines = (MembershipInline,)
+    # The workspace's own pages are for its members; support (not a member) would get a 404.
+    view_on_site = False
     change_form_template = "admin/workspaces/workspace/change_form.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Workspace]:

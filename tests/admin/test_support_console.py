@@ -101,8 +101,9 @@ def test_workspace_page_puts_key_balance_and_members_before_the_requests(
     members_at = html.index("admin@example.com")
     requests_at = html.index("Recent AI requests")
     assert key_at < requests_at and balance_at < requests_at and members_at < requests_at
-    # Support cannot open user pages: no link to one anywhere on the page.
+    # Support cannot open user pages, nor the workspace's own pages: no link to either.
     assert "/admin/auth/user/" not in html
+    assert "View on site" not in html and 'href="/w/acme/' not in html
     assert_no_secret(html, sentinel_llm_key, "workspace page")
 
 
