@@ -24,7 +24,10 @@ function showProgress(form) {
   const buttons = Array.from(form.querySelectorAll("button[type=submit], button:not([type])"));
   document.querySelectorAll("form[data-progress] button").forEach((b) => b.setAttribute("aria-disabled", "true"));
   form.setAttribute("aria-busy", "true");
-  if (status) status.textContent = `${text} This can take a few seconds.`;
+  if (status) {
+    status.textContent = `${text} This can take a few seconds.`;
+    status.dataset.busy = "true";
+  }
   // After the submit event, so the browser still sends the form.
   window.setTimeout(() => buttons.forEach((button) => {
     button.dataset.label = button.textContent;
@@ -42,7 +45,10 @@ function resetProgress() {
       button.removeAttribute("aria-disabled");
     });
   });
-  document.querySelectorAll("[data-progress-status]").forEach((s) => { s.textContent = ""; });
+  document.querySelectorAll("[data-progress-status]").forEach((s) => {
+    s.textContent = "";
+    delete s.dataset.busy;
+  });
 }
 
 document.addEventListener("submit", (event) => {

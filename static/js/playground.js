@@ -39,6 +39,8 @@
     stop.hidden = !busy;
     stop.disabled = !busy;
     answerText.setAttribute("aria-busy", busy ? "true" : "false");
+    if (busy) status.dataset.busy = "true";
+    else delete status.dataset.busy;
   }
 
   function showError(message) {

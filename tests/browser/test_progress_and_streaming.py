@@ -113,9 +113,11 @@ def test_try_ai_streams_the_answer_as_it_is_written(new_page, site_url, standin,
         f"document.getElementById('live-answer-text').textContent.length > {len(first)}"
     )
     assert page.locator("#stream-status").inner_text() == "Answering…"  # not ended yet
+    assert page.locator("#stream-status").get_attribute("data-busy") == "true"
 
     page.wait_for_selector("[data-live-credits-charged]:not([data-live-credits-charged=''])")
     assert page.locator("#stream-status").inner_text() == "Answer complete."
+    assert page.locator("#stream-status").get_attribute("data-busy") is None  # no spinner
     assert text.inner_text() == f"Stand-in reply to: {LONG_PROMPT}"
     assert page.locator("[data-live-credential-source=platform]").is_visible()
     row = AIRequest.objects.get()
