@@ -1,6 +1,7 @@
 """The key-check rate limit holds across processes: two OS processes share one schedule."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,8 @@ from llm_keys.ratelimit import SCHEDULE_SHARE
 from tests.windows import max_in_window
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_URL = "redis://127.0.0.1:6379/5"
+# Parallel runs on one machine each need their own Redis database (TEST_REDIS_URL).
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 PER_MINUTE = 1200  # one permit every 50 ms
 PERMITS_EACH = 15
 
