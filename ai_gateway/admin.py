@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from workspaces.admin_mixins import ReadOnlyAdminMixin
+from workspaces.formatting import format_credits
 
 from .models import AIRequest
 
@@ -14,13 +15,12 @@ class AIRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "workspace",
-        "user",
+        "user_email",
         "model",
         "credential_source",
         "outcome",
-        "input_tokens",
-        "output_tokens",
-        "credits_charged",
+        "tokens",
+        "credits",
         "latency_ms",
     )
     list_filter = ("credential_source", "outcome", "provider", "stream")
@@ -38,7 +38,7 @@ class AIRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = (
         "created_at",
         "workspace",
-        "user",
+        "user_email",
         "provider",
         "model",
         "credential_source",
@@ -55,6 +55,19 @@ class AIRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "provider_request_id",
     )
     fields = readonly_fields
+
+    # Support cannot open user pages: the e-mail as text, not a link to one.
+    @admin.display(description="User", ordering="user__email")
+    def user_email(self, obj: AIRequest) -> str:
+        return obj.user.email if obj.user else "-"
+
+    @admin.display(description="Tokens in / out")
+    def tokens(self, obj: AIRequest) -> str:
+        return f"{format_credits(obj.input_tokens)} / {format_credits(obj.output_tokens)}"
+
+    @admin.display(description="Credits", ordering="credits_charged")
+    def credits(self, obj: AIRequest) -> str:
+        return format_credits(obj.credits_charged)
 
 
 # Registers the Workspace admin (support's console of a workspace).

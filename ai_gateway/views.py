@@ -143,6 +143,7 @@ def ai_playground(request: HttpRequest, slug: str) -> HttpResponse:
             "answer_text": _text_of(answer.body) if answer else "",
             "error": error,
             "next_credentials": credentials_next(workspace=workspace),
+            "credits_balance": credits_balance(workspace=workspace),
         },
         status=status,
     )

@@ -10,6 +10,8 @@ app = Celery("byok")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+from config import dev_ready  # noqa: E402, F401 - `make run` waits for its signals
+
 
 @signals.after_setup_logger.connect
 @signals.after_setup_task_logger.connect

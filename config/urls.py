@@ -20,3 +20,5 @@ urlpatterns = [
     path("", include("api_tokens.urls")),
     path("", include("workspaces.urls")),
 ]
+
+handler403 = "workspaces.error_views.permission_denied"

@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from workspaces.admin_mixins import ReadOnlyAdminMixin
+from workspaces.formatting import format_credits
 from workspaces.models import Workspace
 
 from .exceptions import CreditsError
@@ -63,12 +64,12 @@ class CreditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "workspace",
         "kind",
-        "amount",
-        "balance_after",
+        "amount_display",
+        "balance_after_display",
         "charged",
         "written_off",
         "reason",
-        "actor",
+        "actor_email",
     )
     list_filter = ("kind", ShortfallFilter)
     search_fields = ("workspace__name", "workspace__slug", "reason", "idempotency_key")
@@ -86,10 +87,23 @@ class CreditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "hold",
         "settlement",
         "reason",
-        "actor",
+        "actor_email",
         "created_at",
     )
     fields = readonly_fields
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj: CreditEntry) -> str:
+        return f"{'+' if obj.amount > 0 else ''}{format_credits(obj.amount)}"
+
+    @admin.display(description="Balance after", ordering="balance_after")
+    def balance_after_display(self, obj: CreditEntry) -> str:
+        return format_credits(obj.balance_after)
+
+    # Support cannot open user pages: the e-mail as text, not a link to one.
+    @admin.display(description="By", ordering="actor__email")
+    def actor_email(self, obj: CreditEntry) -> str:
+        return obj.actor.email if obj.actor else "system"
 
     # Entries are never updated or deleted (the database refuses too): read-only here, and
     # grants go through the "Grant credits" form, which calls credits_grant.

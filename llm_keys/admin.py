@@ -10,11 +10,17 @@ from __future__ import annotations
 import time
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from workspaces.admin_mixins import ReadOnlyAdminMixin
+from workspaces.formatting import format_datetime, format_relative
 
 from .models import KeyEvent, LLMKey
 from .ratelimit import permit_reserve, permit_wait
@@ -38,9 +44,9 @@ LLM_KEY_FIELDS = (
     "last_verified_at",
     "encryption_key_id",
     "created_at",
-    "created_by",
+    "created_by_email",
     "updated_at",
-    "updated_by",
+    "updated_by_email",
 )
 
 
@@ -52,8 +58,7 @@ class LLMKeyAdmin(admin.ModelAdmin):
         "masked",
         "status",
         "status_reason",
-        "last_checked_at",
-        "updated_at",
+        "last_checked",
     )
     list_filter = ("status", "provider")
     search_fields = ("workspace__name", "workspace__slug")
@@ -91,6 +96,91 @@ class LLMKeyAdmin(admin.ModelAdmin):
     @admin.display(description="Key")
     def masked(self, obj: LLMKey) -> str:
         return obj.masked
+
+    @admin.display(description="Last checked", ordering="last_checked_at")
+    def last_checked(self, obj: LLMKey) -> str:
+        if obj.last_checked_at is None:
+            return "never"
+        return f"{format_datetime(obj.last_checked_at)} ({format_relative(obj.last_checked_at)})"
+
+    # Who changed a key, as text: support cannot open user pages, so no link to one.
+    @admin.display(description="Created by")
+    def created_by_email(self, obj: LLMKey) -> str:
+        return obj.created_by.email if obj.created_by else "-"
+
+    @admin.display(description="Updated by")
+    def updated_by_email(self, obj: LLMKey) -> str:
+        return obj.updated_by.email if obj.updated_by else "-"
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/check/",
+                self.admin_site.admin_view(self.check_view),
+                name="{}_{}_check".format(*info),
+            ),
+            path(
+                "<path:object_id>/remove/",
+                self.admin_site.admin_view(self.remove_view),
+                name="{}_{}_remove".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            # "Remove key" replaces Django's "Delete" link (decision 065).
+            "show_delete": False,
+            "has_check_permission": self.has_check_permission(request),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _change_url(self, llm_key: LLMKey) -> str:
+        return reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[llm_key.pk]
+        )
+
+    def check_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The "Check now" button of a key's page: the same check as the list action."""
+        if not self.has_check_permission(request):
+            raise PermissionDenied
+        return require_POST(self._check_one)(request, object_id)
+
+    def _check_one(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        llm_key = get_object_or_404(self.get_queryset(request), pk=object_id)
+        self.check_now(request, self.get_queryset(request).filter(pk=llm_key.pk))
+        return HttpResponseRedirect(self._change_url(llm_key))
+
+    def remove_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The "Remove key" button: a confirmation, then ``llm_key_remove`` (audited)."""
+        llm_key = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not self.has_delete_permission(request, llm_key):
+            raise PermissionDenied
+        if request.method == "POST":
+            workspace = llm_key.workspace
+            masked = llm_key.masked
+            self.log_deletions(request, [llm_key])
+            self.delete_model(request, llm_key)
+            self.message_user(
+                request,
+                f"Removed the key {masked} of {workspace}. Its AI requests use AI credits again.",
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(
+                reverse("admin:workspaces_workspace_change", args=[workspace.pk])
+                if self.admin_site.is_registered(type(workspace))
+                else reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Remove the key {llm_key.masked} of {llm_key.workspace}?",
+            "llm_key": llm_key,
+            "object": llm_key,
+        }
+        return TemplateResponse(request, "admin/llm_keys/llmkey/remove.html", context)
 
     @admin.action(description="Check now", permissions=["check"])
     def check_now(self, request: HttpRequest, queryset: QuerySet[LLMKey]) -> None:
@@ -167,7 +257,7 @@ class KeyEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "workspace",
         "provider",
         "action",
-        "actor",
+        "actor_display",
         "actor_label",
         "hint",
         "detail",

@@ -1,6 +1,9 @@
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from workspaces.models import Workspace
 
@@ -56,3 +59,13 @@ def credentials_next(
     return NextCredentials(
         CredentialSource.BYOK, "The workspace's own Anthropic key; no AI credits are used."
     )
+
+
+def llm_key_next_check_by(llm_key: LLMKey) -> datetime:
+    """Return the latest time the periodic sweep will have checked this key again.
+
+    The sweep runs every LLM_KEY_CHECK_INTERVAL_MINUTES from beat's start, so a key is
+    checked again within one interval of its last check (or of when it was saved).
+    """
+    since = llm_key.last_checked_at or llm_key.updated_at or timezone.now()
+    return since + timedelta(minutes=settings.LLM_KEY_CHECK_INTERVAL_MINUTES)

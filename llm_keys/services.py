@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from providers import CheckOutcome, CheckResult, get_adapter
+from workspaces.formatting import format_datetime
 from workspaces.models import Membership, Workspace
 
 from .crypto import DecryptionError, EncryptedValue, KeyRingError, get_key_ring
@@ -331,7 +332,8 @@ def notify_admins_key_invalid(workspace_id: int, reason: str, *, masked: str = "
     link = settings.SITE_URL.rstrip("/") + reverse("llm_key_settings", args=[workspace.slug])
     body = (
         f"The Anthropic API key{' ' + masked if masked else ''} of the workspace "
-        f'"{workspace.name}" stopped working: a check found it invalid.\n\n'
+        f'"{workspace.name}" stopped working: a check found it invalid '
+        f"({format_datetime(timezone.now())}).\n\n"
         f"{reason}\n\n"
         "AI features of this workspace are stopped until a valid key is saved: they do not "
         "fall back to AI credits.\n\n"

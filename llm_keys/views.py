@@ -7,7 +7,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from .access import get_member_context
 from .forms import LLMKeyForm
 from .models import KeyStatus, Provider
-from .selectors import credentials_next, key_events_recent, llm_key_get
+from .selectors import credentials_next, key_events_recent, llm_key_get, llm_key_next_check_by
 from .services import (
     Actor,
     KeyRejectedError,
@@ -55,17 +55,19 @@ def llm_key_settings(request, slug):
                 )
             return redirect("llm_key_settings", slug=workspace.slug)
 
+    # With who changed it last, for the key card.
+    llm_key = llm_key_get(workspace=workspace, provider=Provider.ANTHROPIC)
     return render(
         request,
         "llm_keys/settings.html",
         {
             **member.as_context(),
             "form": form,
-            # With who changed it last, for the key card.
-            "llm_key": llm_key_get(workspace=workspace, provider=Provider.ANTHROPIC),
+            "llm_key": llm_key,
             "events": key_events_recent(workspace=workspace, limit=10),
             "status_choices": KeyStatus,
             "next_credentials": credentials_next(workspace=workspace),
+            "next_check_by": llm_key_next_check_by(llm_key) if llm_key else None,
         },
         status=400 if form.errors else 200,
     )

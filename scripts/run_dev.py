@@ -11,6 +11,10 @@ import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts import dev_login  # noqa: E402
+
 PY = sys.executable
 
 
@@ -60,7 +64,10 @@ def main() -> int:
     # Ctrl-C reaches every process of the terminal's group at once; a child that exits on it
     # before this loop sees the interrupt is part of stopping, not a failure.
     signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+    ready, login = dev_login.prepare(ROOT)
+    os.environ["BYOK_DEV_READY_DIR"] = str(ready)
     processes = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in commands.items()}  # noqa: S603
+    dev_login.print_when_ready(ready=ready, login=login, port=port, stop=interrupted)
     try:
         while not interrupted.is_set():
             for name, proc in processes.items():

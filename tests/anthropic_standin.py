@@ -123,6 +123,8 @@ class RecordedRequest:
 @dataclass
 class StandInState:
     latency: float = 0.0
+    # Seconds between the words of a streamed answer, so a test can watch it grow.
+    stream_word_delay: float = 0.0
     timeout_sleep: float = 30.0
     behaviors: dict[str, str] = field(default_factory=dict)
     hint_behaviors: dict[str, str] = field(default_factory=dict)
@@ -726,6 +728,8 @@ class Handler(BaseHTTPRequestHandler):
                     )
                     failed = True
                     break
+                if sent and self.server.state.stream_word_delay:
+                    time.sleep(self.server.state.stream_word_delay)
                 self._chunk(
                     "content_block_delta",
                     {"type": "content_block_delta", "index": index, "delta": delta},
@@ -834,6 +838,7 @@ class StandIn:
             self.state.requests.clear()
             self.state.connections = 0
             self.state.latency = 0.0
+            self.state.stream_word_delay = 0.0
 
     @property
     def requests(self) -> list[RecordedRequest]:

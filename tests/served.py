@@ -156,7 +156,11 @@ def served_environment(database: ServedDatabase, standin_url: str, port: int) ->
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_", "LLM_KEY_", "AI_", "CELERY_"))
+        # MAKEFLAGS too: `make test-postgres DATABASE_URL=...` would pass its variables to
+        # the served app's own `make serve` through it.
+        if not key.startswith(
+            ("DJANGO_", "DATABASE_", "LLM_KEY_", "AI_", "CELERY_", "MAKE", "MFLAGS")
+        )
     }
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.core import mail
 from django.test import Client
@@ -220,6 +222,7 @@ class TestRemoveAndCheck:
         assert len(mail.outbox) == 1
         assert mail.outbox[0].to == [admin_user.email]
         assert "/w/acme/settings/llm-key/" in mail.outbox[0].body
+        assert re.search(r"invalid \(\d{1,2} \w{3} \d{4}, \d{2}:\d{2} UTC\)", mail.outbox[0].body)
         with django_capture_on_commit_callbacks(execute=True):
             admin_client.post(CHECK_URL)
         assert len(mail.outbox) == 1  # no second e-mail while it stays invalid

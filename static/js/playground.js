@@ -1,0 +1,185 @@
+// Try AI: stream the answer from the session API (POST /api/v1/w/<slug>/messages with
+// "stream": true) and show it as it arrives. Without JavaScript the form posts and the page
+// shows the whole answer.
+"use strict";
+
+(function () {
+  const form = document.getElementById("prompt-form");
+  if (!form || !window.fetch || !window.ReadableStream || !window.AbortController) return;
+  const send = form.querySelector("[data-send]");
+  const stop = form.querySelector("[data-stop]");
+  if (!send) return; // sending is off (invalid key): the page says why
+  const $ = (id) => document.getElementById(id);
+  const status = $("stream-status");
+  const answer = $("live-answer");
+  const answerText = $("live-answer-text");
+  const errorBox = $("live-error");
+  const SOURCES = { byok: "the workspace's Anthropic key", platform: "AI credits" };
+  let controller = null;
+
+  function field(name) { return form.elements.namedItem(name); }
+
+  function requestBody() {
+    const prompt = field("prompt").value;
+    const maxTokens = Number.parseInt(field("max_tokens").value, 10);
+    if (!prompt.trim() || !Number.isInteger(maxTokens) || maxTokens < 1) return null;
+    const body = {
+      model: field("model").value,
+      max_tokens: maxTokens,
+      messages: [{ role: "user", content: prompt }],
+      stream: true,
+    };
+    const system = field("system").value;
+    if (system.trim()) body.system = system;
+    return body;
+  }
+
+  function setBusy(busy) {
+    send.disabled = busy;
+    stop.hidden = !busy;
+    stop.disabled = !busy;
+    answerText.setAttribute("aria-busy", busy ? "true" : "false");
+    if (busy) status.dataset.busy = "true";
+    else delete status.dataset.busy;
+  }
+
+  function showError(message) {
+    $("live-error-message").textContent = message;
+    errorBox.hidden = false;
+    errorBox.focus();
+    errorBox.scrollIntoView({ block: "start" });
+  }
+
+  function paidWith(source) {
+    if (!source) return;
+    $("live-paid-with").textContent = SOURCES[source] || source;
+    $("live-paid-with").dataset.liveCredentialSource = source;
+  }
+
+  // One server-sent event: "event: name\ndata: {...}".
+  function parseEvent(block) {
+    let name = "message";
+    const data = [];
+    for (const line of block.split(/\r?\n/)) {
+      if (line.startsWith("event:")) name = line.slice(6).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+    }
+    if (!data.length) return null;
+    try { return { name, data: JSON.parse(data.join("\n")) }; } catch (e) { return null; }
+  }
+
+  async function stream(body) {
+    controller = new AbortController();
+    const state = { words: 0, input: null, output: null, settled: false, failed: false };
+    document.querySelectorAll("[data-answer-source=server]").forEach((el) => { el.hidden = true; });
+    errorBox.hidden = true;
+    answerText.textContent = "";
+    $("live-credits").textContent = "counted when the answer ends";
+    delete $("live-credits").dataset.liveCreditsCharged;
+    $("live-tokens").textContent = "";
+    $("live-model").textContent = body.model;
+    paidWith("");
+    setBusy(true);
+    status.textContent = "Sending… the answer appears here as it is written.";
+    let response;
+    try {
+      response = await fetch(form.dataset.streamUrl, {
+        method: "POST",
+        headers: {
+          "Content-Type": "application/json",
+          Accept: "text/event-stream",
+          "X-CSRFToken": field("csrfmiddlewaretoken").value,
+        },
+        body: JSON.stringify(body),
+        credentials: "same-origin",
+        signal: controller.signal,
+      });
+    } catch (error) {
+      setBusy(false);
+      status.textContent = "";
+      showError(error.name === "AbortError" ? "Stopped before the answer began; nothing was charged."
+        : "The server could not be reached. Check your connection and send again.");
+      return;
+    }
+    if (!response.ok || !(response.headers.get("Content-Type") || "").startsWith("text/event-stream")) {
+      let message = `The server answered ${response.status}.`;
+      try { message = (await response.json()).error.message || message; } catch (e) { /* not JSON */ }
+      setBusy(false);
+      status.textContent = "";
+      showError(message);
+      return;
+    }
+    answer.hidden = false;
+    paidWith(response.headers.get("X-Credential-Source"));
+    status.textContent = "Answering…";
+
+    const settle = (data) => {
+      if (data.credential_source) paidWith(data.credential_source);
+      if (data.credits_charged !== undefined && data.credits_charged !== null) {
+        state.settled = true;
+        $("live-credits").textContent = Number(data.credits_charged).toLocaleString("en");
+        $("live-credits").dataset.liveCreditsCharged = String(data.credits_charged);
+      }
+    };
+    const handle = (event) => {
+      const data = event.data;
+      if (event.name === "message_start" && data.message) {
+        $("live-model").textContent = data.message.model || body.model;
+        state.input = data.message.usage ? data.message.usage.input_tokens : null;
+      } else if (event.name === "content_block_delta" && data.delta && data.delta.type === "text_delta") {
+        answerText.append(data.delta.text);
+        state.words += 1;
+      } else if (event.name === "message_delta" && data.usage) {
+        state.output = data.usage.output_tokens;
+      } else if (event.name === "message_stop" || event.name === "gateway") {
+        // Today the gateway's figures ride on message_stop; later in a final "gateway" event.
+        settle(data);
+      } else if (event.name === "error") {
+        state.failed = true;
+        showError((data.error && data.error.message) || "The answer broke off.");
+      }
+      if (state.input !== null || state.output !== null) {
+        $("live-tokens").textContent = `${state.input ?? "?"} in, ${state.output ?? "…"} out`;
+      }
+    };
+
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        const blocks = buffer.split(/\r?\n\r?\n/);
+        buffer = blocks.pop();
+        blocks.forEach((block) => { const event = parseEvent(block); if (event) handle(event); });
+      }
+      if (buffer.trim()) { const event = parseEvent(buffer); if (event) handle(event); }
+      status.textContent = state.failed ? "The answer broke off." : "Answer complete.";
+      if (!state.settled) $("live-credits").textContent = "see Usage";
+    } catch (error) {
+      if (error.name === "AbortError") {
+        status.textContent = "Stopped.";
+        $("live-credits").textContent =
+          "charged for what was produced before Stop (see Usage)";
+      } else {
+        showError("The connection broke before the answer ended.");
+      }
+    } finally {
+      const hadFocus = document.activeElement === stop;
+      setBusy(false);
+      controller = null;
+      if (hadFocus) answer.focus();
+    }
+  }
+
+  form.addEventListener("submit", (event) => {
+    const body = requestBody();
+    if (!body) return; // let the server say what is missing
+    event.preventDefault();
+    if (controller) return;
+    stream(body);
+  });
+  stop.addEventListener("click", () => { if (controller) controller.abort(); });
+})();

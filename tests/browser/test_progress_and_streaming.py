@@ -1,0 +1,198 @@
+"""What a person sees while the site waits on Anthropic: a disabled button that says so,
+and an answer that grows word by word, with Stop."""
+
+import time
+
+import pytest
+
+from ai_gateway.models import AIRequest, Outcome
+from credits.selectors import credits_balance
+from credits.services import credits_grant
+from llm_keys.models import KeyStatus, LLMKey
+from tests.browser.conftest import OUTPUT, PHONE, log_in, needs_chromium
+from tests.factories import MembershipFactory, WorkspaceFactory, fake_key
+
+pytestmark = [pytest.mark.browser, needs_chromium]
+
+# The stand-in echoes the first 60 characters of the prompt, one word per event.
+LONG_PROMPT = "one two three four five six seven eight nine ten"
+LONG_SYSTEM = "You answer briefly. " * 100  # about 500 input tokens: a charge above zero
+
+
+def watch_buttons(page) -> list[str]:
+    """Report every change of the page's buttons as "disabled|label" through the console: the
+    page is waiting on a form submission, so it cannot be queried until the answer comes."""
+    seen: list[str] = []
+    page.on("console", lambda message: seen.append(message.text))
+    page.evaluate(
+        """() => new MutationObserver(() => document.querySelectorAll("button").forEach((b) => {
+             if (b.disabled) console.log(`disabled|${b.textContent}`);
+           })).observe(document.body, {subtree: true, attributes: true, childList: true,
+                                       characterData: true})"""
+    )
+    return seen
+
+
+@pytest.fixture
+def acme(db):
+    workspace = WorkspaceFactory(name="Acme", slug="acme")
+    admin = MembershipFactory(
+        workspace=workspace, role="admin", user__email="admin@example.com"
+    ).user
+    return workspace, admin
+
+
+@pytest.mark.django_db(transaction=True)
+def test_saving_a_key_against_a_slow_provider_shows_progress_then_the_result(
+    new_page, site_url, standin, settings, acme
+):
+    settings.LLM_KEY_CHECK_TIMEOUT_SECONDS = 10
+    standin.state.latency = 2.0
+    page = new_page()
+    log_in(page, site_url, "admin@example.com", path="/w/acme/settings/llm-key/")
+    page.fill("input[name=api_key]", fake_key())
+    seen = watch_buttons(page)
+    started = time.monotonic()
+    page.click("text=Save changes", no_wait_after=True)
+    page.wait_for_timeout(500)
+
+    # While Anthropic thinks (2 s here): the button is disabled and says what is happening.
+    assert "disabled|Checking with Anthropic…" in seen, seen
+    page.wait_for_selector("[data-key-status=valid]", timeout=15_000)
+    assert time.monotonic() - started >= 2.0
+    assert page.locator("button.primary").is_enabled()
+    assert page.locator("button.primary").inner_text() == "Save changes"
+    assert page.locator(".msg-success").is_visible()
+    assert LLMKey.objects.get().status == KeyStatus.VALID
+    page.screenshot(path=str(OUTPUT / "settings-after-slow-save.png"), full_page=True)
+
+    # "Check now" shows the same progress.
+    seen = watch_buttons(page)
+    page.click("text=Check now", no_wait_after=True)
+    page.wait_for_timeout(500)
+    page.wait_for_selector(".msg-success", timeout=15_000)
+    assert "disabled|Checking with Anthropic…" in seen, seen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_save_error_is_summarised_at_the_top_and_focused(new_page, site_url, acme):
+    page = new_page(viewport=PHONE)
+    log_in(page, site_url, "admin@example.com", path="/w/acme/settings/llm-key/")
+    page.fill("input[name=api_key]", "sk-ant-short")
+    page.click("text=Save changes")
+    page.wait_for_selector("[data-error-summary]")
+    assert page.evaluate("document.activeElement.hasAttribute('data-error-summary')")
+    # Scrolled to it: the summary is on screen, above the key card.
+    assert (
+        page.evaluate("document.querySelector('[data-error-summary]').getBoundingClientRect().top")
+        < 200
+    )
+    field = page.locator("#id_api_key")
+    assert field.get_attribute("aria-invalid") == "true"
+    for described in field.get_attribute("aria-describedby").split():
+        assert page.locator(f"#{described}").count() == 1, described
+
+
+@pytest.mark.django_db(transaction=True)
+def test_try_ai_streams_the_answer_as_it_is_written(new_page, site_url, standin, acme):
+    workspace, _ = acme
+    credits_grant(workspace=workspace, amount=100_000, reason="test")
+    standin.state.stream_word_delay = 0.3
+    page = new_page()
+    log_in(page, site_url, "admin@example.com", path="/w/acme/ai/")
+    assert page.locator("[data-next-credential-source=platform]").is_visible()
+    page.fill("textarea[name=prompt]", LONG_PROMPT)
+    page.click("[data-send]")
+
+    text = page.locator("#live-answer-text")
+    page.wait_for_function("document.getElementById('live-answer-text').textContent.length > 0")
+    first = text.inner_text()
+    assert page.locator("[data-send]").is_disabled()
+    assert page.locator("[data-stop]").is_visible()
+    page.wait_for_function(
+        f"document.getElementById('live-answer-text').textContent.length > {len(first)}"
+    )
+    assert page.locator("#stream-status").inner_text() == "Answering…"  # not ended yet
+    assert page.locator("#stream-status").get_attribute("data-busy") == "true"
+
+    page.wait_for_selector("[data-live-credits-charged]:not([data-live-credits-charged=''])")
+    assert page.locator("#stream-status").inner_text() == "Answer complete."
+    assert page.locator("#stream-status").get_attribute("data-busy") is None  # no spinner
+    assert text.inner_text() == f"Stand-in reply to: {LONG_PROMPT}"
+    assert page.locator("[data-live-credential-source=platform]").is_visible()
+    row = AIRequest.objects.get()
+    charged = page.locator("#live-credits").get_attribute("data-live-credits-charged")
+    assert int(charged) == row.credits_charged > 0
+    assert page.locator("[data-send]").is_enabled()
+    page.screenshot(path=str(OUTPUT / "try-ai-streamed.png"), full_page=True)
+
+
+def _stop_after_three_words(page, site_url, standin, workspace) -> AIRequest:
+    credits_grant(workspace=workspace, amount=100_000, reason="test")
+    standin.state.stream_word_delay = 0.4
+    log_in(page, site_url, "admin@example.com", path="/w/acme/ai/")
+    page.fill("textarea[name=system]", LONG_SYSTEM)
+    page.fill("textarea[name=prompt]", LONG_PROMPT)
+    page.click("[data-send]")
+    page.wait_for_function(
+        "document.getElementById('live-answer-text').textContent.split(' ').length >= 3"
+    )
+    page.click("[data-stop]")
+    page.wait_for_function("document.getElementById('stream-status').textContent === 'Stopped.'")
+    # The server notices the closed connection at its next write, then records the request.
+    deadline = time.monotonic() + 15
+    while not AIRequest.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return AIRequest.objects.get()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stop_ends_the_stream_and_leaves_no_hold(new_page, site_url, standin, acme):
+    workspace, _ = acme
+    page = new_page()
+    row = _stop_after_three_words(page, site_url, standin, workspace)
+    shown = page.locator("#live-answer-text").inner_text()
+    assert shown.startswith("Stand-in reply")
+    assert shown != f"Stand-in reply to: {LONG_PROMPT}"
+    assert "before Stop" in page.locator("#live-credits").inner_text()
+    assert page.locator("[data-send]").is_enabled()
+    assert not page.locator("[data-stop]").is_visible()
+    assert row.outcome == Outcome.CLIENT_DISCONNECTED
+    assert row.stream
+    assert row.input_tokens > 400
+    # Nothing is kept back: the hold is gone, whatever was charged.
+    assert credits_balance(workspace=workspace) == 100_000 - row.credits_charged
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stopped_answer_is_charged_for_what_was_produced(new_page, site_url, standin, acme):
+    workspace, _ = acme
+    row = _stop_after_three_words(new_page(), site_url, standin, workspace)
+    assert row.credits_charged > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_is_disabled_with_the_reason_while_the_key_is_invalid(new_page, site_url, acme):
+    from llm_keys.services import Actor, llm_key_set
+
+    workspace, admin = acme
+    llm_key = llm_key_set(workspace=workspace, raw_key=fake_key(), actor=Actor(user=admin))
+    LLMKey.objects.filter(pk=llm_key.pk).update(status=KeyStatus.INVALID)
+    page = new_page()
+    log_in(page, site_url, "admin@example.com", path="/w/acme/ai/")
+    send = page.locator("button.primary", has_text="Send")
+    assert send.is_disabled()
+    assert send.get_attribute("aria-describedby") == "send-blocked"
+    assert "key is invalid" in page.locator("#send-blocked").inner_text()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_javascript_the_prompt_form_still_answers(new_page, site_url, acme):
+    workspace, _ = acme
+    credits_grant(workspace=workspace, amount=100_000, reason="test")
+    page = new_page(java_script_enabled=False)
+    log_in(page, site_url, "admin@example.com", path="/w/acme/ai/")
+    page.fill("textarea[name=prompt]", "Hello")
+    page.click("text=Send")
+    page.wait_for_selector("[data-answer-source=server]")
+    assert "Stand-in reply to: Hello" in page.locator("[data-answer-source=server]").inner_text()
