@@ -44,3 +44,30 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     workspace = factory.SubFactory(WorkspaceFactory)
     user = factory.SubFactory(UserFactory)
     role = Membership.Role.MEMBER
+
+
+class AIRequestFactory(factory.django.DjangoModelFactory):
+    """A finished AI request; ``at=`` (an aware datetime) places it in time."""
+
+    class Meta:
+        model = "ai_gateway.AIRequest"
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    user = None
+    provider = "anthropic"
+    model = "claude-sonnet-5"
+    credential_source = "platform"
+    outcome = "ok"
+    input_tokens = 100
+    output_tokens = 50
+    credits_charged = 0
+    at = None
+
+    @classmethod
+    def _create(cls, model_class, *args, at=None, **kwargs):
+        obj = super()._create(model_class, *args, **kwargs)
+        if at is not None:
+            # created_at is auto_now_add: move the row to its moment after the insert.
+            model_class.objects.filter(pk=obj.pk).update(created_at=at)
+            obj.created_at = at
+        return obj

@@ -1,0 +1,337 @@
+"""Reads for the usage page and the CSV export: AI requests of one workspace over a period.
+
+Every figure comes from a fixed number of grouped queries, whatever the number of requests
+(the page runs three; the export streams one). They read the composite index on
+``(workspace, created_at)``, or ``(workspace, user, created_at)`` for a member's own usage.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Coalesce, TruncDate
+
+from workspaces.models import Workspace
+
+from .cost_estimate import CostEstimate, TokenCounts, cost_estimate, long_context_thresholds
+from .models import AIRequest, CredentialSource, Outcome
+from .periods import Period
+
+SOURCES = (CredentialSource.BYOK, CredentialSource.PLATFORM)
+EXPORT_CHUNK_ROWS = 2_000
+
+# Who made a request, as the export and the by-member breakdown name them. Issue 11 adds
+# token requests: add "api_token__name" here and read it in ``requester_label``.
+REQUESTER_FIELDS = ("user_id", "user__email")
+
+
+def requester_label(row: Mapping[str, Any]) -> str:
+    """Return who made a request: the member's e-mail (or a note when the user is gone)."""
+    return row.get("user__email") or "(deleted user)"
+
+
+def ai_requests_in_period(
+    *, workspace: Workspace, period: Period, user=None
+) -> QuerySet[AIRequest]:
+    """Return the workspace's AI requests created in the period; only one user's when given."""
+    requests = AIRequest.objects.filter(
+        workspace_id=workspace.pk, created_at__gte=period.start, created_at__lt=period.end
+    )
+    if user is not None:
+        requests = requests.filter(user_id=user.pk)
+    return requests
+
+
+def _sum(field_name: str, **extra: Any) -> Coalesce:
+    return Coalesce(Sum(field_name, **extra), 0)
+
+
+def _tokens() -> Any:
+    return (
+        F("input_tokens")
+        + F("output_tokens")
+        + F("cache_read_input_tokens")
+        + F("cache_creation_input_tokens")
+    )
+
+
+@dataclass(slots=True)
+class SourceFigures:
+    requests: int = 0
+    succeeded: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    tokens: int = 0
+    credits: int = 0
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        self.requests += row["requests"]
+        self.succeeded += row["succeeded"]
+        self.input_tokens += row["sum_input"]
+        self.output_tokens += row["sum_output"]
+        self.tokens += row["tokens"]
+        self.credits += row["credits"]
+
+
+@dataclass(slots=True)
+class DayFigures:
+    day: datetime.date
+    byok: SourceFigures = field(default_factory=SourceFigures)
+    platform: SourceFigures = field(default_factory=SourceFigures)
+
+    @property
+    def requests(self) -> int:
+        return self.byok.requests + self.platform.requests
+
+    @property
+    def tokens(self) -> int:
+        return self.byok.tokens + self.platform.tokens
+
+
+@dataclass(slots=True)
+class ModelFigures:
+    model: str
+    byok: SourceFigures = field(default_factory=SourceFigures)
+    platform: SourceFigures = field(default_factory=SourceFigures)
+    estimated_usd: Any = None  # Decimal, or None without a list price or BYOK usage
+
+    @property
+    def requests(self) -> int:
+        return self.byok.requests + self.platform.requests
+
+    @property
+    def tokens(self) -> int:
+        return self.byok.tokens + self.platform.tokens
+
+
+@dataclass(frozen=True, slots=True)
+class MemberFigures:
+    user_id: int | None
+    label: str
+    requests: int
+    byok_requests: int
+    platform_requests: int
+    tokens: int
+    credits: int
+
+
+@dataclass(slots=True)
+class UsageSummary:
+    """Everything the usage page shows about AI requests in one period."""
+
+    period: Period
+    total: SourceFigures
+    by_source: dict[str, SourceFigures]
+    days: list[DayFigures]
+    by_model: list[ModelFigures]
+    by_member: list[MemberFigures]
+    byok_cost: CostEstimate
+
+
+def _figures_by_day_and_source(requests: QuerySet[AIRequest]) -> list[dict[str, Any]]:
+    return list(
+        requests.annotate(day=TruncDate("created_at", tzinfo=datetime.UTC))
+        .order_by()
+        .values("day", "credential_source")
+        .annotate(**_figure_aggregates())
+    )
+
+
+def _figure_aggregates() -> dict[str, Any]:
+    return {
+        "requests": Count("id"),
+        "succeeded": Count("id", filter=Q(outcome=Outcome.OK)),
+        "sum_input": _sum("input_tokens"),
+        "sum_output": _sum("output_tokens"),
+        "tokens": _sum(_tokens()),
+        "credits": _sum("credits_charged"),
+    }
+
+
+def _long_context_flag() -> Case | Value:
+    # A model with long-context pricing bills the whole request at its long rates once the
+    # prompt passes the threshold (decision 010), so those requests are summed apart. Reads
+    # the ``prompt`` alias of ``_figures_by_model``.
+    whens = [
+        When(Q(model__in=models) & Q(prompt__gt=threshold), then=Value(1))
+        for threshold, models in sorted(long_context_thresholds().items())
+    ]
+    if not whens:
+        return Value(0, output_field=IntegerField())
+    return Case(*whens, default=Value(0), output_field=IntegerField())
+
+
+def _figures_by_model(requests: QuerySet[AIRequest]) -> list[dict[str, Any]]:
+    prompt = F("input_tokens") + F("cache_read_input_tokens") + F("cache_creation_input_tokens")
+    return list(
+        requests.alias(prompt=prompt)
+        .annotate(long_context=_long_context_flag())
+        .order_by()
+        .values("model", "credential_source", "long_context")
+        .annotate(
+            **_figure_aggregates(),
+            sum_cache_read=_sum("cache_read_input_tokens"),
+            sum_cache_write=_sum("cache_creation_input_tokens"),
+        )
+    )
+
+
+def _figures_by_member(requests: QuerySet[AIRequest]) -> list[dict[str, Any]]:
+    return list(
+        requests.order_by()
+        .values(*REQUESTER_FIELDS)
+        .annotate(
+            requests=Count("id"),
+            byok_requests=Count("id", filter=Q(credential_source=CredentialSource.BYOK)),
+            platform_requests=Count("id", filter=Q(credential_source=CredentialSource.PLATFORM)),
+            tokens=_sum(_tokens()),
+            credits=_sum("credits_charged"),
+        )
+    )
+
+
+def _source_bucket(holder: Any, source: str) -> SourceFigures | None:
+    if source == CredentialSource.BYOK:
+        return holder.byok
+    if source == CredentialSource.PLATFORM:
+        return holder.platform
+    return None  # refused before any credentials were chosen: counted in totals only
+
+
+def usage_summary(*, workspace: Workspace, period: Period, user=None) -> UsageSummary:
+    """Return totals, days, models, members and the BYOK cost estimate for the period."""
+    requests = ai_requests_in_period(workspace=workspace, period=period, user=user)
+
+    total = SourceFigures()
+    by_source = {source: SourceFigures() for source in CredentialSource.values}
+    days = {day: DayFigures(day) for day in period.each_day()}
+    for row in _figures_by_day_and_source(requests):
+        total.add(row)
+        by_source[row["credential_source"]].add(row)
+        bucket = _source_bucket(days[row["day"]], row["credential_source"])
+        if bucket is not None:
+            bucket.add(row)
+
+    models: dict[str, ModelFigures] = {}
+    byok_counts: list[TokenCounts] = []
+    for row in _figures_by_model(requests):
+        figures = models.setdefault(row["model"], ModelFigures(row["model"]))
+        bucket = _source_bucket(figures, row["credential_source"])
+        if bucket is not None:
+            bucket.add(row)
+        if row["credential_source"] == CredentialSource.BYOK:
+            byok_counts.append(
+                TokenCounts(
+                    model=row["model"],
+                    long_context=bool(row["long_context"]),
+                    input_tokens=row["sum_input"],
+                    output_tokens=row["sum_output"],
+                    cache_read_input_tokens=row["sum_cache_read"],
+                    cache_creation_input_tokens=row["sum_cache_write"],
+                )
+            )
+    byok_cost = cost_estimate(counts=byok_counts)
+    for model, model_cost in byok_cost.by_model.items():
+        models[model].estimated_usd = model_cost.usd
+
+    members = [
+        MemberFigures(
+            user_id=row["user_id"],
+            label=requester_label(row),
+            requests=row["requests"],
+            byok_requests=row["byok_requests"],
+            platform_requests=row["platform_requests"],
+            tokens=row["tokens"],
+            credits=row["credits"],
+        )
+        for row in _figures_by_member(requests)
+    ]
+    return UsageSummary(
+        period=period,
+        total=total,
+        by_source=by_source,
+        days=list(days.values()),
+        by_model=sorted(models.values(), key=lambda m: (-m.requests, m.model)),
+        by_member=sorted(members, key=lambda m: (-m.requests, m.label)),
+        byok_cost=byok_cost,
+    )
+
+
+def ai_requests_page_rows(
+    *, workspace: Workspace, period: Period, user=None
+) -> QuerySet[AIRequest]:
+    """Return the period's requests newest first, with their user, ready to paginate."""
+    return (
+        ai_requests_in_period(workspace=workspace, period=period, user=user)
+        .select_related("user")
+        .order_by("-created_at", "-id")
+    )
+
+
+EXPORT_COLUMNS = (
+    "created_at",
+    "user",
+    "model",
+    "credential_source",
+    "outcome",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "credits_charged",
+    "error_type",
+    "latency_ms",
+    "stream",
+    "request_id",
+)
+
+_EXPORT_VALUES = (
+    "created_at",
+    *REQUESTER_FIELDS,
+    "model",
+    "credential_source",
+    "outcome",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "credits_charged",
+    "error_type",
+    "latency_ms",
+    "stream",
+    "id",
+)
+
+
+def ai_requests_for_export(
+    *, workspace: Workspace, period: Period, user=None
+) -> Iterator[list[Any]]:
+    """Yield the period's requests oldest first as export rows (``EXPORT_COLUMNS``), streamed
+    from the database in chunks so no more than one chunk is ever in memory."""
+    rows = (
+        ai_requests_in_period(workspace=workspace, period=period, user=user)
+        .order_by("created_at", "id")
+        .values(*_EXPORT_VALUES)
+        .iterator(chunk_size=EXPORT_CHUNK_ROWS)
+    )
+    for row in rows:
+        yield [
+            row["created_at"].astimezone(datetime.UTC).isoformat().replace("+00:00", "Z"),
+            requester_label(row),
+            row["model"],
+            row["credential_source"],
+            row["outcome"],
+            row["input_tokens"],
+            row["output_tokens"],
+            row["cache_read_input_tokens"],
+            row["cache_creation_input_tokens"],
+            row["credits_charged"],
+            row["error_type"],
+            row["latency_ms"],
+            "true" if row["stream"] else "false",
+            row["id"],
+        ]
