@@ -272,6 +272,7 @@ def ai_requests_page_rows(
     )
 
 
+# The contract's columns first, in its order (§14); the rest help reconcile with invoices.
 EXPORT_COLUMNS = (
     "created_at",
     "user",
@@ -280,9 +281,9 @@ EXPORT_COLUMNS = (
     "outcome",
     "input_tokens",
     "output_tokens",
+    "credits_charged",
     "cache_read_input_tokens",
     "cache_creation_input_tokens",
-    "credits_charged",
     "error_type",
     "latency_ms",
     "stream",
@@ -297,9 +298,9 @@ _EXPORT_VALUES = (
     "outcome",
     "input_tokens",
     "output_tokens",
+    "credits_charged",
     "cache_read_input_tokens",
     "cache_creation_input_tokens",
-    "credits_charged",
     "error_type",
     "latency_ms",
     "stream",
@@ -327,9 +328,9 @@ def ai_requests_for_export(
             row["outcome"],
             row["input_tokens"],
             row["output_tokens"],
+            row["credits_charged"],
             row["cache_read_input_tokens"],
             row["cache_creation_input_tokens"],
-            row["credits_charged"],
             row["error_type"],
             row["latency_ms"],
             "true" if row["stream"] else "false",
