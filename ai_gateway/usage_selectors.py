@@ -1,7 +1,8 @@
 """Reads for the usage page and the CSV export: AI requests of one workspace over a period.
 
 Every figure comes from a fixed number of grouped queries, whatever the number of requests
-(the page runs three; the export streams one). They read the composite index on
+(the page runs two scans of the period and one read of the members' e-mails; the export
+streams one query). They read the composite index on
 ``(workspace, created_at)``, or ``(workspace, user, created_at)`` for a member's own usage.
 """
 
@@ -12,8 +13,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
-from django.db.models.functions import Coalesce, TruncDate
+from django.contrib.auth import get_user_model
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.db.models.lookups import GreaterThan
 
 from workspaces.models import Workspace
 
@@ -46,19 +49,6 @@ def ai_requests_in_period(
     return requests
 
 
-def _sum(field_name: str, **extra: Any) -> Coalesce:
-    return Coalesce(Sum(field_name, **extra), 0)
-
-
-def _tokens() -> Any:
-    return (
-        F("input_tokens")
-        + F("output_tokens")
-        + F("cache_read_input_tokens")
-        + F("cache_creation_input_tokens")
-    )
-
-
 @dataclass(slots=True)
 class SourceFigures:
     requests: int = 0
@@ -73,8 +63,12 @@ class SourceFigures:
         self.succeeded += row["succeeded"]
         self.input_tokens += row["sum_input"]
         self.output_tokens += row["sum_output"]
-        self.tokens += row["tokens"]
+        self.tokens += _tokens_of(row)
         self.credits += row["credits"]
+
+
+def _tokens_of(row: Mapping[str, Any]) -> int:
+    return row["sum_input"] + row["sum_output"] + row["sum_cache_read"] + row["sum_cache_write"]
 
 
 @dataclass(slots=True)
@@ -132,66 +126,80 @@ class UsageSummary:
     byok_cost: CostEstimate
 
 
-def _figures_by_day_and_source(requests: QuerySet[AIRequest]) -> list[dict[str, Any]]:
-    return list(
-        requests.annotate(day=TruncDate("created_at", tzinfo=datetime.UTC))
-        .order_by()
-        .values("day", "credential_source")
-        .annotate(**_figure_aggregates())
-    )
-
-
-def _figure_aggregates() -> dict[str, Any]:
+def _token_sums() -> dict[str, Any]:
+    # No COALESCE: a group has at least one row and the columns are NOT NULL.
     return {
-        "requests": Count("id"),
-        "succeeded": Count("id", filter=Q(outcome=Outcome.OK)),
-        "sum_input": _sum("input_tokens"),
-        "sum_output": _sum("output_tokens"),
-        "tokens": _sum(_tokens()),
-        "credits": _sum("credits_charged"),
+        "sum_input": Sum("input_tokens"),
+        "sum_output": Sum("output_tokens"),
+        "sum_cache_read": Sum("cache_read_input_tokens"),
+        "sum_cache_write": Sum("cache_creation_input_tokens"),
+        "credits": Sum("credits_charged"),
     }
 
 
-def _long_context_flag() -> Case | Value:
+_TOKEN_COLUMNS = {
+    "sum_input": "input_tokens",
+    "sum_output": "output_tokens",
+    "sum_cache_read": "cache_read_input_tokens",
+    "sum_cache_write": "cache_creation_input_tokens",
+}
+
+
+def _long_context_condition() -> Q | None:
     # A model with long-context pricing bills the whole request at its long rates once the
-    # prompt passes the threshold (decision 010), so those requests are summed apart. Reads
-    # the ``prompt`` alias of ``_figures_by_model``.
-    whens = [
-        When(Q(model__in=models) & Q(prompt__gt=threshold), then=Value(1))
-        for threshold, models in sorted(long_context_thresholds().items())
-    ]
-    if not whens:
-        return Value(0, output_field=IntegerField())
-    return Case(*whens, default=Value(0), output_field=IntegerField())
-
-
-def _figures_by_model(requests: QuerySet[AIRequest]) -> list[dict[str, Any]]:
+    # prompt passes the threshold (decision 010), so those requests' tokens are summed apart.
     prompt = F("input_tokens") + F("cache_read_input_tokens") + F("cache_creation_input_tokens")
-    return list(
-        requests.alias(prompt=prompt)
-        .annotate(long_context=_long_context_flag())
+    condition = None
+    for threshold, models in sorted(long_context_thresholds().items()):
+        part = Q(GreaterThan(prompt, threshold), model__in=models)
+        condition = part if condition is None else condition | part
+    return condition
+
+
+def figures_by_day_source_and_model(requests: QuerySet[AIRequest]) -> QuerySet:
+    """One scan for the days, the sources, the models and the cost estimate: at most days x
+    sources x models rows, whatever the number of requests."""
+    long_context = _long_context_condition()
+    long_sums = {}
+    if long_context is not None:
+        long_sums = {
+            f"long_{name}": Sum(column, filter=long_context)
+            for name, column in _TOKEN_COLUMNS.items()
+        }
+    # Grouped on plain columns and one expression (the UTC day): more expressions in the key
+    # make PostgreSQL guess one group per row and sort instead of hashing.
+    return (
+        requests.annotate(day=TruncDate("created_at", tzinfo=datetime.UTC))
         .order_by()
-        .values("model", "credential_source", "long_context")
+        .values("day", "credential_source", "model")
         .annotate(
-            **_figure_aggregates(),
-            sum_cache_read=_sum("cache_read_input_tokens"),
-            sum_cache_write=_sum("cache_creation_input_tokens"),
+            requests=Count("id"),
+            succeeded=Count("id", filter=Q(outcome=Outcome.OK)),
+            **_token_sums(),
+            **long_sums,
         )
     )
 
 
-def _figures_by_member(requests: QuerySet[AIRequest]) -> list[dict[str, Any]]:
+def _figures_by_user(requests: QuerySet[AIRequest]) -> list[dict[str, Any]]:
+    # Grouped on the request table alone; the few e-mails are read afterwards, so the
+    # aggregate does not join every request to its user.
     return list(
         requests.order_by()
-        .values(*REQUESTER_FIELDS)
+        .values("user_id")
         .annotate(
             requests=Count("id"),
             byok_requests=Count("id", filter=Q(credential_source=CredentialSource.BYOK)),
             platform_requests=Count("id", filter=Q(credential_source=CredentialSource.PLATFORM)),
-            tokens=_sum(_tokens()),
-            credits=_sum("credits_charged"),
+            **_token_sums(),
         )
     )
+
+
+def _emails(user_ids: list[int]) -> dict[int, str]:
+    if not user_ids:
+        return {}
+    return dict(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "email"))
 
 
 def _source_bucket(holder: Any, source: str) -> SourceFigures | None:
@@ -209,46 +217,47 @@ def usage_summary(*, workspace: Workspace, period: Period, user=None) -> UsageSu
     total = SourceFigures()
     by_source = {source: SourceFigures() for source in CredentialSource.values}
     days = {day: DayFigures(day) for day in period.each_day()}
-    for row in _figures_by_day_and_source(requests):
-        total.add(row)
-        by_source[row["credential_source"]].add(row)
-        bucket = _source_bucket(days[row["day"]], row["credential_source"])
-        if bucket is not None:
-            bucket.add(row)
-
     models: dict[str, ModelFigures] = {}
-    byok_counts: list[TokenCounts] = []
-    for row in _figures_by_model(requests):
-        figures = models.setdefault(row["model"], ModelFigures(row["model"]))
-        bucket = _source_bucket(figures, row["credential_source"])
-        if bucket is not None:
-            bucket.add(row)
-        if row["credential_source"] == CredentialSource.BYOK:
-            byok_counts.append(
-                TokenCounts(
-                    model=row["model"],
-                    long_context=bool(row["long_context"]),
-                    input_tokens=row["sum_input"],
-                    output_tokens=row["sum_output"],
-                    cache_read_input_tokens=row["sum_cache_read"],
-                    cache_creation_input_tokens=row["sum_cache_write"],
-                )
-            )
-    byok_cost = cost_estimate(counts=byok_counts)
+    byok_tokens: dict[tuple[str, bool], list[int]] = {}
+    for row in figures_by_day_source_and_model(requests):
+        source = row["credential_source"]
+        total.add(row)
+        by_source[source].add(row)
+        for holder in (
+            days[row["day"]],
+            models.setdefault(row["model"], ModelFigures(row["model"])),
+        ):
+            bucket = _source_bucket(holder, source)
+            if bucket is not None:
+                bucket.add(row)
+        if source == CredentialSource.BYOK:
+            for long_context in (False, True):
+                sums = byok_tokens.setdefault((row["model"], long_context), [0, 0, 0, 0])
+                for n, name in enumerate(_TOKEN_COLUMNS):
+                    long_part = row.get(f"long_{name}") or 0
+                    sums[n] += long_part if long_context else row[name] - long_part
+    byok_cost = cost_estimate(
+        counts=[
+            TokenCounts(model, long_context, *sums)
+            for (model, long_context), sums in byok_tokens.items()
+        ]
+    )
     for model, model_cost in byok_cost.by_model.items():
         models[model].estimated_usd = model_cost.usd
 
+    user_rows = _figures_by_user(requests)
+    emails = _emails([row["user_id"] for row in user_rows if row["user_id"] is not None])
     members = [
         MemberFigures(
             user_id=row["user_id"],
-            label=requester_label(row),
+            label=requester_label({"user__email": emails.get(row["user_id"])}),
             requests=row["requests"],
             byok_requests=row["byok_requests"],
             platform_requests=row["platform_requests"],
-            tokens=row["tokens"],
+            tokens=_tokens_of(row),
             credits=row["credits"],
         )
-        for row in _figures_by_member(requests)
+        for row in user_rows
     ]
     return UsageSummary(
         period=period,
