@@ -70,8 +70,7 @@ def cost_estimate(*, counts: Iterable[TokenCounts]) -> CostEstimate:
             per_model[row.model] = None
             continue
         usd = _usd(row, price)
-        if per_model.get(row.model, Decimal(0)) is not None:
-            per_model[row.model] = per_model.get(row.model, Decimal(0)) + usd
+        per_model[row.model] = (per_model.get(row.model) or Decimal(0)) + usd
         estimate.total_usd += usd
     estimate.by_model = {model: ModelCost(model, usd) for model, usd in per_model.items()}
     estimate.unpriced_models = sorted(m for m, usd in per_model.items() if usd is None)
