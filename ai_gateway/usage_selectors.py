@@ -15,13 +15,13 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Coalesce, TruncDate
 from django.db.models.lookups import GreaterThan
 
 from workspaces.models import Workspace
 
 from .cost_estimate import CostEstimate, TokenCounts, cost_estimate, long_context_thresholds
-from .models import AIRequest, CredentialSource, Outcome
+from .models import AIRequest, AIUsageDay, AIUsageDaysBuilt, CredentialSource, Outcome
 from .periods import Period
 
 SOURCES = (CredentialSource.BYOK, CredentialSource.PLATFORM)
@@ -145,7 +145,7 @@ _TOKEN_COLUMNS = {
 }
 
 
-def _long_context_condition() -> Q | None:
+def long_context_condition() -> Q | None:
     # A model with long-context pricing bills the whole request at its long rates once the
     # prompt passes the threshold (decision 010), so those requests' tokens are summed apart.
     prompt = F("input_tokens") + F("cache_read_input_tokens") + F("cache_creation_input_tokens")
@@ -159,7 +159,7 @@ def _long_context_condition() -> Q | None:
 def figures_by_day_source_and_model(requests: QuerySet[AIRequest]) -> QuerySet:
     """One scan for the days, the sources, the models and the cost estimate: at most days x
     sources x models rows, whatever the number of requests."""
-    long_context = _long_context_condition()
+    long_context = long_context_condition()
     long_sums = {}
     if long_context is not None:
         long_sums = {
@@ -196,6 +196,102 @@ def _figures_by_user(requests: QuerySet[AIRequest]) -> list[dict[str, Any]]:
     )
 
 
+def _summed_days(
+    *, workspace: Workspace, first: datetime.date, last: datetime.date, user=None
+) -> QuerySet[AIUsageDay]:
+    days = AIUsageDay.objects.filter(workspace_id=workspace.pk, day__gte=first, day__lte=last)
+    if user is not None:
+        days = days.filter(user_id=user.pk)
+    return days
+
+
+def _summed_token_sums() -> dict[str, Any]:
+    return {
+        "sum_input": Sum("input_tokens"),
+        "sum_output": Sum("output_tokens"),
+        "sum_cache_read": Sum("cache_read_input_tokens"),
+        "sum_cache_write": Sum("cache_creation_input_tokens"),
+        "credits": Sum("credits_charged"),
+    }
+
+
+def _summed_by_day_source_and_model(days: QuerySet[AIUsageDay]) -> QuerySet:
+    return (
+        days.order_by()
+        .values("day", "credential_source", "model")
+        .annotate(
+            requests=Sum("requests"),
+            succeeded=Sum("succeeded"),
+            **_summed_token_sums(),
+            long_sum_input=Sum("long_input_tokens"),
+            long_sum_output=Sum("long_output_tokens"),
+            long_sum_cache_read=Sum("long_cache_read_input_tokens"),
+            long_sum_cache_write=Sum("long_cache_creation_input_tokens"),
+        )
+    )
+
+
+def _summed_by_user(days: QuerySet[AIUsageDay]) -> QuerySet:
+    # The split sums come first: an annotation named like a column ("requests") would
+    # otherwise be what a later Sum("requests") reads.
+    return (
+        days.order_by()
+        .values("user_id")
+        .annotate(
+            byok_requests=Coalesce(
+                Sum("requests", filter=Q(credential_source=CredentialSource.BYOK)), 0
+            ),
+            platform_requests=Coalesce(
+                Sum("requests", filter=Q(credential_source=CredentialSource.PLATFORM)), 0
+            ),
+            requests=Sum("requests"),
+            **_summed_token_sums(),
+        )
+    )
+
+
+_USER_NUMBERS = ("requests", "byok_requests", "platform_requests", *_TOKEN_COLUMNS, "credits")
+
+
+def _merged_by_user(*row_lists: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    merged: dict[int | None, dict[str, Any]] = {}
+    for rows in row_lists:
+        for row in rows:
+            into = merged.get(row["user_id"])
+            if into is None:
+                merged[row["user_id"]] = dict(row)
+            else:
+                for name in _USER_NUMBERS:
+                    into[name] += row[name]
+    return list(merged.values())
+
+
+def _period_rows(
+    *, workspace: Workspace, period: Period, user=None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Return the period's (day x source x model) rows and (user) rows: summed days where
+    they are built (AIUsageDay), the requests themselves for the days after."""
+    day_rows: list[dict[str, Any]] = []
+    user_lists: list[list[dict[str, Any]]] = []
+    live_from = period.start
+    through = AIUsageDaysBuilt.objects.values_list("through", flat=True).first()
+    if through is not None and through >= period.first:
+        last = min(through, period.last)
+        summed = _summed_days(workspace=workspace, first=period.first, last=last, user=user)
+        day_rows.extend(_summed_by_day_source_and_model(summed))
+        user_lists.append(list(_summed_by_user(summed)))
+        live_from = datetime.datetime.combine(
+            last + datetime.timedelta(days=1), datetime.time.min, tzinfo=datetime.UTC
+        )
+    if live_from < period.end:
+        requests = ai_requests_in_period(workspace=workspace, period=period, user=user).filter(
+            created_at__gte=live_from
+        )
+        day_rows.extend(figures_by_day_source_and_model(requests))
+        user_lists.append(_figures_by_user(requests))
+    return day_rows, _merged_by_user(*user_lists)
+
+
 def _emails(user_ids: list[int]) -> dict[int, str]:
     if not user_ids:
         return {}
@@ -212,14 +308,14 @@ def _source_bucket(holder: Any, source: str) -> SourceFigures | None:
 
 def usage_summary(*, workspace: Workspace, period: Period, user=None) -> UsageSummary:
     """Return totals, days, models, members and the BYOK cost estimate for the period."""
-    requests = ai_requests_in_period(workspace=workspace, period=period, user=user)
+    day_rows, user_rows = _period_rows(workspace=workspace, period=period, user=user)
 
     total = SourceFigures()
     by_source = {source: SourceFigures() for source in CredentialSource.values}
     days = {day: DayFigures(day) for day in period.each_day()}
     models: dict[str, ModelFigures] = {}
     byok_tokens: dict[tuple[str, bool], list[int]] = {}
-    for row in figures_by_day_source_and_model(requests):
+    for row in day_rows:
         source = row["credential_source"]
         total.add(row)
         by_source[source].add(row)
@@ -245,7 +341,6 @@ def usage_summary(*, workspace: Workspace, period: Period, user=None) -> UsageSu
     for model, model_cost in byok_cost.by_model.items():
         models[model].estimated_usd = model_cost.usd
 
-    user_rows = _figures_by_user(requests)
     emails = _emails([row["user_id"] for row in user_rows if row["user_id"] is not None])
     members = [
         MemberFigures(

@@ -5,7 +5,8 @@ them busy: 100,000 requests and 200,000 ledger entries in the measured month (an
 each of the two months before). Then, in this process through Django's test client:
 
 - the usage page of the busy workspace for that month, as its admin and as one member:
-  p50 / p95 of repeated GETs, and the number of SQL queries of one page;
+  p50 / p95 of repeated GETs and the number of SQL queries of one page, first reading the
+  requests themselves, then after the closed days are summed into AIUsageDay (decision 079);
 - the CSV export of the month (100,000 rows): time, rows per second, and the growth of this
   process's resident memory while the whole response streams;
 - the plans of the page's queries on the period (which index each reads).
@@ -153,19 +154,23 @@ def seed(bench_url: str) -> dict:
         counts = {1: busy_total, **{ws: per_other for ws in range(2, WORKSPACES + 1)}}
         counts[WORKSPACES] += REQUESTS - sum(counts.values())
 
+        # Rows are written in time order across workspaces, as the gateway writes them.
+        request_rows = sorted(
+            (moment, ws) for ws, count in counts.items() for moment in _times(rng, count)
+        )
+
         def request_lines():
-            for ws, count in counts.items():
-                for moment in _times(rng, count):
-                    byok = rng.random() < 0.3
-                    ok = rng.random() < 0.97
-                    tin, tout = (rng.randrange(50, 4000), rng.randrange(10, 1500)) if ok else (0, 0)
-                    credits = 0 if byok or not ok else (tin * 3 + tout * 15) // 100 + 1
-                    yield (
-                        f"{ws}\t{rng.choice(members[ws])}\tanthropic\t{rng.choice(MODELS)}\t"
-                        f"{'byok' if byok else 'platform'}\t{'ok' if ok else 'provider_error'}"
-                        f"\t\t\t{tin}\t{tout}\t0\t0\t{credits}\t{rng.randrange(200, 4000)}\t\tf"
-                        f"\t{moment.isoformat()}\n"
-                    )
+            for moment, ws in request_rows:
+                byok = rng.random() < 0.3
+                ok = rng.random() < 0.97
+                tin, tout = (rng.randrange(50, 4000), rng.randrange(10, 1500)) if ok else (0, 0)
+                credits = 0 if byok or not ok else (tin * 3 + tout * 15) // 100 + 1
+                yield (
+                    f"{ws}\t{rng.choice(members[ws])}\tanthropic\t{rng.choice(MODELS)}\t"
+                    f"{'byok' if byok else 'platform'}\t{'ok' if ok else 'provider_error'}"
+                    f"\t\t\t{tin}\t{tout}\t0\t0\t{credits}\t{rng.randrange(200, 4000)}\t\tf"
+                    f"\t{moment.isoformat()}\n"
+                )
 
         _copy(
             conn,
@@ -186,40 +191,44 @@ def seed(bench_url: str) -> dict:
         balances: dict[int, int] = {}
         entry_id = 0
 
+        pair_rows = sorted(
+            (moment, ws) for ws, count in pairs.items() for moment in _times(rng, count)
+        )
+
         def entry_lines():
             nonlocal entry_id
-            for ws, count in pairs.items():
-                balance = 10**12
+            grant_at = f"{MONTHS[0].isoformat()}T00:00:00+00:00"
+            for ws in pairs:
+                balances[ws] = 10**12
                 entry_id += 1
                 yield (
-                    f"{entry_id}\t{ws}\tgrant\t{balance}\t{balance}\t0\t0\tgrant:{entry_id}\t\\N"
-                    f"\t\\N\tBench allowance\t\\N\t{MONTHS[0].isoformat()}T00:00:00+00:00\n"
+                    f"{entry_id}\t{ws}\tgrant\t{balances[ws]}\t{balances[ws]}\t0\t0"
+                    f"\tgrant:{entry_id}\t\\N\t\\N\tBench allowance\t\\N\t{grant_at}\n"
                 )
-                for moment in _times(rng, count):
-                    held = rng.randrange(500, 5000)
-                    balance -= held
-                    entry_id += 1
-                    hold_id = entry_id
+            for moment, ws in pair_rows:
+                held = rng.randrange(500, 5000)
+                balances[ws] -= held
+                entry_id += 1
+                hold_id = entry_id
+                yield (
+                    f"{hold_id}\t{ws}\thold\t{-held}\t{balances[ws]}\t0\t0\th:{hold_id}"
+                    f"\t\\N\t\\N\t\t\\N\t{moment.isoformat()}\n"
+                )
+                entry_id += 1
+                closed = (moment + datetime.timedelta(seconds=2)).isoformat()
+                if rng.random() < 0.03:
+                    balances[ws] += held
                     yield (
-                        f"{hold_id}\t{ws}\thold\t{-held}\t{balance}\t0\t0\th:{hold_id}\t\\N\t\\N"
-                        f"\t\t\\N\t{moment.isoformat()}\n"
+                        f"{entry_id}\t{ws}\trelease\t{held}\t{balances[ws]}\t0\t0"
+                        f"\tr:{hold_id}\t{hold_id}\t\\N\t\t\\N\t{closed}\n"
                     )
-                    entry_id += 1
-                    closed = (moment + datetime.timedelta(seconds=2)).isoformat()
-                    if rng.random() < 0.03:
-                        balance += held
-                        yield (
-                            f"{entry_id}\t{ws}\trelease\t{held}\t{balance}\t0\t0\tr:{hold_id}"
-                            f"\t{hold_id}\t\\N\t\t\\N\t{closed}\n"
-                        )
-                    else:
-                        charged = rng.randrange(1, held)
-                        balance += held - charged
-                        yield (
-                            f"{entry_id}\t{ws}\tsettle\t{held - charged}\t{balance}\t{charged}"
-                            f"\t0\tsettle:{hold_id}\t{hold_id}\t\\N\t\t\\N\t{closed}\n"
-                        )
-                balances[ws] = balance
+                else:
+                    charged = rng.randrange(1, held)
+                    balances[ws] += held - charged
+                    yield (
+                        f"{entry_id}\t{ws}\tsettle\t{held - charged}\t{balances[ws]}"
+                        f"\t{charged}\t0\tsettle:{hold_id}\t{hold_id}\t\\N\t\t\\N\t{closed}\n"
+                    )
 
         _copy(
             conn,
@@ -330,6 +339,38 @@ def explain_period_queries(workspace_id: int) -> None:
         print(f"  {name:20} reads {', '.join(used) or 'no index: ' + plan[0].strip()}")
 
 
+def build_usage_days() -> None:
+    from django.db import connection
+
+    from ai_gateway.models import AIUsageDay
+    from ai_gateway.usage_days import ai_usage_days_build
+
+    started = time.perf_counter()
+    days = ai_usage_days_build(
+        through=datetime.date(2026, 11, 30), today=datetime.date(2026, 12, 1)
+    )
+    seconds = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE ai_gateway_aiusageday")
+    print(
+        f"  built {days} closed days into {AIUsageDay.objects.count():,} AIUsageDay rows "
+        f"in {seconds:.1f} s ({seconds / days * 1000:.0f} ms a day, all workspaces)"
+    )
+
+
+def measure_roles(users, people, url: str, rounds: int, label: str) -> None:
+    from django.test import Client
+
+    for role in ("admin", "member"):
+        client = Client()
+        client.force_login(users.get(pk=people[role]))
+        p50, p95, queries = measure_page(client, url, rounds)
+        print(
+            f"  {label:13} as {role:6}: p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  "
+            f"({rounds} GETs, {queries} SQL queries per page)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=20)
@@ -351,19 +392,16 @@ def main() -> None:
         assert not settings.DEBUG, "DEBUG keeps every query in memory: run with it off"
         period = f"?from={MEASURED[0]}&to={MEASURED[1]}"
         users = get_user_model().objects
+        url = f"/w/ws-1/usage/{period}"
         print(
             f"usage page of ws-1 for {MEASURED[0]}..{MEASURED[1]} "
             f"({BUSY_REQUESTS_PER_MONTH:,} requests, {2 * BUSY_REQUESTS_PER_MONTH:,} "
             "ledger entries in the period):"
         )
-        for role in ("admin", "member"):
-            client = Client()
-            client.force_login(users.get(pk=people[role]))
-            p50, p95, queries = measure_page(client, f"/w/ws-1/usage/{period}", args.rounds)
-            print(
-                f"  as {role:6}: p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  "
-                f"({args.rounds} GETs, {queries} SQL queries per page)"
-            )
+        if not args.reuse:
+            measure_roles(users, people, url, args.rounds, "requests only")
+            build_usage_days()
+        measure_roles(users, people, url, args.rounds, "summed days")
         client = Client()
         client.force_login(users.get(pk=people["admin"]))
         rows, seconds, growth = measure_export(client, f"/w/ws-1/usage/export.csv{period}")

@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from ai_gateway import usage_views
+from ai_gateway.usage_days import ai_usage_days_build
 from credits.models import CreditEntry, EntryKind
 from credits.selectors import credits_balance
 from credits.services import credits_adjust, credits_grant, credits_refund
@@ -382,3 +383,10 @@ def test_the_page_runs_a_fixed_number_of_queries_whatever_the_rows(
     with django_assert_max_num_queries(few):
         admin_client.get(PAGE)
     assert few <= 14, few
+
+    # With the closed days summed (decision 079) the page reads those and the requests of
+    # the days after: a few more queries, still none per row.
+    ai_usage_days_build(through=datetime.date(2026, 11, 14), today=today)
+    with django_assert_max_num_queries(few + 2):
+        html = admin_client.get(PAGE).content.decode()
+    assert number(html, "data-total-requests") == 61
