@@ -49,7 +49,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'verbose_name': 'AI usage day',
-                'indexes': [models.Index(fields=['workspace', 'day'], name='ai_usage_day_ws_day_idx'), models.Index(fields=['day'], name='ai_usage_day_day_idx')],
+                'indexes': [models.Index(fields=['workspace', 'day'], name='ai_usage_day_ws_day_idx')],
                 'constraints': [models.CheckConstraint(condition=models.Q(('requests__gte', 1), ('succeeded__lte', models.F('requests'))), name='ai_gateway_aiusageday_counts_valid')],
             },
         ),
