@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import anthropic_api, views
+from . import anthropic_api, usage_views, views
 
 urlpatterns = [
     # The Anthropic-compatible API (SPEC §13): Anthropic(base_url="<site>/anthropic").
@@ -14,5 +14,6 @@ urlpatterns = [
     path("api/v1/w/<slug:slug>/messages", views.messages_api, name="ai_messages_api"),
     path("w/<slug:slug>/", views.workspace_home, name="workspace_home"),
     path("w/<slug:slug>/ai/", views.ai_playground, name="ai_playground"),
-    path("w/<slug:slug>/usage/", views.ai_usage, name="ai_usage"),
+    path("w/<slug:slug>/usage/", usage_views.ai_usage, name="ai_usage"),
+    path("w/<slug:slug>/usage/export.csv", usage_views.ai_usage_export, name="ai_usage_export"),
 ]

@@ -2,14 +2,13 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from credits.selectors import credit_entries_for_workspace, credits_balance
+from credits.selectors import credits_balance
 from llm_keys.access import get_member_context
 
 from .api import (
@@ -23,12 +22,7 @@ from .api import (
 from .database import database_section
 from .errors import GatewayError
 from .forms import PromptForm
-from .selectors import (
-    ai_requests_recent,
-    ai_usage_by_model,
-    ai_usage_by_source,
-    credentials_next,
-)
+from .selectors import credentials_next
 from .services import (
     AICall,
     MessageResponse,
@@ -38,9 +32,6 @@ from .services import (
     create_message,
     relayed_headers,
 )
-
-LEDGER_PAGE_SIZE = 25
-REQUESTS_PAGE_SIZE = 50
 
 
 class _JsonCsrfCheck(CsrfViewMiddleware):
@@ -152,35 +143,4 @@ def ai_playground(request: HttpRequest, slug: str) -> HttpResponse:
 def _text_of(body: dict[str, Any]) -> str:
     return "".join(
         block.get("text", "") for block in body.get("content") or [] if isinstance(block, dict)
-    )
-
-
-@login_required
-@require_http_methods(["GET"])
-def ai_usage(request: HttpRequest, slug: str) -> HttpResponse:
-    member = get_member_context(request, slug)
-    workspace = member.workspace
-    is_admin = member.membership.is_admin
-    only_user = None if is_admin else request.user
-    requests_page = Paginator(
-        ai_requests_recent(workspace=workspace, user=only_user), REQUESTS_PAGE_SIZE
-    ).get_page(request.GET.get("requests_page"))
-    ledger_page = None
-    if is_admin:
-        ledger_page = Paginator(
-            credit_entries_for_workspace(workspace=workspace), LEDGER_PAGE_SIZE
-        ).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "ai_gateway/usage.html",
-        {
-            **member.as_context(),
-            "balance": credits_balance(workspace=workspace),
-            "next_credentials": credentials_next(workspace=workspace),
-            "by_source": ai_usage_by_source(workspace=workspace, user=only_user),
-            "by_model": ai_usage_by_model(workspace=workspace, user=only_user),
-            "requests_page": requests_page,
-            "ledger_page": ledger_page,
-            "own_only": only_user is not None,
-        },
     )

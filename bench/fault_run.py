@@ -6,8 +6,8 @@ process and a worker process once each. Prints the figures and their targets at 
         [--database-url postgres://postgres@127.0.0.1:5432/byok_harden_bench]
         [--redis-url redis://127.0.0.1:6379/10]
 
-The web server is gunicorn on config.wsgi (gthread), what `make serve` ran when this was
-written; point --server-cmd at another command (it gets {port}) for the ASGI server.
+The web server is what `make serve` runs (uvicorn on config.asgi, two worker processes);
+--server-cmd takes another command (it gets {port}).
 The database named by --database-url is dropped and created.
 """
 
@@ -148,8 +148,9 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/10")
     parser.add_argument(
         "--server-cmd",
-        default=f"{Path(sys.executable).with_name('gunicorn')} config.wsgi "
-        "--bind 127.0.0.1:{port} --workers 2 --worker-class gthread --threads 8",
+        # The server `make serve` starts: uvicorn on config.asgi with two worker processes.
+        default=f"{sys.executable} -m uvicorn config.asgi:application --host 127.0.0.1 "
+        "--port {port} --workers 2 --lifespan off --no-access-log",
     )
     args = parser.parse_args()
     work = ROOT / "var" / "fault_run"
@@ -285,7 +286,9 @@ def main() -> None:
             behave(SENTINELS["revoke"], rng.choice(FAULTS))
         if not killed_web and elapsed > args.seconds / 3:
             children = subprocess.run(
-                ["pgrep", "-P", str(procs["web"].pid)], capture_output=True, text=True
+                ["pgrep", "-P", str(procs["web"].pid), "-f", "spawn_main"],
+                capture_output=True,
+                text=True,
             ).stdout.split()
             if children:
                 os.kill(int(children[0]), signal.SIGKILL)

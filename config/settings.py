@@ -307,6 +307,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "credits.tasks.credits_release_stale_holds",
         "schedule": timedelta(minutes=5),
     },
+    # cron "15 0 * * *": daily at 00:15 UTC, sum the closed days of AI requests for the
+    # usage page (docs/decisions/079); days missed while beat was down are caught up.
+    "ai-usage-days-build": {
+        "task": "ai_gateway.tasks.ai_usage_days_build",
+        "schedule": crontab(minute="15", hour="0"),
+    },
     # cron "35 0 * * *": daily at 00:35 UTC, Django's clearsessions for expired sessions.
     "sessions-clear-expired": {
         "task": "workspaces.tasks.sessions_clear_expired",

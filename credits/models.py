@@ -196,6 +196,13 @@ class CreditEntry(models.Model):
                 condition=Q(kind=EntryKind.HOLD),
                 name="credits_entry_hold_created_idx",
             ),
+            # The usage page's ledger: the lines (every entry but the settles and releases
+            # folded into their hold) of one workspace in a period, newest first.
+            models.Index(
+                fields=["workspace", "-created_at", "-id"],
+                condition=~Q(kind__in=["settle", "release"]),
+                name="credits_entry_ws_line_idx",
+            ),
         ]
 
     def __str__(self) -> str:

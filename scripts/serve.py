@@ -40,21 +40,31 @@ def main() -> int:
         print(f"make serve: refusing to start: {refusal}", file=sys.stderr)
         return 2
 
-    import uvicorn
-
-    uvicorn.run(
+    # The checks loaded Django into this process; the server's supervisor needs none of it
+    # (its workers import the app themselves), so it starts afresh, ~110 MB lighter.
+    env = os.environ
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
         "config.asgi:application",
-        host=os.environ.get("HOST", "127.0.0.1"),
-        port=int(os.environ.get("PORT", "8000")),
-        workers=int(os.environ.get("WEB_CONCURRENCY", str(os.cpu_count() or 1))),
+        f"--host={env.get('HOST', '127.0.0.1')}",
+        f"--port={env.get('PORT', '8000')}",
+        f"--workers={env.get('WEB_CONCURRENCY', str(os.cpu_count() or 1))}",
         # Django has no lifespan handlers; saying so spares uvicorn a probe per worker.
-        lifespan="off",
-        log_level=os.environ.get("UVICORN_LOG_LEVEL", "info"),
-        access_log=os.environ.get("UVICORN_ACCESS_LOG", "false").lower() == "true",
-        proxy_headers=os.environ.get("DJANGO_BEHIND_TLS_PROXY", "false").lower() == "true",
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
-        timeout_graceful_shutdown=int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "30")),
-    )
+        "--lifespan=off",
+        f"--log-level={env.get('UVICORN_LOG_LEVEL', 'info')}",
+        f"--timeout-graceful-shutdown={env.get('WEB_GRACEFUL_TIMEOUT', '30')}",
+        f"--forwarded-allow-ips={env.get('FORWARDED_ALLOW_IPS', '127.0.0.1')}",
+        "--access-log"
+        if env.get("UVICORN_ACCESS_LOG", "false").lower() == "true"
+        else "--no-access-log",
+        "--proxy-headers"
+        if env.get("DJANGO_BEHIND_TLS_PROXY", "false").lower() == "true"
+        else "--no-proxy-headers",
+    ]
+    os.chdir(ROOT)
+    os.execv(sys.executable, command)  # noqa: S606 - our own interpreter, fixed arguments
     return 0
 
 

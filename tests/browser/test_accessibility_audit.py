@@ -3,7 +3,6 @@ violations, and no horizontal scrolling at 390 and 320 px. Screenshots of each p
 test-output/pages/."""
 
 import pytest
-from django.contrib.auth.models import Group
 
 from ai_gateway.services import create_message
 from credits.services import credits_grant
@@ -19,7 +18,14 @@ from tests.browser.conftest import (
     log_in,
     needs_chromium,
 )
-from tests.factories import PASSWORD, MembershipFactory, UserFactory, WorkspaceFactory, fake_key
+from tests.factories import (
+    PASSWORD,
+    MembershipFactory,
+    UserFactory,
+    WorkspaceFactory,
+    fake_key,
+    support_group,
+)
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -81,7 +87,7 @@ def test_every_page_passes_the_audit_on_desktop_and_phone(new_page, site_url, st
     ).user
     member = MembershipFactory(workspace=workspace, role="member", user__email="m@example.com")
     support = UserFactory(email="support@example.com", is_staff=True)
-    support.groups.add(Group.objects.get(name="Support"))
+    support.groups.add(support_group())
     credits_grant(workspace=workspace, amount=250_000, reason="Welcome grant")
     for prompt in ("Hello there", "Write a haiku about ledgers"):
         create_message(
@@ -123,6 +129,8 @@ def test_every_page_passes_the_audit_on_desktop_and_phone(new_page, site_url, st
         ),
     )
     audit.check(page, "usage", "/w/acme/usage/")
+    audit.check(page, "members", "/w/acme/settings/members/")
+    audit.check(page, "api-tokens", "/w/acme/settings/api-tokens/")
     audit.check(page, "try-ai-platform", "/w/acme/ai/")
 
     llm_key = llm_key_set(workspace=workspace, raw_key=fake_key(), actor=Actor(user=admin))
