@@ -258,14 +258,10 @@ class AnthropicAdapter:
         self, *, api_key: str, body: dict[str, Any], headers: dict[str, str]
     ) -> MessageResult:
         """Send a non-streamed request; return the provider's answer as it came."""
-        client = shared_async_client().with_options(api_key=_required(api_key))
-        try:
-            response = await client.messages.with_raw_response.create(
-                **_sdk_arguments(body, MESSAGE_FIELDS, headers)
-            )
-        except Exception as exc:  # noqa: BLE001
-            raise translate_error(exc) from None
-        return _message_result(response.http_response)
+        arguments = _sdk_arguments(body, MESSAGE_FIELDS, headers)
+        return await _raw(
+            api_key, lambda client: client.messages.with_raw_response.create(**arguments)
+        )
 
     async def astream_message(
         self, *, api_key: str, body: dict[str, Any], headers: dict[str, str]
@@ -287,29 +283,34 @@ class AnthropicAdapter:
     async def acount_tokens(
         self, *, api_key: str, body: dict[str, Any], headers: dict[str, str]
     ) -> MessageResult:
-        client = shared_async_client().with_options(api_key=_required(api_key))
-        try:
-            response = await client.messages.with_raw_response.count_tokens(
-                **_sdk_arguments(body, COUNT_TOKENS_FIELDS, headers)
-            )
-        except Exception as exc:  # noqa: BLE001
-            raise translate_error(exc) from None
-        return _message_result(response.http_response)
+        arguments = _sdk_arguments(body, COUNT_TOKENS_FIELDS, headers)
+        return await _raw(
+            api_key, lambda client: client.messages.with_raw_response.count_tokens(**arguments)
+        )
 
     async def alist_models(
         self, *, api_key: str, params: dict[str, str], headers: dict[str, str]
     ) -> MessageResult:
-        client = shared_async_client().with_options(api_key=_required(api_key))
-        allowed = {
+        paging = {
             name: params[name] for name in ("limit", "after_id", "before_id") if name in params
         }
-        try:
-            response = await client.models.with_raw_response.list(
-                **allowed, extra_headers=headers or None
-            )
-        except Exception as exc:  # noqa: BLE001
-            raise translate_error(exc) from None
-        return _message_result(response.http_response)
+        return await _raw(
+            api_key,
+            lambda client: client.models.with_raw_response.list(
+                **paging, extra_headers=headers or None
+            ),
+        )
+
+
+async def _raw(api_key: str, send: Any) -> MessageResult:
+    """Send one request with the workspace's key on the shared async client; return the
+    provider's answer as it came, or raise its error classified (§6)."""
+    client = shared_async_client().with_options(api_key=_required(api_key))
+    try:
+        response = await send(client)
+    except Exception as exc:  # noqa: BLE001 - every failure is classified
+        raise translate_error(exc) from None
+    return _message_result(response.http_response)
 
 
 def _required(api_key: str) -> str:

@@ -51,11 +51,14 @@ class ServedDatabase:
         with psycopg.connect(self.url, autocommit=True) as db:
             return db.execute(sql).fetchall()
 
-    def connections(self) -> int:
-        """Open PostgreSQL connections to this database (the pool's), ours excepted."""
+    def connections(self, *, application_name: str) -> int:
+        """Open PostgreSQL connections to this database of the server that connects under
+        ``application_name`` (other servers on the same database not counted)."""
         with psycopg.connect(self._admin_url(), autocommit=True) as db:
             row = db.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [self.name]
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = %s AND application_name = %s",
+                [self.name, application_name],
             ).fetchone()
         return row[0]
 

@@ -1,11 +1,10 @@
 """The ledger under real concurrency: real threads, each with its own PostgreSQL connection."""
 
 import datetime
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import Sum
 
 from credits.exceptions import InsufficientCreditsError
@@ -20,30 +19,9 @@ from credits.services import (
 )
 from workspaces.models import Workspace
 
+from .threads import run_in_threads
+
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_in_threads(count: int, work) -> list:
-    """Start ``count`` threads at once; return what each returned or raised."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def target(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each thread raised
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 def entries_sum(workspace) -> int:

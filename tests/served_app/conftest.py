@@ -49,6 +49,8 @@ def served_small_pool(served_database, standin_server, tmp_path_factory):
         tmp_path_factory,
         DATABASE_POOL_MIN_SIZE="1",
         DATABASE_POOL_SIZE="2",
+        # So that its connections can be told from the other servers' on the same database.
+        DATABASE_URL=f"{served_database.url}?application_name=byok-small-pool",
     )
     yield app
     app.stop()

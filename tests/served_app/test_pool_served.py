@@ -28,7 +28,7 @@ def test_requests_waiting_on_the_provider_hold_no_connection(
 
     def watch():
         while not done.is_set():
-            peak[0] = max(peak[0], app.database.connections())
+            peak[0] = max(peak[0], app.database.connections(application_name="byok-small-pool"))
             time.sleep(0.05)
 
     def ask(client):
