@@ -41,7 +41,9 @@ def served_dev(served_database, standin_server, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def served_small_pool(served_database, standin_server, tmp_path_factory):
-    """``make serve`` with a pool of two database connections per process."""
+    """``make serve`` with a pool of two database connections per process (PostgreSQL)."""
+    if served_database.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL)")
     app = _started(
         make_serve_command,
         served_database,
