@@ -69,12 +69,14 @@ def test_the_web_server_redacts_a_key_in_a_logged_traceback(tmp_path):
     with log_path.open("w") as log:
         server = subprocess.Popen(
             [
-                str(Path(sys.executable).with_name("gunicorn")),
-                "config.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "1",
+                # The server make serve runs.
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--host=127.0.0.1",
+                f"--port={port}",
+                "--lifespan=off",
             ],
             cwd=ROOT,
             env=_env(),

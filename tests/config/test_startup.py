@@ -98,15 +98,14 @@ def test_a_real_server_exits_non_zero_without_a_ring():
         port = probe.getsockname()[1]
     result = subprocess.run(
         [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            # The application is imported in the server's own process, which then exits
-            # (without it gunicorn would respawn each refusing worker).
-            "--preload",
+            # The server make serve runs: uvicorn imports config.asgi in its own process.
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host=127.0.0.1",
+            f"--port={port}",
+            "--lifespan=off",
         ],
         cwd=ROOT,
         env=_env(LLM_KEY_ENCRYPTION_KEYS=""),
