@@ -37,7 +37,7 @@ def test_admin_creates_copies_and_revokes_a_token(live_server, browser_page):  #
     assert raw.startswith("byok_")
     assert "will not be shown again" in page.locator("[data-section=created]").inner_text()
     page.click("[data-copy-target]")
-    page.wait_for_function("document.querySelector('[data-copy-status]').textContent !== ''")
+    page.wait_for_selector("[data-copy-status]:not(:empty)")
     assert page.evaluate("navigator.clipboard.readText()") == raw
     OUTPUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUTPUT / "api-token-created.png"), full_page=True)
