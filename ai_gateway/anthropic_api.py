@@ -18,10 +18,17 @@ from django.views.decorators.debug import sensitive_variables
 
 from api_tokens.models import ApiToken
 from api_tokens.services import api_token_authenticate
-from llm_keys.models import CredentialSource, Provider
+from llm_keys.models import Provider
 from providers import KeyRejectedError, ProviderError, get_adapter
 
-from .api import error_response, passed_on_headers, read_json_body, refused, stream_response
+from .api import (
+    error_response,
+    passed_on_headers,
+    read_json_body,
+    refused,
+    relay_headers,
+    stream_response,
+)
 from .database import database_section
 from .errors import GatewayError
 from .services import (
@@ -87,9 +94,10 @@ async def messages(request: HttpRequest) -> HttpResponse:
         result = await acreate_message(call, body=body, headers=headers)
     except GatewayError as error:
         return error_response(error)
-    response = HttpResponse(result.result.content, content_type="application/json")
-    for name, value in relayed_headers(call, result.result.headers).items():
-        response[name] = value
+    response = relay_headers(
+        HttpResponse(result.result.content, content_type="application/json"),
+        relayed_headers(call.source, result.result.headers),
+    )
     response["x-credential-source"] = str(result.credential_source)
     response["x-credits-charged"] = str(result.credits_charged)
     return response
@@ -150,11 +158,7 @@ async def _provider_call(credentials: Credentials, send):
 
 
 def _passed_on(response: HttpResponse, credentials: Credentials, headers) -> HttpResponse:
-    if credentials.source == CredentialSource.BYOK:
-        for name, value in headers.items():
-            response[name] = value
-    elif "request-id" in headers:
-        response["request-id"] = headers["request-id"]
+    relay_headers(response, relayed_headers(credentials.source, headers))
     response["x-credential-source"] = str(credentials.source)
     response["x-credits-charged"] = "0"
     return response

@@ -103,9 +103,9 @@ def _unsendable_text(value: Any) -> str:
 
 
 def stream_response(stream: GatewayStream) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(stream, content_type="text/event-stream")
-    for name, value in stream.headers.items():
-        response[name] = value
+    response = relay_headers(
+        StreamingHttpResponse(stream, content_type="text/event-stream"), stream.headers
+    )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     response["X-Credential-Source"] = str(stream.credential_source)

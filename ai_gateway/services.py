@@ -189,15 +189,14 @@ class AICall:
         if self.hold is None:
             row = self.record(outcome=outcome, error=error, usage=usage, request_id=request_id)
             return row, 0
-        if outcome != Outcome.OK and pricing.cost(self.price, usage) == 0:
+        cost = pricing.cost(self.price, usage)
+        if outcome != Outcome.OK and cost == 0:
             # Nothing was produced before the stream ended: give the whole hold back.
             self.release()
             return self.record(outcome=outcome, error=error, usage=usage, request_id=request_id), 0
         try:
             with transaction.atomic():
-                settlement = ledger.credits_settle(
-                    hold=self.hold, amount=pricing.cost(self.price, usage)
-                )
+                settlement = ledger.credits_settle(hold=self.hold, amount=cost)
                 row = self.record(
                     outcome=outcome,
                     error=error,
@@ -490,11 +489,11 @@ async def astream_message(
     return GatewayStream(call, stream, trailer=trailer)
 
 
-def relayed_headers(call: AICall, headers: dict[str, str]) -> dict[str, str]:
+def relayed_headers(source: str, headers: dict[str, str]) -> dict[str, str]:
     """The provider's response headers to pass on: all of them (request id, rate limits) for
     the workspace's own key; on AI credits only the request id, since the rate limits are
     the platform account's."""
-    if call.source == CredentialSource.BYOK:
+    if source == CredentialSource.BYOK:
         return headers
     return {name: value for name, value in headers.items() if name == "request-id"}
 
@@ -519,7 +518,7 @@ class GatewayStream:
 
     def __init__(self, call: AICall, stream: MessageStream, *, trailer: bool):
         self.call = call
-        self.headers = relayed_headers(call, stream.headers)
+        self.headers = relayed_headers(call.source, stream.headers)
         self.credential_source = call.source
         self.credits_charged = 0
         self.ai_request: AIRequest | None = None

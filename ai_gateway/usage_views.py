@@ -16,11 +16,11 @@ from django.views.decorators.http import require_GET
 from credits.ledger_lines import credit_ledger_line_entries, credit_ledger_lines
 from credits.selectors import credits_balance
 from llm_keys.access import get_member_context
+from llm_keys.selectors import credentials_next
 
 from .cost_estimate import format_usd
 from .models import CredentialSource
 from .periods import Period, PeriodError, period_from_query, period_quick_picks, today_utc
-from .selectors import credentials_next
 from .usage_selectors import (
     EXPORT_COLUMNS,
     ai_requests_for_export,

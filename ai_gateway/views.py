@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from credits.selectors import credits_balance
 from llm_keys.access import get_member_context
+from llm_keys.selectors import credentials_next
 
 from .api import (
     error_response,
@@ -22,7 +23,6 @@ from .api import (
 from .database import database_section
 from .errors import GatewayError
 from .forms import PromptForm
-from .selectors import credentials_next
 from .services import (
     AICall,
     MessageResponse,
@@ -90,7 +90,7 @@ async def messages_api(request: HttpRequest, slug: str) -> HttpResponse:
         return error_response(error)
     response = JsonResponse(result.as_json())
     response["X-Credential-Source"] = str(result.credential_source)
-    return relay_headers(response, relayed_headers(call, result.result.headers))
+    return relay_headers(response, relayed_headers(call.source, result.result.headers))
 
 
 @login_required
