@@ -236,6 +236,20 @@ def start(
     raise AssertionError(f"the server did not answer /healthz within 60 s:\n{app.log()}")
 
 
+def uvicorn_command(port: int) -> list[str]:
+    """The ASGI server ``make serve`` runs, as one process importing ``config.asgi`` itself
+    (for tests that give it their own environment, without make's supervisor)."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "config.asgi:application",
+        "--host=127.0.0.1",
+        f"--port={port}",
+        "--lifespan=off",
+    ]
+
+
 def make_serve_command(port: int) -> list[str]:
     """``make serve``; it reads the port from the environment (PORT)."""
     return ["make", "--no-print-directory", "serve"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from llm_keys.crypto import generate_entry
 from tests.conftest import SENTINEL_KEY
+from tests.served import free_port, uvicorn_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,22 +63,11 @@ def test_a_command_redacts_a_key_in_its_log_and_its_crash():
 
 
 def test_the_web_server_redacts_a_key_in_a_logged_traceback(tmp_path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     log_path = tmp_path / "web.log"
     with log_path.open("w") as log:
         server = subprocess.Popen(
-            [
-                # The server make serve runs.
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host=127.0.0.1",
-                f"--port={port}",
-                "--lifespan=off",
-            ],
+            uvicorn_command(port),
             cwd=ROOT,
             env=_env(),
             stdout=log,

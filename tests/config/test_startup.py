@@ -3,7 +3,6 @@
 is how one makes a ring, works without one."""
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from llm_keys.crypto import KeyRing, generate_entry
 from tests.conftest import SENTINEL_KEY
+from tests.served import free_port, uvicorn_command
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_RING = generate_entry("prod")
@@ -93,20 +93,8 @@ def test_development_may_start_without_a_ring():
 
 
 def test_a_real_server_exits_non_zero_without_a_ring():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     result = subprocess.run(
-        [
-            # The server make serve runs: uvicorn imports config.asgi in its own process.
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--host=127.0.0.1",
-            f"--port={port}",
-            "--lifespan=off",
-        ],
+        uvicorn_command(free_port()),
         cwd=ROOT,
         env=_env(LLM_KEY_ENCRYPTION_KEYS=""),
         capture_output=True,
