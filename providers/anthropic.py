@@ -373,10 +373,15 @@ class AnthropicMessageStream:
         if not self._closed:
             self._closed = True
             await self._stack.aclose()
+            if not self.summary.finished:
+                # No message_delta: the output is what the relayed deltas add up to.
+                usage = self.summary.usage
+                output = max(usage.output_tokens, self._delta_output_tokens)
+                self.summary.usage = _replace_usage(usage, output_tokens=output)
 
     def _scan(self, chunk: bytes) -> None:
         """Read what settlement needs from the events that end in this chunk."""
-        data = self._pending + chunk
+        data = self._pending + chunk if self._pending else chunk
         end = data.rfind(b"\n\n")
         if end < 0:
             self._pending = data
@@ -389,10 +394,6 @@ class AnthropicMessageStream:
                 (b"event: message_start", b"event: message_delta", b"event: error")
             ):
                 self._read_event(event)
-        if not self.summary.finished:
-            usage = self.summary.usage
-            output = max(usage.output_tokens, self._delta_output_tokens)
-            self.summary.usage = _replace_usage(usage, output_tokens=output)
 
     def _read_event(self, event: bytes) -> None:
         name, _, rest = event.partition(b"\n")
