@@ -24,7 +24,7 @@ run: install .env
 	PORT=$(PORT) $(BIN)/python scripts/run_dev.py
 
 # The production web server alone (no worker, beat or migrations), configured from the
-# environment only: uvicorn on config.asgi with WEB_CONCURRENCY processes (README).
+# environment only: gunicorn with WEB_CONCURRENCY uvicorn workers on config.asgi (README).
 serve: install
 	PORT=$(PORT) $(BIN)/python scripts/serve.py
 

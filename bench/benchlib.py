@@ -117,6 +117,19 @@ def _proc_stat(pid: int) -> tuple[int, float, int] | None:
     return int(fields[1]), ticks / CLOCK_TICKS, int(fields[21]) * PAGE_BYTES
 
 
+def _memory(pid: int) -> tuple[int, int] | None:
+    """(PSS, RSS) bytes of one process. PSS counts a page shared by n processes as 1/n in
+    each, so the PSS of a server's processes adds up to the memory they occupy together;
+    RSS counts a shared page in full in every process (a forked worker's, say)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    sizes = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in lines[1:]}
+    return sizes.get("Pss", 0), sizes.get("Rss", 0)
+
+
 def process_tree(root: int) -> dict[int, tuple[float, int]]:
     """CPU seconds and resident bytes of ``root`` and every process below it."""
     stats = {}
@@ -201,9 +214,9 @@ class Served:
     def tree(self) -> dict[int, tuple[float, int]]:
         return process_tree(self.process.pid)
 
-    def rss_by_process(self, pids: list[int]) -> list[int]:
-        """Resident bytes of these processes of the tree, largest first (no /proc scan)."""
-        return sorted((stat[2] for stat in map(_proc_stat, pids) if stat is not None), reverse=True)
+    def memory_by_process(self, pids: list[int]) -> list[tuple[int, int]]:
+        """(proportional, resident) bytes of these processes of the tree, largest first."""
+        return sorted(filter(None, map(_memory, pids)), reverse=True)
 
     def stop(self) -> None:
         """End the whole process group: the shell may exit before the server it started."""

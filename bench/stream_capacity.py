@@ -9,7 +9,8 @@ C the bench checks that every request's usage row and ledger entries are committ
 hold is left open. It prints, for each C: completed and failed (with reasons), p99 stream
 duration / S, first-byte p50/p99, gateway CPU per stream and per relayed event (the server's
 whole process tree, from /proc), peak PostgreSQL connections to the bench database, peak
-resident memory of the server, and the CPU the stand-in, the client and the rest of the
+memory of the server (PSS: a page its processes share counted once; RSS, which counts it in
+every process, beside it), and the CPU the stand-in, the client and the rest of the
 machine used meanwhile.
 
 ``--litellm`` runs the same workload, in the same run, through a LiteLLM proxy (2 uvicorn
@@ -135,6 +136,7 @@ class _Poller(threading.Thread):
         self.database_url = database_url
         self.database = database
         self.peak_connections = 0
+        self.peak_pss = 0
         self.peak_rss = 0
         self.peak_sizes: list[int] = []
         self.peak_states: list[tuple[str, int]] = []
@@ -159,9 +161,11 @@ class _Poller(threading.Thread):
                 if tick % 20 == 0:
                     pids = list(self.target.server.tree())
                 if tick % 2 == 0:
-                    sizes = self.target.server.rss_by_process(pids)
-                    if sum(sizes) > self.peak_rss:
-                        self.peak_rss, self.peak_sizes = sum(sizes), sizes
+                    sizes = self.target.server.memory_by_process(pids)
+                    self.peak_rss = max(self.peak_rss, sum(rss for _pss, rss in sizes))
+                    if sum(pss for pss, _rss in sizes) > self.peak_pss:
+                        self.peak_pss = sum(pss for pss, _rss in sizes)
+                        self.peak_sizes = [pss for pss, _rss in sizes]
                 tick += 1
 
 
@@ -228,6 +232,7 @@ def _run(target: Target, clients: int, args, standin, database: str, checker) ->
         "cpu_per_event_ms": 1000 * server_cpu / max(outcome.events, 1),
         "server_cpu": server_cpu,
         "peak_connections": poller.peak_connections if target.polls_database else None,
+        "peak_pss_mb": poller.peak_pss / 2**20,
         "peak_rss_mb": poller.peak_rss / 2**20,
         "peak_sizes": poller.peak_sizes,
         "peak_states": ", ".join(f"{n} {state}" for state, n in poller.peak_states),
@@ -388,7 +393,7 @@ def _print_results(clients: int, args, results: list[dict], sources: list[str]) 
     )
     if results[0]["peak_states"]:
         print(f"  {'  at the peak':<{width}}{results[0]['peak_states']:>22}")
-    row("peak server memory (RSS)", [f"{r['peak_rss_mb']:.0f} MB" for r in results])
+    row("peak server memory (PSS)", [f"{r['peak_pss_mb']:.0f} MB" for r in results])
     row(
         "  of which processes (MB)",
         [
@@ -396,6 +401,7 @@ def _print_results(clients: int, args, results: list[dict], sources: list[str]) 
             for r in results
         ],
     )
+    row("  RSS, shared pages in full", [f"{r['peak_rss_mb']:.0f} MB" for r in results])
     row("stand-in CPU", [f"{r['standin_cpu']:.1f} s" for r in results])
     row("client CPU", [f"{r['client_cpu']:.1f} s" for r in results])
     row("rest of the machine CPU", [f"{r['other_cpu']:.1f} s" for r in results])

@@ -1,4 +1,5 @@
-"""Run the production web server alone: uvicorn on config.asgi, WEB_CONCURRENCY processes.
+"""Run the production web server alone: gunicorn with WEB_CONCURRENCY uvicorn workers serving
+config.asgi (config/gunicorn.py).
 
 Configured from the environment only (no .env). Refuses to start, with one line saying why,
 when the production settings do not pass Django's system checks (an empty or malformed
@@ -40,29 +41,9 @@ def main() -> int:
         print(f"make serve: refusing to start: {refusal}", file=sys.stderr)
         return 2
 
-    # The checks loaded Django into this process; the server's supervisor needs none of it
-    # (its workers import the app themselves), so it starts afresh, ~110 MB lighter.
-    env = os.environ
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "config.asgi:application",
-        f"--host={env.get('HOST', '127.0.0.1')}",
-        f"--port={env.get('PORT', '8000')}",
-        f"--workers={env.get('WEB_CONCURRENCY', str(os.cpu_count() or 1))}",
-        # Django has no lifespan handlers; saying so spares uvicorn a probe per worker.
-        "--lifespan=off",
-        f"--log-level={env.get('UVICORN_LOG_LEVEL', 'info')}",
-        f"--timeout-graceful-shutdown={env.get('WEB_GRACEFUL_TIMEOUT', '30')}",
-        f"--forwarded-allow-ips={env.get('FORWARDED_ALLOW_IPS', '127.0.0.1')}",
-        "--access-log"
-        if env.get("UVICORN_ACCESS_LOG", "false").lower() == "true"
-        else "--no-access-log",
-        "--proxy-headers"
-        if env.get("DJANGO_BEHIND_TLS_PROXY", "false").lower() == "true"
-        else "--no-proxy-headers",
-    ]
+    # The checks loaded Django into this process; the server starts afresh, configured by
+    # config/gunicorn.py from the environment (its knobs are in the README).
+    command = [sys.executable, "-m", "gunicorn", "--config=python:config.gunicorn"]
     os.chdir(ROOT)
     os.execv(sys.executable, command)  # noqa: S606 - our own interpreter, fixed arguments
     return 0

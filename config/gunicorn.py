@@ -1,0 +1,59 @@
+"""``make serve``'s web server: gunicorn managing uvicorn workers (decision 092).
+
+Read by gunicorn (``--config python:config.gunicorn``) from the environment only. The master
+process imports the application once (``preload_app``) and forks the workers from it, so
+Django, the Anthropic SDK and the project's code are in memory once, shared by every worker,
+instead of once per worker: about 40 % less memory for two workers. Python's collector would
+undo that sharing by writing to every object it scans; the objects loaded before the fork are
+frozen out of its reach (``gc.freeze``, as the ``gc`` module's documentation describes).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+
+from uvicorn_worker import UvicornWorker
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "false").strip().lower() == "true"
+
+
+class Worker(UvicornWorker):
+    """uvicorn in a gunicorn worker, with the project's settings: Django has no lifespan
+    handlers (saying so spares a probe per worker); the proxy's X-Forwarded-* headers are
+    trusted only behind a TLS proxy (DJANGO_BEHIND_TLS_PROXY), from FORWARDED_ALLOW_IPS."""
+
+    CONFIG_KWARGS = {
+        **UvicornWorker.CONFIG_KWARGS,
+        "lifespan": "off",
+        "proxy_headers": _flag("DJANGO_BEHIND_TLS_PROXY"),
+        "access_log": _flag("UVICORN_ACCESS_LOG"),
+    }
+
+
+wsgi_app = "config.asgi:application"
+worker_class = "config.gunicorn.Worker"
+bind = [f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"]
+workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
+preload_app = True
+graceful_timeout = int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "30"))
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+loglevel = os.environ.get("UVICORN_LOG_LEVEL", "info")
+accesslog = "-" if _flag("UVICORN_ACCESS_LOG") else None
+# gunicorn's runtime control socket (one fixed path per user) is not used: several servers
+# on one machine, as the tests start, would share it.
+control_socket_disable = True
+
+# The master never allocates much after loading the application: collecting in it would only
+# dirty the pages the workers share.
+gc.disable()
+
+
+def pre_fork(server, worker) -> None:
+    gc.freeze()
+
+
+def post_fork(server, worker) -> None:
+    gc.enable()
