@@ -33,7 +33,6 @@ MODEL = "claude-haiku-4-5"
 PLATFORM_KEY = "sk-ant-api03-" + "P" * 40 + "bench"
 PASSWORD = "bench-password-not-secret"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 # Today's production command (README "Serving the web app"), for a checkout without
 # ``make serve``; ``$PORT`` and ``$WEB_CONCURRENCY`` come from the bench.
@@ -105,8 +104,8 @@ def server_environment(*, standin_url: str, database_url: str) -> dict[str, str]
     }
 
 
-def _proc_stat(pid: int) -> tuple[int, float, int] | None:
-    """(parent pid, CPU seconds including reaped children, resident bytes) of one process."""
+def _proc_stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds including reaped children) of one process."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             raw = handle.read()
@@ -114,7 +113,7 @@ def _proc_stat(pid: int) -> tuple[int, float, int] | None:
         return None
     fields = raw[raw.rindex(b")") + 2 :].split()
     ticks = int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
-    return int(fields[1]), ticks / CLOCK_TICKS, int(fields[21]) * PAGE_BYTES
+    return int(fields[1]), ticks / CLOCK_TICKS
 
 
 def _memory(pid: int) -> tuple[int, int] | None:
@@ -130,8 +129,8 @@ def _memory(pid: int) -> tuple[int, int] | None:
     return sizes.get("Pss", 0), sizes.get("Rss", 0)
 
 
-def process_tree(root: int) -> dict[int, tuple[float, int]]:
-    """CPU seconds and resident bytes of ``root`` and every process below it."""
+def process_tree(root: int) -> dict[int, float]:
+    """CPU seconds of ``root`` and every process below it."""
     stats = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -142,14 +141,14 @@ def process_tree(root: int) -> dict[int, tuple[float, int]]:
     while todo:
         pid = todo.pop()
         if pid in stats and pid not in tree:
-            tree[pid] = stats[pid][1:]
+            tree[pid] = stats[pid][1]
             todo.extend(child for child, stat in stats.items() if stat[0] == pid)
     return tree
 
 
-def cpu_between(before: dict[int, tuple[float, int]], after: dict[int, tuple[float, int]]) -> float:
+def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
     """CPU seconds the tree used between two snapshots (a process new since counts whole)."""
-    return sum(cpu - before.get(pid, (0.0, 0))[0] for pid, (cpu, _rss) in after.items())
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def machine_busy() -> tuple[float, float]:
@@ -211,7 +210,7 @@ class Served:
             f"its log {self.log.relative_to(ROOT)} ends: {' | '.join(tail)}"
         )
 
-    def tree(self) -> dict[int, tuple[float, int]]:
+    def tree(self) -> dict[int, float]:
         return process_tree(self.process.pid)
 
     def memory_by_process(self, pids: list[int]) -> list[tuple[int, int]]:

@@ -162,10 +162,10 @@ class _Poller(threading.Thread):
                     pids = list(self.target.server.tree())
                 if tick % 2 == 0:
                     sizes = self.target.server.memory_by_process(pids)
-                    self.peak_rss = max(self.peak_rss, sum(rss for _pss, rss in sizes))
-                    if sum(pss for pss, _rss in sizes) > self.peak_pss:
-                        self.peak_pss = sum(pss for pss, _rss in sizes)
-                        self.peak_sizes = [pss for pss, _rss in sizes]
+                    pss = [proportional for proportional, _resident in sizes]
+                    self.peak_rss = max(self.peak_rss, sum(resident for _, resident in sizes))
+                    if sum(pss) > self.peak_pss:
+                        self.peak_pss, self.peak_sizes = sum(pss), pss
                 tick += 1
 
 
