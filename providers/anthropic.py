@@ -372,12 +372,12 @@ class AnthropicMessageStream:
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
-            await self._stack.aclose()
             if not self.summary.finished:
                 # No message_delta: the output is what the relayed deltas add up to.
                 usage = self.summary.usage
                 output = max(usage.output_tokens, self._delta_output_tokens)
                 self.summary.usage = _replace_usage(usage, output_tokens=output)
+            await self._stack.aclose()
 
     def _scan(self, chunk: bytes) -> None:
         """Read what settlement needs from the events that end in this chunk."""
