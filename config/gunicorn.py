@@ -40,6 +40,11 @@ bind = [f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}
 workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
 preload_app = True
 graceful_timeout = int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "30"))
+# How long an idle connection stays open for its next request. Longer than the idle timeout
+# of the proxy in front (60 s for nginx's upstream keep-alive and AWS's load balancers), so
+# the proxy is never the one sending on a connection the server is closing; gunicorn's own
+# 2 s made that race an error a client could see (decision 092).
+keepalive = int(os.environ.get("WEB_KEEPALIVE", "75"))
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 loglevel = os.environ.get("UVICORN_LOG_LEVEL", "info")
 accesslog = "-" if _flag("UVICORN_ACCESS_LOG") else None

@@ -2,8 +2,8 @@
 config.asgi (config/gunicorn.py).
 
 Configured from the environment only (no .env). Refuses to start, with one line saying why,
-when the production settings do not pass Django's system checks (an empty or malformed
-LLM_KEY_ENCRYPTION_KEYS, no DJANGO_SECRET_KEY, ...).
+when a server knob is not a whole number or the production settings do not pass Django's
+system checks (an empty or malformed LLM_KEY_ENCRYPTION_KEYS, no DJANGO_SECRET_KEY, ...).
 """
 
 import os
@@ -12,6 +12,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+
+# The knobs config/gunicorn.py reads as numbers (gunicorn itself reads WEB_CONCURRENCY on
+# import): a bad one is refused here in one line, not by a traceback from gunicorn.
+WHOLE_NUMBER_KNOBS = ("WEB_CONCURRENCY", "PORT", "WEB_GRACEFUL_TIMEOUT", "WEB_KEEPALIVE")
+
+
+def _knob_refusal() -> str | None:
+    """What is wrong with the first server knob that is set but not a positive whole number."""
+    for name in WHOLE_NUMBER_KNOBS:
+        value = os.environ.get(name)
+        if value is not None and not (value.isdigit() and int(value) > 0):
+            return f"{name} is {value!r}; set it to a positive whole number or unset it."
+    return None
 
 
 def _refusal() -> str | None:
@@ -36,7 +50,7 @@ def _refusal() -> str | None:
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ["DJANGO_READ_DOT_ENV"] = "false"
-    refusal = _refusal()
+    refusal = _knob_refusal() or _refusal()
     if refusal:
         print(f"make serve: refusing to start: {refusal}", file=sys.stderr)
         return 2

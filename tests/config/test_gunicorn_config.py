@@ -42,6 +42,7 @@ def test_gunicorn_reads_the_knobs_from_the_environment():
         HOST="0.0.0.0",
         PORT="9123",
         WEB_GRACEFUL_TIMEOUT="7",
+        WEB_KEEPALIVE="9",
         FORWARDED_ALLOW_IPS="10.0.0.1",
         UVICORN_ACCESS_LOG="true",
         UVICORN_LOG_LEVEL="warning",
@@ -50,6 +51,7 @@ def test_gunicorn_reads_the_knobs_from_the_environment():
     assert settings["workers"] == "3"
     assert settings["bind"] == "['0.0.0.0:9123']"
     assert settings["graceful_timeout"] == "7"
+    assert settings["keepalive"] == "9"
     assert settings["forwarded_allow_ips"] == "['10.0.0.1']"
     assert settings["accesslog"] == "-"
     assert settings["loglevel"] == "warning"
@@ -62,6 +64,8 @@ def test_the_workers_are_uvicorn_forked_from_a_preloaded_application():
     assert settings["worker_class"] == "config.gunicorn.Worker"
     assert settings["preload_app"] == "True"
     assert settings["accesslog"] == "None"
+    # Idle connections outlive a proxy's 60 s idle timeout, not gunicorn's 2 s default.
+    assert settings["keepalive"] == "75"
     # One fixed path per user: two servers on one machine would share it.
     assert settings["control_socket_disable"] == "True"
 

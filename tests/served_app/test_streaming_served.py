@@ -105,13 +105,19 @@ def test_make_run_web_server_streams_too(served_dev, standin):
     assert "WatchFiles" in app.log()  # the autoreloader is watching the project
 
 
-def test_make_serve_refuses_to_start_without_a_key_ring(served_database, standin, tmp_path):
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("LLM_KEY_ENCRYPTION_KEYS", ""), ("WEB_KEEPALIVE", "a minute"), ("WEB_CONCURRENCY", "0")],
+)
+def test_make_serve_refuses_to_start_on_a_bad_setting(
+    served_database, standin, tmp_path, name, value
+):
     import subprocess
 
     from tests.served import ROOT, served_environment
 
     env = served_environment(served_database, standin.url, free_port())
-    env["LLM_KEY_ENCRYPTION_KEYS"] = ""
+    env[name] = value
     done = subprocess.run(
         ["make", "--no-print-directory", "serve"],
         cwd=ROOT,
@@ -124,4 +130,5 @@ def test_make_serve_refuses_to_start_without_a_key_ring(served_database, standin
     assert done.returncode != 0
     refusal = [line for line in done.stderr.splitlines() if "refusing to start" in line]
     assert len(refusal) == 1
-    assert "LLM_KEY_ENCRYPTION_KEYS" in refusal[0]
+    assert name in refusal[0]
+    assert "Traceback" not in done.stderr
