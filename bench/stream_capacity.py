@@ -32,6 +32,7 @@ import collections
 import json
 import os
 import resource
+import shlex
 import subprocess
 import sys
 import threading
@@ -412,9 +413,10 @@ def _print_results(clients: int, args, results: list[dict], sources: list[str]) 
             for r in results
         ],
     )
-    if len(results) == 2 and results[1]["cpu_per_stream_ms"]:
-        ratio = results[0]["cpu_per_stream_ms"] / results[1]["cpu_per_stream_ms"]
-        print(f"  CPU per stream, {results[0]['name']} / {results[1]['name']}: {ratio:.2f}")
+    for other in results[1:]:
+        if other["cpu_per_stream_ms"]:
+            ratio = results[0]["cpu_per_stream_ms"] / other["cpu_per_stream_ms"]
+            print(f"  CPU per stream, {results[0]['name']} / {other['name']}: {ratio:.2f}")
     for result in results:
         if result["failures"]:
             reasons = ", ".join(f"{n} x {reason}" for reason, n in result["failures"].most_common())
@@ -432,6 +434,12 @@ def main() -> None:
     parser.add_argument("--workspaces", type=int, default=10, help="one user each")
     parser.add_argument("--api", choices=["session", "token"], default="session")
     parser.add_argument("--litellm", action="store_true", help="also through a LiteLLM proxy")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also through bench/floor_relay.py: bytes relayed, nothing else (no framework, "
+        "database or accounting), the least any Python gateway does at this load",
+    )
     parser.add_argument(
         "--serve-command",
         default=None,
@@ -513,7 +521,28 @@ def main() -> None:
                     polls_database=False,
                 )
             )
-        # Neither server is measured cold: first requests import and build what they use.
+        if args.floor:
+            floor = benchlib.Served(
+                "the floor relay",
+                f"{shlex.quote(sys.executable)} -m uvicorn bench.floor_relay:app --port $PORT "
+                f"--workers {args.web_concurrency} --no-access-log --log-level warning",
+                env={"FLOOR_UPSTREAM": standin.url, "FLOOR_API_KEY": benchlib.PLATFORM_KEY},
+                health="/health",
+                log=benchlib.VAR / "bench-stream-floor.log",
+            )
+            servers.append(floor)
+            print(f"Floor: bench/floor_relay.py, {args.web_concurrency} uvicorn workers")
+            targets.append(
+                Target(
+                    "floor relay",
+                    floor,
+                    ["/v1/messages"],
+                    [{"Content-Type": "application/json"}],
+                    ["credits"],
+                    polls_database=False,
+                )
+            )
+        # No server is measured cold: first requests import and build what they use.
         for target in targets:
             asyncio.run(_workload(target, args.warmup, args))
         checker = _LedgerCheck()

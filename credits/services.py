@@ -467,16 +467,23 @@ def equal_share(*, workspace_id: int) -> int | None:
 def _count_against_limit(
     *, workspace_id: int, user_id: int, month: datetime.date, amount: int, limit: int | None
 ) -> None:
-    """Add ``amount`` to the member's monthly usage; raise _OverLimit past ``limit``."""
-    MemberCreditUsage.objects.bulk_create(
-        [MemberCreditUsage(workspace_id=workspace_id, user_id=user_id, month=month)],
-        ignore_conflicts=True,
-    )
+    """Add ``amount`` to the member's monthly usage; raise _OverLimit past ``limit``.
+
+    The month's counter row exists after the member's first request of the month, so the
+    UPDATE comes first; only when it changes nothing is the row created (if missing: a
+    concurrent request may have made it) and the UPDATE tried once more.
+    """
     counters = MemberCreditUsage.objects.filter(
         workspace_id=workspace_id, user_id=user_id, month=month
     )
     if limit is not None:
         counters = counters.filter(used__lte=limit - amount)
+    if counters.update(used=F("used") + amount):
+        return
+    MemberCreditUsage.objects.bulk_create(
+        [MemberCreditUsage(workspace_id=workspace_id, user_id=user_id, month=month)],
+        ignore_conflicts=True,
+    )
     if not counters.update(used=F("used") + amount):
         raise _OverLimit
 

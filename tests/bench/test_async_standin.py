@@ -2,32 +2,11 @@
 
 import http.client
 import json
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import anthropic
-import pytest
 
-STANDIN = Path(__file__).resolve().parents[2] / "bench" / "async_standin.py"
 MESSAGES = [{"role": "user", "content": "Hello"}]
-
-
-@pytest.fixture
-def standin_url():
-    process = subprocess.Popen(
-        [sys.executable, str(STANDIN), "--events", "5", "--seconds", "0.5", "--latency", "0.05"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = process.stdout.readline().strip()
-        assert line.startswith("listening http://127.0.0.1:")
-        yield line.split(" ", 1)[1]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_a_stream_carries_n_deltas_over_s_seconds_with_usage(standin_url):

@@ -394,13 +394,17 @@ def test_a_hold_for_a_member_adds_the_counter_and_limit_reads(
 ):
     settings.AI_CREDITS_LOW_BALANCE_PERCENT = 0
     credits_grant(workspace=workspace, amount=1_000, reason="Test")
-    # + the member's own limit, the workspace default, the counter row and its UPDATE
-    with django_assert_max_num_queries(9):
+    # + the member's own limit, the workspace default, and the month's counter: its first
+    # hold finds no row to UPDATE, creates it and UPDATEs again
+    with django_assert_max_num_queries(10):
         hold = credits_hold(
             workspace=workspace, amount=300, idempotency_key="req-1", user=member_user
         )
     with django_assert_max_num_queries(6):
         credits_settle(hold=hold, amount=120)
+    # after it, the counter is one UPDATE
+    with django_assert_max_num_queries(8):
+        credits_hold(workspace=workspace, amount=300, idempotency_key="req-2", user=member_user)
 
 
 class TestSettleInACallersTransaction:

@@ -5,7 +5,9 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
 
 from ai_gateway.models import AIRequest
 from credits import pricing
@@ -64,6 +66,24 @@ def test_a_hold_counts_against_the_limit_a_release_gives_it_back_a_settle_keeps_
     assert used(funded, member_user) == 500
     credits_release(hold=second)
     assert used(funded, member_user) == 120
+
+
+def test_the_months_counter_is_created_by_the_first_hold_and_only_updated_after(
+    funded, member_user
+):
+    def counter_inserts(key: str) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            credits_hold(workspace=funded, amount=10, idempotency_key=key, user=member_user)
+        return sum(
+            query["sql"].startswith("INSERT") and "membercreditusage" in query["sql"]
+            for query in queries.captured_queries
+        )
+
+    assert counter_inserts("first") == 1
+    assert counter_inserts("second") == 0
+    assert counter_inserts("third") == 0
+    assert MemberCreditUsage.objects.filter(workspace=funded, user=member_user).count() == 1
+    assert used(funded, member_user) == 30
 
 
 def test_a_hold_over_the_remaining_limit_is_refused_and_changes_nothing(funded, member_user):
