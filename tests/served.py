@@ -222,18 +222,26 @@ def start(
         database=database,
         log_path=log_path,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited with {process.returncode}:\n{app.log()}")
+    if wait_for_health(process, f"{app.url}/healthz", timeout=60):
+        return app
+    if process.poll() is not None:
+        raise AssertionError(f"the server exited with {process.returncode}:\n{app.log()}")
+    app.stop()
+    raise AssertionError(f"the server did not answer /healthz within 60 s:\n{app.log()}")
+
+
+def wait_for_health(process: subprocess.Popen, url: str, *, timeout: float) -> bool:
+    """Poll ``url`` until it answers 200 (True), or the process exits or ``timeout`` seconds
+    pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
         try:
-            if httpx2.get(f"{app.url}/healthz", timeout=1).status_code == 200:
-                return app
+            if httpx2.get(url, timeout=1).status_code == 200:
+                return True
         except httpx2.HTTPError:
             pass
         time.sleep(0.2)
-    app.stop()
-    raise AssertionError(f"the server did not answer /healthz within 60 s:\n{app.log()}")
+    return False
 
 
 def uvicorn_command(port: int) -> list[str]:

@@ -3,13 +3,11 @@ serves it, passes the stand-in's stream through whole."""
 
 import subprocess
 import sys
-import time
 
 import anthropic
-import httpx2
 
 from tests.bench.conftest import ROOT
-from tests.served import free_port
+from tests.served import free_port, wait_for_health
 
 
 def test_the_floor_relay_passes_a_stream_through_whole(standin_url):
@@ -23,13 +21,7 @@ def test_the_floor_relay_passes_a_stream_through_whole(standin_url):
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx2.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx2.HTTPError:
-                time.sleep(0.2)
+        assert wait_for_health(server, f"{url}/health", timeout=30)
         # The relay adds its own key: the client's is not looked at.
         client = anthropic.Anthropic(base_url=url, api_key="unused", max_retries=0)
         with client.messages.stream(
