@@ -17,15 +17,16 @@ import aiohttp
 
 UPSTREAM = os.environ.get("FLOOR_UPSTREAM", "")
 API_KEY = os.environ.get("FLOOR_API_KEY", "")
-_sessions: dict[int, aiohttp.ClientSession] = {}
+_session: aiohttp.ClientSession | None = None
 
 
-def _session() -> aiohttp.ClientSession:
-    session = _sessions.get(os.getpid())
-    if session is None:
-        connector = aiohttp.TCPConnector(limit=2000)
-        session = _sessions[os.getpid()] = aiohttp.ClientSession(connector=connector)
-    return session
+def _upstream() -> aiohttp.ClientSession:
+    """This worker's session, made on first use: aiohttp needs the running loop for it
+    (uvicorn's workers are fresh interpreters, so this state is per process already)."""
+    global _session
+    if _session is None:
+        _session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=2000))
+    return _session
 
 
 async def _body(receive) -> bytes:
@@ -50,7 +51,7 @@ async def app(scope, receive, send) -> None:
         "x-api-key": API_KEY,
         "anthropic-version": "2023-06-01",
     }
-    async with _session().post(f"{UPSTREAM}/v1/messages", data=body, headers=headers) as up:
+    async with _upstream().post(f"{UPSTREAM}/v1/messages", data=body, headers=headers) as up:
         content_type = up.headers.get("content-type", "application/json").encode()
         await send(
             {
