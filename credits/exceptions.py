@@ -37,3 +37,15 @@ class MemberCreditLimitError(CreditsError):
         self.limit = limit
         self.used = used
         self.needed = needed
+
+
+class ConcurrencyLimitError(CreditsError):
+    """The workspace already has as many credit-paid requests in progress as it may."""
+
+    def __init__(self, *, limit: int):
+        super().__init__(
+            f"Too many AI requests paid with credits are in progress for this workspace "
+            f"(at most {limit:,} at once, AI_CREDITS_MAX_CONCURRENT_REQUESTS). Retry when one "
+            "has finished."
+        )
+        self.limit = limit

@@ -17,7 +17,7 @@ from workspaces.models import Workspace
 
 from .models import CreditEntry, EntryKind
 
-FOLDED_KINDS = (EntryKind.SETTLE, EntryKind.RELEASE)
+FOLDED_KINDS = (EntryKind.EXTEND, EntryKind.SETTLE, EntryKind.RELEASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,10 +29,11 @@ class LedgerLine:
     amount: int
     label: str
     detail: str
+    folded: tuple[CreditEntry, ...] = ()
 
     @property
     def entries(self) -> list[CreditEntry]:
-        return [self.entry] if self.close is None else [self.entry, self.close]
+        return [self.entry, *self.folded]
 
     @property
     def is_request(self) -> bool:
@@ -65,8 +66,10 @@ def credit_ledger_line_entries(
     )
 
 
-def _describe_request(hold: CreditEntry, close: CreditEntry | None) -> tuple[str, str]:
-    held = -hold.amount
+def _describe_request(
+    hold: CreditEntry, close: CreditEntry | None, extended: int = 0
+) -> tuple[str, str]:
+    held = -hold.amount + extended
     if close is None:
         return "AI request (in progress)", f"{held:,} credits held until the request ends."
     if close.kind == EntryKind.RELEASE:
@@ -91,14 +94,25 @@ def credit_ledger_lines(entries: list[CreditEntry]) -> list[LedgerLine]:
         closes = getattr(entry, "closed_by", None)
         if closes is None:
             closes = list(entry.closes.order_by("id"))
-        close = closes[0] if closes else None
+        # A settle wins over a release: after one, it is the request's late charge.
+        close = next((c for c in closes if c.kind == EntryKind.SETTLE), None) or next(
+            (c for c in closes if c.kind == EntryKind.RELEASE), None
+        )
         if entry.kind == EntryKind.HOLD:
-            label, detail = _describe_request(entry, close)
-            amount = entry.amount + (close.amount if close else 0)
+            extended = -sum(c.amount for c in closes if c.kind == EntryKind.EXTEND)
+            label, detail = _describe_request(entry, close, extended)
+            amount = entry.amount + sum(c.amount for c in closes)
         else:
             label, detail = entry.get_kind_display(), entry.reason
             amount = entry.amount
         lines.append(
-            LedgerLine(entry=entry, close=close, amount=amount, label=label, detail=detail)
+            LedgerLine(
+                entry=entry,
+                close=close,
+                amount=amount,
+                label=label,
+                detail=detail,
+                folded=tuple(closes),
+            )
         )
     return lines

@@ -10,8 +10,12 @@ Invariants (each enforced by the database, not only by Python):
   balance in the same transaction and store the resulting ``balance_after``.
 - ``(workspace, idempotency_key)`` is unique (``credits_entry_unique_idempotency_key``): a
   repeated operation cannot be applied twice.
-- A hold is closed at most once: one settle *or* one release per hold
-  (``credits_entry_one_close_per_hold``).
+- A hold is settled at most once and released at most once
+  (``credits_entry_one_settle_one_release_per_hold``); a settle after a release is the late
+  charge of a request whose reservation the sweep took back (its lease had expired).
+- Every hold has one ``CreditReservation``: the mutable state the append-only entries cannot
+  carry (credits set aside now, lease, open or closed). ``CreditAccount.open_reservations``
+  counts a workspace's open ones, moved in the same UPDATE as the balance.
 - Signs by kind (``credits_entry_amount_sign``): grant and refund add, hold takes,
   release gives back, settle gives back the unused part of its hold (or takes the excess),
   adjustment is any non-zero change.
@@ -32,6 +36,7 @@ from django.db.models import Q
 class EntryKind(models.TextChoices):
     GRANT = "grant", "Grant"
     HOLD = "hold", "Hold"
+    EXTEND = "extend", "Hold extended"
     SETTLE = "settle", "Usage (settled hold)"
     RELEASE = "release", "Release"
     REFUND = "refund", "Refund"
@@ -42,6 +47,16 @@ class AlertState(models.TextChoices):
     OK = "ok", "OK"
     LOW = "low", "Low balance"
     EMPTY = "empty", "No credits left"
+
+
+# The entries that belong to a hold: its extensions, its settle, its release.
+HOLD_LINKED_KINDS = [EntryKind.EXTEND, EntryKind.SETTLE, EntryKind.RELEASE]
+
+
+class ReservationState(models.TextChoices):
+    OPEN = "open", "In progress"
+    SETTLED = "settled", "Settled"
+    RELEASED = "released", "Released"
 
 
 # How bad each state is: an alert is sent only when the state gets worse.
@@ -73,11 +88,18 @@ class CreditAccount(models.Model):
         default=MemberLimitDefault.NONE,
         help_text="The monthly limit of a member who has no limit of their own.",
     )
+    open_reservations = models.IntegerField(
+        default=0, help_text="Credit-paid requests of the workspace in progress now."
+    )
 
     class Meta:
         constraints = [
             models.CheckConstraint(
                 condition=Q(balance__gte=0), name="credits_account_balance_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(open_reservations__gte=0),
+                name="credits_account_open_reservations_non_negative",
             ),
             models.CheckConstraint(
                 condition=Q(alert_state__in=AlertState.values),
@@ -142,9 +164,9 @@ class CreditEntry(models.Model):
                 name="credits_entry_unique_idempotency_key",
             ),
             models.UniqueConstraint(
-                fields=["hold"],
-                condition=Q(hold__isnull=False),
-                name="credits_entry_one_close_per_hold",
+                fields=["hold", "kind"],
+                condition=Q(kind__in=["settle", "release"]),
+                name="credits_entry_one_settle_one_release_per_hold",
             ),
             models.CheckConstraint(
                 condition=Q(kind__in=EntryKind.values), name="credits_entry_kind_valid"
@@ -152,7 +174,7 @@ class CreditEntry(models.Model):
             models.CheckConstraint(
                 condition=(
                     Q(kind__in=[EntryKind.GRANT, EntryKind.REFUND], amount__gt=0)
-                    | Q(kind=EntryKind.HOLD, amount__lt=0)
+                    | Q(kind__in=[EntryKind.HOLD, EntryKind.EXTEND], amount__lt=0)
                     | Q(kind=EntryKind.RELEASE, amount__gte=0)
                     | Q(kind=EntryKind.SETTLE)
                     | (Q(kind=EntryKind.ADJUSTMENT) & ~Q(amount=0))
@@ -164,8 +186,8 @@ class CreditEntry(models.Model):
             ),
             models.CheckConstraint(
                 condition=(
-                    Q(kind__in=[EntryKind.SETTLE, EntryKind.RELEASE], hold__isnull=False)
-                    | (~Q(kind__in=[EntryKind.SETTLE, EntryKind.RELEASE]) & Q(hold__isnull=True))
+                    Q(kind__in=HOLD_LINKED_KINDS, hold__isnull=False)
+                    | (~Q(kind__in=HOLD_LINKED_KINDS) & Q(hold__isnull=True))
                 ),
                 name="credits_entry_hold_link",
             ),
@@ -200,7 +222,7 @@ class CreditEntry(models.Model):
             # folded into their hold) of one workspace in a period, newest first.
             models.Index(
                 fields=["workspace", "-created_at", "-id"],
-                condition=~Q(kind__in=["settle", "release"]),
+                condition=~Q(kind__in=["settle", "release", "extend"]),
                 name="credits_entry_ws_line_idx",
             ),
         ]
@@ -322,3 +344,59 @@ class CreditAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_state_display()} ({self.workspace_id}, {self.balance:,} credits)"
+
+
+class CreditReservation(models.Model):
+    """The live side of a hold: what the request has set aside now and whether its process is
+    alive (RFC 4006's reserve / update / terminate). The ledger entries stay append-only; this
+    row is updated while the request runs and closed once.
+
+    - ``held`` is the hold plus its extensions while open (the credits set aside now);
+    - the serving process renews ``renewed_at`` while the request runs; the sweep releases an
+      open reservation not renewed for ``AI_HOLD_MAX_AGE_SECONDS`` (its process died);
+    - a reservation leaves ``open`` once, to ``settled`` or ``released``
+      (``credits_reservation_closed_when_not_open``).
+    """
+
+    hold = models.OneToOneField(
+        CreditEntry, primary_key=True, on_delete=models.PROTECT, related_name="reservation"
+    )
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    held = models.BigIntegerField(help_text="Credits set aside now: the hold and its extensions.")
+    extensions = models.PositiveIntegerField(default=0)
+    state = models.CharField(
+        max_length=8, choices=ReservationState.choices, default=ReservationState.OPEN
+    )
+    renewed_at = models.DateTimeField(help_text="The serving process's last sign of life.")
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(held__gte=0), name="credits_reservation_held_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=ReservationState.values),
+                name="credits_reservation_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(state=ReservationState.OPEN, closed_at__isnull=True)
+                    | (~Q(state=ReservationState.OPEN) & Q(closed_at__isnull=False))
+                ),
+                name="credits_reservation_closed_when_not_open",
+            ),
+        ]
+        indexes = [
+            # The sweep: open reservations by last renewal (few rows: only those running).
+            models.Index(
+                fields=["renewed_at"],
+                condition=Q(state="open"),
+                name="credits_reservation_open_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hold_id}: {self.held:,} credits, {self.state}"

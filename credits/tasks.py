@@ -28,10 +28,9 @@ def credits_monthly_allowance_grant() -> int:
 
 @shared_task(name="credits.tasks.credits_release_stale_holds", ignore_result=True, acks_late=True)
 def credits_release_stale_holds() -> int:
-    """Release holds older than the longest possible request (their process died)."""
+    """Release reservations whose lease expired (their process died)."""
     released = services.credits_release_stale_holds(
-        older_than=datetime.timedelta(seconds=settings.AI_HOLD_MAX_AGE_SECONDS),
-        lookback=datetime.timedelta(hours=settings.AI_HOLD_SWEEP_LOOKBACK_HOURS),
+        older_than=datetime.timedelta(seconds=settings.AI_HOLD_MAX_AGE_SECONDS)
     )
     if released:
         logger.warning("Released %d stale credit holds.", released)

@@ -93,7 +93,7 @@ def test_a_negative_adjustment_can_cross_too(alerting, workspace, admin_user):
 def test_a_transient_smtp_error_is_retried_and_sends_once(
     alerting, workspace, admin_user, monkeypatch
 ):
-    from credits import services
+    from credits.services import alerts as services
 
     real_send = services.send_mail
     calls = []

@@ -91,7 +91,7 @@ def test_a_repeated_grant_key_grants_once_under_concurrency(funded):
     assert credits_balance(workspace=funded) == 1_500
 
 
-def test_concurrent_settles_and_releases_close_a_hold_once(funded):
+def test_concurrent_settles_and_releases_settle_once_and_release_at_most_once(funded):
     hold = credits_hold(workspace=funded, amount=300, idempotency_key="req-1")
 
     def close(i: int):
@@ -101,10 +101,11 @@ def test_concurrent_settles_and_releases_close_a_hold_once(funded):
 
     results = run_in_threads(20, close)
     assert all(isinstance(r, CreditEntry) for r in results), results
-    assert len({r.pk for r in results}) == 1
-    closing = CreditEntry.objects.get(hold=hold)
-    expected = 1_000 if closing.kind == EntryKind.RELEASE else 900
-    assert credits_balance(workspace=funded) == expected == entries_sum(funded)
+    closes = CreditEntry.objects.filter(hold=hold)
+    # The usage is charged once whichever comes first: after a release, as a late settle.
+    assert closes.filter(kind=EntryKind.SETTLE).count() == 1
+    assert closes.filter(kind=EntryKind.RELEASE).count() <= 1
+    assert credits_balance(workspace=funded) == 900 == entries_sum(funded)
 
 
 def test_the_monthly_allowance_is_granted_once_under_concurrency(funded, settings):

@@ -166,8 +166,29 @@ def test_release_twice_gives_back_once(workspace):
     hold = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
     first = credits_release(hold=hold)
     assert credits_release(hold=hold).pk == first.pk
-    assert credits_settle(hold=hold, amount=50).pk == first.pk
     assert credits_balance(workspace=workspace) == 1_000
+    assert_consistent(workspace)
+
+
+def test_a_settle_after_a_release_still_charges_up_to_the_balance(workspace):
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    hold = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
+    credits_release(hold=hold)
+    late = credits_settle(hold=hold, amount=50)
+    assert (late.kind, late.amount, late.charged, late.written_off) == ("settle", -50, 50, 0)
+    assert credits_settle(hold=hold, amount=50).pk == late.pk  # idempotent
+    assert credits_balance(workspace=workspace) == 950
+    assert_consistent(workspace)
+
+
+def test_a_late_settle_above_the_balance_records_the_shortfall(workspace):
+    credits_grant(workspace=workspace, amount=1_000, reason="Test")
+    hold = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
+    credits_release(hold=hold)
+    credits_adjust(workspace=workspace, amount=-980, reason="spent elsewhere")
+    late = credits_settle(hold=hold, amount=50)
+    assert (late.amount, late.charged, late.written_off) == (-20, 20, 30)
+    assert credits_balance(workspace=workspace) == 0
     assert_consistent(workspace)
 
 
@@ -379,13 +400,16 @@ def test_a_hold_and_its_settle_take_a_few_queries(
 ):
     settings.AI_CREDITS_LOW_BALANCE_PERCENT = 0  # no alert on the way (tests/credits/test_alerts)
     credits_grant(workspace=workspace, amount=1_000, reason="Test")
-    # savepoint/begin, conditional UPDATE, read back, INSERT, release/commit
-    with django_assert_max_num_queries(5):
+    # savepoint/begin, conditional UPDATE, read back, INSERT entry, INSERT reservation,
+    # release/commit
+    with django_assert_max_num_queries(6):
         hold = credits_hold(workspace=workspace, amount=300, idempotency_key="req-1")
-    with django_assert_max_num_queries(5):
-        credits_settle(hold=hold, amount=120)
+    # + the reservation's closing UPDATE (the caller knows what it holds: the gateway does)
+    with django_assert_max_num_queries(6):
+        credits_settle(hold=hold, amount=120, held=300)
     other = credits_hold(workspace=workspace, amount=1, idempotency_key="req-2")
-    with django_assert_max_num_queries(5):
+    # + reading what the reservation holds
+    with django_assert_max_num_queries(7):
         credits_release(hold=other)
 
 
@@ -396,14 +420,14 @@ def test_a_hold_for_a_member_adds_the_counter_and_limit_reads(
     credits_grant(workspace=workspace, amount=1_000, reason="Test")
     # + the member's own limit, the workspace default, and the month's counter: its first
     # hold finds no row to UPDATE, creates it and UPDATEs again
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(11):
         hold = credits_hold(
             workspace=workspace, amount=300, idempotency_key="req-1", user=member_user
         )
-    with django_assert_max_num_queries(6):
-        credits_settle(hold=hold, amount=120)
+    with django_assert_max_num_queries(7):
+        credits_settle(hold=hold, amount=120, held=300)
     # after it, the counter is one UPDATE
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):
         credits_hold(workspace=workspace, amount=300, idempotency_key="req-2", user=member_user)
 
 

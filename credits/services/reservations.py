@@ -1,0 +1,391 @@
+"""Credit reservations of AI requests, as prepaid credit control does it (RFC 4006: reserve,
+update, terminate).
+
+- ``credits_hold`` reserves what a request's start needs (a hold entry and its open
+  ``CreditReservation``), refused past the balance, the member's limit or the workspace's
+  open-request limit;
+- ``credits_extend`` adds to it as the request produces more (an extend entry), as far as
+  the balance and the member's limit allow;
+- ``credits_reservations_renew`` renews the lease of the reservations a process serves;
+- ``credits_settle`` charges the real cost and gives back the rest, or, after a release,
+  charges what the balance covers (a late settle); any usage the balance cannot cover is
+  recorded as written off (a shortfall);
+- ``credits_release`` gives a reservation back whole; ``credits_release_stale_holds`` does so
+  for those whose lease expired (their process died).
+
+Each closes the reservation at most once, under its row lock (see ``ledger`` for the order).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from workspaces.models import Workspace
+
+from ..exceptions import (
+    ConcurrencyLimitError,
+    CreditsError,
+    IdempotencyConflictError,
+    InsufficientCreditsError,
+)
+from ..models import (
+    CreditAccount,
+    CreditEntry,
+    CreditReservation,
+    EntryKind,
+    ReservationState,
+)
+from .ledger import NotCovered, existing_entry, ledger_post, replay, require_amount, require_key
+from .limits import (
+    OverLimit,
+    count_against_limit,
+    limit_refusal,
+    member_limit_for,
+    month_of,
+    uncount,
+)
+
+logger = logging.getLogger("credits.services")
+
+STALE_HOLD_REASON = "released by the stale-hold sweep: the request's process stopped renewing it"
+
+
+@dataclass(frozen=True, slots=True)
+class ReleasedReservation:
+    """One reservation the sweep released."""
+
+    workspace_id: int
+    hold_id: int
+    credits: int
+    renewed_at: datetime.datetime
+
+
+def _require_hold(hold: CreditEntry) -> None:
+    if hold.kind != EntryKind.HOLD or hold.pk is None:
+        raise ValueError("Only a saved hold entry can be extended, settled or released.")
+
+
+def credits_hold(
+    *,
+    workspace: Workspace,
+    amount: int,
+    idempotency_key: str,
+    user=None,
+    max_open: int | None = None,
+) -> CreditEntry:
+    """Reserve credits for a request, or raise InsufficientCreditsError (balance),
+    MemberCreditLimitError (the user's monthly limit) or ConcurrencyLimitError (``max_open``
+    requests of the workspace already in progress)."""
+    require_amount(amount)
+    key = require_key(idempotency_key)
+    user_id = getattr(user, "pk", None)
+    limit = member_limit_for(workspace_id=workspace.pk, user_id=user_id) if user_id else None
+    month = month_of(timezone.now())
+
+    def member(_applied: int) -> None:
+        if user_id is not None:
+            count_against_limit(
+                workspace_id=workspace.pk,
+                user_id=user_id,
+                month=month,
+                amount=amount,
+                limit=limit.monthly_limit,
+            )
+
+    try:
+        posted = ledger_post(
+            workspace_id=workspace.pk,
+            kind=EntryKind.HOLD,
+            amount=-amount,
+            key=key,
+            open_delta=1,
+            max_open=max_open,
+            member=member,
+            fields={"actor_id": user_id},
+            then=lambda entry: CreditReservation.objects.create(
+                hold=entry, workspace_id=workspace.pk, held=amount, renewed_at=entry.created_at
+            ),
+        )
+        return posted.entry
+    except OverLimit:
+        existing = existing_entry(workspace.pk, key)
+        if existing is not None:
+            return replay(existing, kind=EntryKind.HOLD, amount=-amount)
+        raise limit_refusal(
+            workspace=workspace, user_id=user_id, month=month, amount=amount, limit=limit
+        ) from None
+    except NotCovered:
+        account = (
+            CreditAccount.objects.filter(workspace_id=workspace.pk)
+            .values_list("balance", "open_reservations")
+            .first()
+        )
+        balance, open_now = account or (0, 0)
+        if max_open is not None and open_now >= max_open and balance >= amount:
+            raise ConcurrencyLimitError(limit=max_open) from None
+        raise InsufficientCreditsError(balance=balance, needed=amount) from None
+
+
+def credits_extend(*, hold: CreditEntry, amount: int) -> int:
+    """Add up to ``amount`` credits to an open reservation, as far as the balance and the
+    member's limit allow; return the credits added (0: none, or the reservation is closed)."""
+    _require_hold(hold)
+    require_amount(amount)
+    number = (
+        CreditReservation.objects.filter(pk=hold.pk, state=ReservationState.OPEN)
+        .values_list("extensions", flat=True)
+        .first()
+    )
+    if number is None:
+        return 0
+    limit = (
+        member_limit_for(workspace_id=hold.workspace_id, user_id=hold.actor_id)
+        if hold.actor_id
+        else None
+    )
+    reservation = CreditReservation.objects.filter(
+        pk=hold.pk, state=ReservationState.OPEN, extensions=number
+    )
+
+    def lock() -> None:
+        if not reservation.select_for_update().exists():
+            raise _Closed
+
+    def member(_amount: int) -> None:
+        if hold.actor_id is not None:
+            count_against_limit(
+                workspace_id=hold.workspace_id,
+                user_id=hold.actor_id,
+                month=month_of(hold.created_at),
+                amount=amount,
+                limit=limit.monthly_limit,
+            )
+
+    def then(entry: CreditEntry) -> None:
+        taken = -entry.amount
+        uncount(hold, taken - amount)  # counted in full first, under the same lock
+        reservation.update(held=F("held") + taken, extensions=number + 1, renewed_at=timezone.now())
+
+    try:
+        posted = ledger_post(
+            workspace_id=hold.workspace_id,
+            kind=EntryKind.EXTEND,
+            amount=-amount,
+            key=f"extend:{hold.pk}:{number + 1}",
+            clip=True,
+            allow_zero=False,
+            first=lock,
+            member=member,
+            fields={"hold": hold, "actor_id": hold.actor_id},
+            then=then,
+        )
+    except (NotCovered, OverLimit, _Closed):
+        return 0
+    return -posted.entry.amount if posted.created else 0
+
+
+class _Closed(Exception):
+    """Internal: the reservation is no longer open (or changed) under this caller."""
+
+
+def credits_reservations_renew(*, hold_ids: list[int]) -> int:
+    """Renew the lease of these open reservations (their process is alive); return how many."""
+    if not hold_ids:
+        return 0
+    return CreditReservation.objects.filter(pk__in=hold_ids, state=ReservationState.OPEN).update(
+        renewed_at=timezone.now()
+    )
+
+
+def credits_settle(*, hold: CreditEntry, amount: int, held: int | None = None) -> CreditEntry:
+    """Charge a request's real cost against its reservation and give back the rest.
+
+    Usage above the reservation is taken from the balance as far as it covers it; the
+    shortfall is recorded on the entry (``written_off``) so the balance never goes below
+    zero. After a release (the sweep took the reservation for dead), the whole cost is
+    charged that way: a late settle. A second call returns the first result. ``held`` is the
+    caller's own count of what the reservation holds (saves reading it). Works inside a
+    caller's transaction, e.g. one that also writes the usage row.
+    """
+    _require_hold(hold)
+    require_amount(amount, allow_zero=True)
+    if held is None:
+        held = (
+            CreditReservation.objects.filter(pk=hold.pk, state=ReservationState.OPEN)
+            .values_list("held", flat=True)
+            .first()
+        )
+    if held is not None:
+        try:
+            return _settle(hold, amount, held=held, closing=True)
+        except _Closed:
+            pass
+    state = CreditReservation.objects.filter(pk=hold.pk).values_list("state", flat=True).first()
+    if state is None:
+        raise CreditsError(f"Hold {hold.pk} has no reservation.")
+    if state == ReservationState.SETTLED:
+        return _settle_replay(hold, amount)
+    logger.warning("credits late settle: hold=%s usage=%s", hold.pk, amount)
+    return _settle(hold, amount, held=0, closing=False)
+
+
+def _settle(hold: CreditEntry, amount: int, *, held: int, closing: bool) -> CreditEntry:
+    excess = amount - held
+
+    def close() -> None:
+        closed = CreditReservation.objects.filter(
+            pk=hold.pk, state=ReservationState.OPEN, held=held
+        ).update(state=ReservationState.SETTLED, closed_at=timezone.now())
+        if not closed:
+            raise _Closed
+
+    def fields(applied: int) -> dict:
+        collected = -applied if excess > 0 else 0
+        return {
+            "hold": hold,
+            "actor_id": hold.actor_id,
+            "charged": amount if excess <= 0 else held + collected,
+            "written_off": max(0, excess - collected),
+        }
+
+    def then(entry: CreditEntry) -> None:
+        if entry.written_off:
+            uncount(hold, -entry.written_off)  # counted in full first, under the same lock
+            logger.warning(
+                "credits shortfall: hold=%s usage=%s written off=%s",
+                hold.pk,
+                amount,
+                entry.written_off,
+            )
+
+    return ledger_post(
+        workspace_id=hold.workspace_id,
+        kind=EntryKind.SETTLE,
+        amount=held - amount,
+        key=f"settle:{hold.pk}",
+        clip=excess > 0,
+        open_delta=-1 if closing else 0,
+        first=close if closing else None,
+        member=lambda _amount: uncount(hold, amount - held),
+        fields=fields,
+        then=then,
+    ).entry
+
+
+def _settle_replay(hold: CreditEntry, amount: int) -> CreditEntry:
+    existing = CreditEntry.objects.get(hold=hold, kind=EntryKind.SETTLE)
+    first_usage = existing.charged + existing.written_off
+    if first_usage != amount:
+        raise IdempotencyConflictError(
+            f"Hold {hold.pk} was already settled for {first_usage:,} credits; "
+            f"it cannot be settled again for {amount:,}."
+        )
+    return existing
+
+
+def _release(
+    hold: CreditEntry, *, reason: str, renewed_before: datetime.datetime | None = None
+) -> tuple[CreditEntry | None, bool]:
+    """Release an open reservation whole; return (its close, whether released now)."""
+    for _attempt in range(3):
+        held = (
+            CreditReservation.objects.filter(pk=hold.pk, state=ReservationState.OPEN)
+            .values_list("held", flat=True)
+            .first()
+        )
+        if held is None:
+            closes = CreditEntry.objects.filter(hold=hold).exclude(kind=EntryKind.EXTEND)
+            return closes.last(), False
+        reservation = CreditReservation.objects.filter(
+            pk=hold.pk, state=ReservationState.OPEN, held=held
+        )
+        if renewed_before is not None:
+            reservation = reservation.filter(renewed_at__lt=renewed_before)
+
+        def close(reservation=reservation) -> None:
+            if not reservation.update(state=ReservationState.RELEASED, closed_at=timezone.now()):
+                raise _Closed
+
+        try:
+            posted = ledger_post(
+                workspace_id=hold.workspace_id,
+                kind=EntryKind.RELEASE,
+                amount=held,
+                key=f"release:{hold.pk}",
+                open_delta=-1,
+                first=close,
+                member=lambda _amount, held=held: uncount(hold, -held),
+                fields={"hold": hold, "reason": reason, "actor_id": hold.actor_id},
+            )
+        except _Closed:
+            if (
+                renewed_before is not None
+                and CreditReservation.objects.filter(
+                    pk=hold.pk, state=ReservationState.OPEN, renewed_at__gte=renewed_before
+                ).exists()
+            ):
+                return None, False  # renewed meanwhile: its process is alive
+            continue  # settled or extended meanwhile: look again
+        return posted.entry, posted.created
+    return None, False
+
+
+def credits_release(*, hold: CreditEntry, reason: str = "") -> CreditEntry:
+    """Give a whole reservation back (the request failed or ended before any usage)."""
+    _require_hold(hold)
+    reason = (reason or "").strip()
+    if len(reason) > 500:
+        raise ValueError("A reason is at most 500 characters.")
+    entry, _released = _release(hold, reason=reason)
+    return entry
+
+
+def credits_reservations_release_expired(
+    *, older_than: datetime.timedelta | None = None
+) -> list[ReleasedReservation]:
+    """Release every open reservation whose lease was not renewed for ``older_than``
+    (default ``AI_HOLD_MAX_AGE_SECONDS``): its process died. Return those released now.
+
+    A live request renews its lease, so it is never released; a settle racing with the sweep
+    wins or loses on the reservation's row lock, and a settle that comes after still charges.
+    """
+    if older_than is None:
+        older_than = datetime.timedelta(seconds=settings.AI_HOLD_MAX_AGE_SECONDS)
+    cutoff = timezone.now() - older_than
+    expired = (
+        CreditReservation.objects.filter(state=ReservationState.OPEN, renewed_at__lt=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    released = []
+    for hold_id in list(expired[:10_000]):
+        hold = CreditEntry.objects.get(pk=hold_id)
+        entry, now = _release(hold, reason=STALE_HOLD_REASON, renewed_before=cutoff)
+        if now:
+            reservation = CreditReservation.objects.get(pk=hold_id)
+            released.append(
+                ReleasedReservation(
+                    workspace_id=hold.workspace_id,
+                    hold_id=hold_id,
+                    credits=entry.amount,
+                    renewed_at=reservation.renewed_at,
+                )
+            )
+            logger.warning(
+                "credits stale reservation released: workspace=%s hold=%s credits=%s",
+                hold.workspace_id,
+                hold_id,
+                entry.amount,
+            )
+    return released
+
+
+def credits_release_stale_holds(*, older_than: datetime.timedelta | None = None) -> int:
+    """Release the reservations whose lease expired; return how many were released now."""
+    return len(credits_reservations_release_expired(older_than=older_than))
