@@ -27,6 +27,9 @@ def error_response(error: GatewayError) -> JsonResponse:
     )
     if error.request_id:
         response["request-id"] = error.request_id
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        response["retry-after"] = str(retry_after)
     return response
 
 

@@ -65,6 +65,23 @@ class MemberCreditLimitError(GatewayError):
     outcome = "insufficient_credits"
 
 
+class ConcurrencyLimitedError(GatewayError):
+    """The workspace has as many credit-paid requests in progress as it may; retry soon."""
+
+    error_type = "rate_limit_error"
+    http_status = 429
+    outcome = "rate_limited"
+    retry_after = 2
+
+
+class StreamTimedOutError(GatewayError):
+    """The request ran for AI_STREAM_MAX_SECONDS and was stopped."""
+
+    error_type = "timeout_error"
+    http_status = 504
+    outcome = "timed_out"
+
+
 class PlatformNotConfiguredError(GatewayError):
     """This server has no platform provider key, so AI credits cannot be used."""
 

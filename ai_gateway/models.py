@@ -23,6 +23,10 @@ class Outcome(models.TextChoices):
     BAD_REQUEST = "bad_request", "Bad request"
     NOT_CONFIGURED = "not_configured", "Refused: platform credentials missing"
     CLIENT_DISCONNECTED = "client_disconnected", "Client went away"
+    CREDITS_EXHAUSTED = "credits_exhausted", "Stopped: AI credits ran out"
+    TIMED_OUT = "timed_out", "Stopped: longest request time reached"
+    USAGE_UNVERIFIED = "usage_unverified", "Charged the reservation: usage missing or garbled"
+    RATE_LIMITED = "rate_limited", "Refused: too many requests in progress"
 
 
 class AIRequest(models.Model):

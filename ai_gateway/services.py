@@ -24,6 +24,8 @@ the async provider calls (``acreate_message``, ``astream_message``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -34,11 +36,12 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.views.decorators.debug import sensitive_variables
 
 from credits import pricing
 from credits import services as ledger
+from credits.exceptions import ConcurrencyLimitError as LedgerConcurrencyError
 from credits.exceptions import InsufficientCreditsError as LedgerInsufficientError
 from credits.exceptions import MemberCreditLimitError as LedgerMemberLimitError
 from llm_keys.models import KeyStatus, LLMKey, Provider
@@ -56,9 +59,11 @@ from providers import (
 from workspaces.echo import shown
 from workspaces.models import Workspace
 
+from . import leases, metering
 from .database import database_section
 from .errors import (
     BadRequestError,
+    ConcurrencyLimitedError,
     GatewayError,
     InsufficientCreditsError,
     LLMKeyInvalidError,
@@ -67,6 +72,7 @@ from .errors import (
     MemberCreditLimitError,
     PlatformNotConfiguredError,
     ProviderFailedError,
+    StreamTimedOutError,
 )
 from .models import AIRequest, CredentialSource, Outcome
 
@@ -121,7 +127,9 @@ class MessageResponse:
 
 @dataclass(slots=True)
 class AICall:
-    """One AI request from begin to end: what its usage row is written from."""
+    """One AI request from begin to end: its reservation and what its usage row is written
+    from. ``end`` is the one place a request ends: whatever happened, it settles or releases
+    the reservation once and writes the request's one ``AIRequest`` row."""
 
     workspace: Workspace
     user: Any
@@ -134,6 +142,12 @@ class AICall:
     price: pricing.ModelPrice | None = None
     hold: Any = None
     api_token: Any = None  # the workspace API token of a program's request
+    held: int = 0  # credits the reservation holds now (the hold and its extensions)
+    worst: int = 0  # the most the request can cost
+    first: int = 0  # what it reserved at its start
+    hidden_work: bool = False  # the provider may bill work the stream does not show
+    extension_refused: bool = False
+    result: tuple[AIRequest | None, int] | None = None
 
     def record(
         self,
@@ -145,7 +159,7 @@ class AICall:
         credits_charged: int = 0,
     ) -> AIRequest:
         """Write the request's usage row and return it."""
-        usage = usage or Usage()
+        usage = metering.usable_counts(usage or Usage())
         return AIRequest.objects.create(
             workspace=self.workspace,
             user=self.user if getattr(self.user, "pk", None) else None,
@@ -166,50 +180,149 @@ class AICall:
             stream=self.stream,
         )
 
-    def release(self) -> None:
-        if self.hold is not None:
-            ledger.credits_release(hold=self.hold)
-            self.hold = None
+    def reserve(self, amount: int) -> None:
+        """Reserve ``amount`` credits for the request, or raise the ledger's refusal."""
+        self.hold = ledger.credits_hold(
+            workspace=self.workspace,
+            amount=amount,
+            idempotency_key=f"ai-request:{uuid.uuid4().hex}",
+            user=self.user if getattr(self.user, "pk", None) else None,
+            max_open=settings.AI_CREDITS_MAX_CONCURRENT_REQUESTS,
+        )
+        self.held = self.first = amount
+        leases.keeper.add(self.hold.pk)
 
-    def refuse(self, error: GatewayError, *, usage: Usage | None = None) -> GatewayError:
-        """Release any hold, write the usage row, and return the error to raise."""
-        self.release()
-        self.record(outcome=error.outcome, error=error, usage=usage)
-        return error
+    def produced(self, usage: Usage) -> int:
+        """What the usage seen so far costs (0 when it cannot be priced)."""
+        if self.price is None or metering.usage_problem(usage) not in (None, metering.NO_INPUT):
+            return 0
+        return pricing.cost(self.price, usage)
 
-    def charge(
+    def metered(self, usage: Usage) -> tuple[int, int]:
+        """What the usage seen so far costs, and the credits to extend the reservation by now
+        (0: none needed, or the balance already refused more). No database work."""
+        produced = self.produced(usage)
+        if self.extension_refused:
+            return produced, 0
+        step = metering.extension(
+            held=self.held, produced=produced, worst=self.worst, first=self.first
+        )
+        return produced, step
+
+    def extend(self, step: int) -> int:
+        """Extend the reservation by up to ``step`` credits, as far as the balance allows."""
+        taken = ledger.credits_extend(hold=self.hold, amount=step)
+        self.held += taken
+        self.extension_refused = taken < step
+        return taken
+
+    def end(
         self,
         *,
-        usage: Usage,
-        request_id: str | None,
-        outcome: str = Outcome.OK,
+        outcome: str,
+        usage: Usage | None = None,
+        request_id: str | None = None,
         error: GatewayError | None = None,
-    ) -> tuple[AIRequest, int]:
-        """Settle what the provider produced (credits path) and write the usage row, together."""
+        complete: bool = False,
+    ) -> tuple[AIRequest | None, int]:
+        """End the request: charge what the provider billed (or a bound that covers it),
+        release the rest, write the usage row; once, whatever calls it again.
+
+        ``usage`` is what the provider reported (``complete``: its final count) or, for a
+        request cut short, what was seen of it; None when nothing reached the provider.
+        """
+        if self.result is not None:
+            return self.result
         if self.hold is None:
-            row = self.record(outcome=outcome, error=error, usage=usage, request_id=request_id)
-            return row, 0
-        cost = pricing.cost(self.price, usage)
-        if outcome != Outcome.OK and cost == 0:
-            # Nothing was produced before the stream ended: give the whole hold back.
-            self.release()
-            return self.record(outcome=outcome, error=error, usage=usage, request_id=request_id), 0
+            self.result = (
+                self.record(outcome=outcome, error=error, usage=usage, request_id=request_id),
+                0,
+            )
+            return self.result
+        amount, outcome = self._charge_for(usage, outcome=outcome, complete=complete)
         try:
             with transaction.atomic():
-                settlement = ledger.credits_settle(hold=self.hold, amount=cost)
+                if amount == 0:
+                    ledger.credits_release(hold=self.hold)
+                    charged = 0
+                else:
+                    charged = ledger.credits_settle(
+                        hold=self.hold, amount=amount, held=self.held
+                    ).charged
                 row = self.record(
                     outcome=outcome,
                     error=error,
                     usage=usage,
                     request_id=request_id,
-                    credits_charged=settlement.charged,
+                    credits_charged=charged,
                 )
+        except (OperationalError, InterfaceError):
+            # The database cannot be reached: keep renewing the lease and settle once it
+            # can (decision 104); the client is answered now.
+            leases.keeper.defer(lambda: self._end_later(amount, outcome, usage, request_id, error))
+            self.result = (None, amount)
+            return self.result
         except BaseException:
-            # A failed settlement must not leave the hold open (SPEC §7).
-            self.release()
+            # A settlement that cannot be written must not leave the reservation open.
+            self._release_quietly()
             raise
-        self.hold = None
-        return row, settlement.charged
+        leases.keeper.discard(self.hold.pk)
+        self.result = (row, charged)
+        return self.result
+
+    def _charge_for(self, usage: Usage | None, *, outcome: str, complete: bool) -> tuple[int, str]:
+        """The credits to charge and the outcome to record (decisions 101 and 103)."""
+        if usage is None:
+            return 0, outcome
+        problem = metering.usage_problem(usage)
+        if complete:
+            if problem is None:
+                return pricing.cost(self.price, usage), outcome
+            # Missing or garbled usage from the provider: the reservation, never 0.
+            logger.warning("provider usage unusable (%s): charging the reservation", problem)
+            return max(self.held, 1), Outcome.USAGE_UNVERIFIED
+        if problem == metering.NO_INPUT and not usage.output_tokens:
+            return 0, outcome  # the provider produced nothing before the request ended
+        if problem not in (None, metering.NO_INPUT):
+            return max(self.held, 1), Outcome.USAGE_UNVERIFIED
+        seen = pricing.cost(self.price, usage)
+        if self.hidden_work:
+            # Cut before the final usage: hidden thinking or server-tool tokens are not in
+            # what was seen; the reservation is the bound charged for them.
+            return max(seen, self.held), outcome
+        return seen, outcome
+
+    def _end_later(self, amount, outcome, usage, request_id, error) -> None:
+        """Settle a request whose first settlement found the database unreachable."""
+        with transaction.atomic():
+            if amount == 0:
+                ledger.credits_release(hold=self.hold)
+                charged = 0
+            else:
+                charged = ledger.credits_settle(
+                    hold=self.hold, amount=amount, held=self.held
+                ).charged
+            row = self.record(
+                outcome=outcome,
+                error=error,
+                usage=usage,
+                request_id=request_id,
+                credits_charged=charged,
+            )
+        leases.keeper.discard(self.hold.pk)
+        self.result = (row, charged)
+
+    def _release_quietly(self) -> None:
+        try:
+            ledger.credits_release(hold=self.hold)
+        except Exception:
+            logger.exception("credits release failed: hold=%s", self.hold.pk)
+        leases.keeper.discard(self.hold.pk)
+
+    def refuse(self, error: GatewayError, *, usage: Usage | None = None) -> GatewayError:
+        """End the request unsent (or refused by the provider) and return the error to raise."""
+        self.end(outcome=error.outcome, error=error, usage=None)
+        return error
 
 
 @sensitive_variables("api_key")
@@ -300,33 +413,47 @@ def call_begin(
         raise call.refuse(error) from None
     if credentials.source == CredentialSource.PLATFORM:
         call.price = price
-        _hold_credits(call, amount=pricing.hold_amount(price, body))
+        call.worst = metering.worst_case(price, body)
+        call.hidden_work = metering.hidden_work(body)
+        _reserve(call, amount=metering.first_reservation(price, body, stream=call.stream))
     return call
 
 
-def _hold_credits(call: AICall, *, amount: int) -> None:
+def _reserve(call: AICall, *, amount: int) -> None:
     try:
-        call.hold = ledger.credits_hold(
-            workspace=call.workspace,
-            amount=amount,
-            idempotency_key=f"ai-request:{uuid.uuid4().hex}",
-            user=call.user if getattr(call.user, "pk", None) else None,
-        )
+        call.reserve(amount)
+    except LedgerConcurrencyError as exc:
+        raise call.refuse(ConcurrencyLimitedError(str(exc))) from None
     except LedgerMemberLimitError as exc:
         raise call.refuse(MemberCreditLimitError(str(exc))) from None
     except LedgerInsufficientError as exc:
         raise call.refuse(
             InsufficientCreditsError(
-                f"Not enough AI credits: this request can cost up to {amount:,} credits and the "
-                f"workspace has {exc.balance:,}. Lower max_tokens, ask a workspace admin to add "
-                "credits, or save your own Anthropic key in Workspace Settings → LLM Key."
+                f"Not enough AI credits: this request needs {amount:,} credits set aside "
+                f"{_reserved_for(call)} and the workspace has {exc.balance:,}. "
+                f"{_what_to_do(call)} Ask a workspace admin to add credits, or save your own "
+                "Anthropic key in Workspace Settings → LLM Key."
             )
         ) from None
 
 
-def call_succeeded(call: AICall, *, usage: Usage, request_id: str | None) -> tuple[AIRequest, int]:
-    """Charge the real usage (credits path) and write the usage row."""
-    return call.charge(usage=usage, request_id=request_id)
+def _reserved_for(call: AICall) -> str:
+    if call.stream:
+        return "to start (its input and a first part of its answer; more as it streams)"
+    return "(the most it can cost: a plain request cannot be extended while it runs)"
+
+
+def _what_to_do(call: AICall) -> str:
+    if call.stream:
+        return "Shorten the prompt or lower max_tokens."
+    return 'Send it with "stream": true (reserved as it streams) or lower max_tokens.'
+
+
+def call_succeeded(
+    call: AICall, *, usage: Usage, request_id: str | None, outcome: str = Outcome.OK
+) -> tuple[AIRequest | None, int]:
+    """Charge the provider's final usage (credits path) and write the usage row."""
+    return call.end(outcome=outcome, usage=usage, request_id=request_id, complete=True)
 
 
 def call_ended_early(
@@ -340,7 +467,7 @@ def call_ended_early(
     """A stream the client abandoned or the provider broke: charge what the provider produced
     (its input, and the output seen so far), release the rest of the hold."""
     failure = provider_failed(error, source=call.source) if error is not None else None
-    return call.charge(usage=usage, request_id=request_id, outcome=outcome, error=failure)
+    return call.end(outcome=outcome, usage=usage, request_id=request_id, error=failure)
 
 
 def call_failed(call: AICall, error: ProviderError) -> GatewayError:
@@ -354,9 +481,8 @@ def call_failed(call: AICall, error: ProviderError) -> GatewayError:
 
 
 def call_aborted(call: AICall) -> None:
-    """The request stopped for a reason of our own (an exception): release its hold."""
-    call.release()
-    call.record(outcome=Outcome.PROVIDER_ERROR)
+    """The request stopped for a reason of our own (an exception) before any answer."""
+    call.end(outcome=Outcome.PROVIDER_ERROR)
 
 
 def provider_failed(error: ProviderError, *, source: str) -> GatewayError:
@@ -451,12 +577,18 @@ async def acreate_message(
 ) -> MessageResponse:
     """Send a begun request to the provider and finish it (settle, usage row)."""
     adapter = get_adapter(call.provider)
+    sent = asyncio.ensure_future(
+        adapter.acreate_message(api_key=call.credentials.api_key, body=body, headers=headers)
+    )
     try:
-        result = await adapter.acreate_message(
-            api_key=call.credentials.api_key, body=body, headers=headers
-        )
+        result = await asyncio.shield(sent)
     except ProviderError as error:
         raise await database_section(call_failed)(call, error) from None
+    except asyncio.CancelledError:
+        # The client left: the provider still answers and bills; read its answer without
+        # the client (within the request timeout) and charge it (decision 103).
+        _background(_finish_abandoned(call, sent))
+        raise
     except BaseException:
         await asyncio.shield(database_section(call_aborted)(call))
         raise
@@ -465,6 +597,32 @@ async def acreate_message(
     )
     return MessageResponse(
         result=result, credential_source=call.source, credits_charged=charged, ai_request=row
+    )
+
+
+_BACKGROUND: set[asyncio.Task] = set()
+
+
+def _background(work) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
+async def _finish_abandoned(call: AICall, sent: asyncio.Future) -> None:
+    try:
+        result = await sent
+    except ProviderError as error:
+        await database_section(call_failed)(call, error)
+        return
+    except BaseException:
+        await database_section(call_aborted)(call)
+        raise
+    await database_section(call_succeeded)(
+        call,
+        usage=result.usage,
+        request_id=result.request_id,
+        outcome=Outcome.CLIENT_DISCONNECTED,
     )
 
 
@@ -508,12 +666,32 @@ def sse_error(error: GatewayError) -> bytes:
     )
 
 
-class GatewayStream:
-    """A streamed AI request: the provider's events as bytes, settled when they end.
+CREDITS_RAN_OUT_MESSAGE = (
+    "The workspace's AI credits ran out during this answer, so it was stopped here; what was "
+    "produced is charged. Ask a workspace admin to add credits (support grants them; the "
+    "monthly allowance adds more), or save your own Anthropic key in Workspace Settings → "
+    "LLM Key."
+)
+# Marks, in the relay queue, the end of what the provider sent.
+_PROVIDER_DONE: Any = object()
+# Chunks waiting for a slow client before the provider is read no further.
+RELAY_QUEUE_CHUNKS = 64
 
-    However the stream ends, its request is settled once, in a database section of its own:
-    the whole usage when the provider finished; what the provider produced when the provider
-    broke the stream (its error is relayed as an ``error`` event) or the client went away.
+
+class GatewayStream:
+    """A streamed AI request: the provider's events as bytes, metered and ended in one place.
+
+    A pump task reads the provider's stream, meters it (extends the reservation as output
+    arrives), and hands the chunks to the client's side through a short queue; it alone ends
+    the request (``AICall.end``), whatever happened:
+
+    - the provider finished → its final usage; it broke the stream → what it produced, its
+      ``error`` event relayed;
+    - the credits ran out → the provider's stream is closed and the client's ends with an
+      ``error`` event saying so; ``AI_STREAM_MAX_SECONDS`` passed → the same, as a timeout;
+    - the client left, or read nothing for ``AI_STREAM_WRITE_TIMEOUT_SECONDS`` → the provider's
+      stream is closed, unless the request has work the stream does not show (hidden
+      thinking, server tools): then it is read on to its final usage, within the same cap.
     """
 
     def __init__(self, call: AICall, stream: MessageStream, *, trailer: bool):
@@ -524,25 +702,143 @@ class GatewayStream:
         self.ai_request: AIRequest | None = None
         self._stream = stream
         self._trailer = trailer
-        self._ended = False
+        self._queue: asyncio.Queue[bytes | None] | None = None
+        self._pump: asyncio.Task | None = None
+        self._client_gone = False
+        self._gone: asyncio.Event | None = None
+        self._caught_up: asyncio.Event | None = None
+        self._deadline = call.started + settings.AI_STREAM_MAX_SECONDS
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        outcome, error = Outcome.CLIENT_DISCONNECTED, None
+        pump = self._start()
+        finished = False
         try:
-            try:
-                async for chunk in self._stream:
-                    yield chunk
-            except ProviderError as broken:
-                outcome, error = Outcome.PROVIDER_ERROR, broken
-                yield sse_error(provider_failed(broken, source=self.call.source))
-            else:
-                summary = self._stream.summary
-                error = summary.error
-                ok = summary.finished and error is None
-                outcome = Outcome.OK if ok else Outcome.PROVIDER_ERROR
+            while True:
+                chunk = await self._queue.get()
+                if chunk is None:
+                    finished = True
+                    return
+                if chunk is _PROVIDER_DONE:
+                    self._caught_up.set()  # the client has every chunk the provider sent
+                    continue
+                yield chunk
+        finally:
+            if not finished:
+                self._leave()
+            # The pump ends the request in its own task, which the client's leaving does
+            # not cancel; wait for it while the event loop lets us.
+            if not pump.done():
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(pump)
+
+    def close(self) -> None:
+        """Django calls this (in a thread) when the response is done, also when its client
+        went away before the first chunk, where no code of the stream's own ran."""
+        if self._pump is None:
+            self._client_gone = True
+            async_to_sync(self._run)()
+
+    def _start(self) -> asyncio.Task:
+        if self._pump is None:
+            self._queue = asyncio.Queue(maxsize=RELAY_QUEUE_CHUNKS)
+            self._gone, self._caught_up = asyncio.Event(), asyncio.Event()
+            self._pump = asyncio.get_running_loop().create_task(self._run())
+        return self._pump
+
+    def _leave(self) -> None:
+        self._client_gone = True
+        if self._gone is not None:
+            self._gone.set()
+        while self._queue is not None and not self._queue.empty():
+            self._queue.get_nowait()  # unblock a pump waiting on a full queue
+
+    async def _deliver(self, chunk: bytes | None) -> None:
+        if self._client_gone or self._queue is None:
+            return
+        try:
+            await asyncio.wait_for(
+                self._queue.put(chunk), timeout=settings.AI_STREAM_WRITE_TIMEOUT_SECONDS
+            )
+        except TimeoutError:
+            self._leave()  # the client stopped reading: it is gone as far as we care
+
+    async def _client_catches_up(self) -> None:
+        """Wait until the client has read all the provider sent, or left: which of the two
+        is the request's outcome (a client that left before the end is recorded so)."""
+        if self._client_gone or self._queue is None:
+            return
+        await self._deliver(_PROVIDER_DONE)
+        waits = [asyncio.ensure_future(e.wait()) for e in (self._caught_up, self._gone)]
+        try:
+            await asyncio.wait(
+                waits,
+                timeout=settings.AI_STREAM_WRITE_TIMEOUT_SECONDS,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            for wait in waits:
+                wait.cancel()
+        if not self._caught_up.is_set():
+            self._leave()
+
+    def _seen(self) -> Usage:
+        summary = self._stream.summary
+        usage = summary.usage
+        if summary.finished or summary.output_tokens_seen <= usage.output_tokens:
+            return usage
+        return dataclasses.replace(usage, output_tokens=summary.output_tokens_seen)
+
+    async def _run(self) -> None:
+        call = self.call
+        outcome, error, notice = Outcome.CLIENT_DISCONNECTED, None, None
+        chunks = aiter(self._stream)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, self._deadline - time.perf_counter())
+        try:
+            async with asyncio.timeout_at(deadline):
+                while True:
+                    if self._client_gone and not call.hidden_work:
+                        break
+                    try:
+                        chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        await self._client_catches_up()
+                        summary = self._stream.summary
+                        error = summary.error
+                        if self._client_gone:
+                            outcome = Outcome.CLIENT_DISCONNECTED
+                        elif summary.finished and error is None:
+                            outcome = Outcome.OK
+                        else:
+                            outcome = Outcome.PROVIDER_ERROR
+                        break
+                    await self._deliver(chunk)
+                    if call.hold is None:
+                        continue
+                    produced, step = call.metered(self._seen())
+                    if step:
+                        await database_section(call.extend)(step)
+                    if produced > call.held:
+                        outcome = Outcome.CREDITS_EXHAUSTED
+                        notice = InsufficientCreditsError(CREDITS_RAN_OUT_MESSAGE)
+                        break
+        except ProviderError as broken:
+            outcome, error = Outcome.PROVIDER_ERROR, broken
+            notice = provider_failed(broken, source=call.source)
+        except TimeoutError:
+            outcome = Outcome.TIMED_OUT
+            notice = StreamTimedOutError(
+                f"This answer ran longer than this service allows for one request "
+                f"({settings.AI_STREAM_MAX_SECONDS:g} s), so it was stopped here; what was "
+                "produced is charged. Ask for a shorter answer or split the task."
+            )
+        finally:
             await asyncio.shield(self._end(outcome, error))
-            if self._trailer:
-                yield sse_event(
+        if notice is not None:
+            await self._deliver(sse_error(notice))
+        if self._trailer:
+            await self._deliver(
+                sse_event(
                     "gateway",
                     {
                         "type": "gateway",
@@ -550,33 +846,23 @@ class GatewayStream:
                         "credits_charged": self.credits_charged,
                     },
                 )
-        finally:
-            # The client went away (cancelled, or the stream was closed unfinished).
-            await asyncio.shield(self._end(outcome, error))
-
-    def close(self) -> None:
-        """Settle a stream that was never read to its end: Django calls this (in a thread)
-        when the response is done, also when its client went away between two chunks or
-        before the first, where no code of the stream's own runs."""
-        async_to_sync(self._end)(Outcome.CLIENT_DISCONNECTED, None)
+            )
+        await self._deliver(None)
 
     async def _end(self, outcome: str, error: ProviderError | None) -> None:
-        # Every caller runs this on the event loop's thread: the first one settles.
-        if self._ended:
-            return
-        self._ended = True
         await self._stream.aclose()
         summary = self._stream.summary
-        if outcome == Outcome.OK:
-            row, charged = await database_section(call_succeeded)(
-                self.call, usage=summary.usage, request_id=summary.request_id
-            )
-        else:
-            row, charged = await database_section(call_ended_early)(
-                self.call,
-                usage=summary.usage,
-                request_id=summary.request_id,
-                outcome=outcome,
-                error=error,
-            )
+        failure = provider_failed(error, source=self.call.source) if error is not None else None
+        if self.call.hold is None and outcome == Outcome.CREDITS_EXHAUSTED:
+            outcome = Outcome.PROVIDER_ERROR
+        usage = summary.usage if summary.finished else self._seen()
+        if not summary.finished and not summary.usage.input_tokens and not usage.output_tokens:
+            usage = None  # nothing came back: nothing to charge
+        row, charged = await database_section(self.call.end)(
+            outcome=outcome,
+            usage=usage,
+            request_id=summary.request_id,
+            error=failure,
+            complete=summary.finished,
+        )
         self.ai_request, self.credits_charged = row, charged

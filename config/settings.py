@@ -166,16 +166,18 @@ AI_HTTP_POOL_SIZE = env.int("AI_HTTP_POOL_SIZE", default=1000)
 AI_CREDITS_MONTHLY_ALLOWANCE = env.int("AI_CREDITS_MONTHLY_ALLOWANCE", default=100_000)
 # Admins are e-mailed once when the balance falls below this percentage of the allowance.
 AI_CREDITS_LOW_BALANCE_PERCENT = env.int("AI_CREDITS_LOW_BALANCE_PERCENT", default=10)
-# A hold still open after this long belongs to a request whose process died: the sweep
-# releases it. The request timeout bounds each read, not a whole stream, so the default is two
-# timeouts plus five minutes (decision 071).
-AI_HOLD_MAX_AGE_SECONDS = env.float(
-    "AI_HOLD_MAX_AGE_SECONDS", default=2 * AI_REQUEST_TIMEOUT_SECONDS + 300
-)
-# How far past that age the periodic sweep looks: each run reads only recent holds. A hold
-# stays in its window this long (one run every 5 minutes), so only a beat down for longer
-# misses one; credits_release_stale_holds(lookback=None) then sweeps the whole ledger.
-AI_HOLD_SWEEP_LOOKBACK_HOURS = env.float("AI_HOLD_SWEEP_LOOKBACK_HOURS", default=24.0)
+# The lease of a credit reservation (contract): the serving process renews it three times per
+# lease; one not renewed for this long belongs to a process that died, and the sweep releases
+# it (decision 100).
+AI_HOLD_MAX_AGE_SECONDS = env.float("AI_HOLD_MAX_AGE_SECONDS", default=300.0)
+# The longest one AI request may run, streams included (contract); then it is cut and charged.
+AI_STREAM_MAX_SECONDS = env.float("AI_STREAM_MAX_SECONDS", default=3600.0)
+# A client that reads nothing of its stream for this long is taken as gone (decision 103).
+AI_STREAM_WRITE_TIMEOUT_SECONDS = env.float("AI_STREAM_WRITE_TIMEOUT_SECONDS", default=60.0)
+# Output tokens a stream reserves at its start, beyond its input; it extends as it streams.
+AI_FIRST_OUTPUT_TOKENS = env.int("AI_FIRST_OUTPUT_TOKENS", default=2048)
+# Credit-paid requests of one workspace in progress at once (contract; 429 above it).
+AI_CREDITS_MAX_CONCURRENT_REQUESTS = env.int("AI_CREDITS_MAX_CONCURRENT_REQUESTS", default=16)
 
 
 # --- AI credits: price table ----------------------------------------------------------------

@@ -390,6 +390,7 @@ class AnthropicMessageStream:
         for event in data[:end].split(b"\n\n"):
             if event.startswith(b"event: content_block_delta"):
                 self._delta_output_tokens += _delta_tokens(event)
+                self.summary.output_tokens_seen = self._delta_output_tokens
             elif event.startswith(
                 (b"event: message_start", b"event: message_delta", b"event: error")
             ):

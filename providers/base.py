@@ -36,6 +36,9 @@ class Usage:
     # 1-hour writes cost more than 5-minute ones. Both 0 when the provider gave no split.
     cache_creation_5m_input_tokens: int = 0
     cache_creation_1h_input_tokens: int = 0
+    # Why the provider's usage cannot be trusted (missing or garbled), or None: such a
+    # request is charged conservatively (ai_gateway.metering).
+    problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,8 @@ class StreamSummary:
     model: str | None = None
     finished: bool = False
     error: ProviderError | None = None
+    # The output tokens of the deltas relayed so far (an estimate), for metering as it streams.
+    output_tokens_seen: int = 0
 
 
 class ProviderError(Exception):

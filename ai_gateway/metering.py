@@ -1,0 +1,118 @@
+"""How much a credit-paid request reserves, when it extends, and what it is charged when the
+provider's usage cannot be trusted (docs/decisions/100-103).
+
+The arithmetic stays in ``credits.pricing`` (``cost``, ``max_cost``, the input estimate);
+this module only decides which amounts to ask the ledger for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+
+from credits import pricing
+from providers import Usage
+
+# A count above this is not a real usage report (the largest context window is 1M tokens;
+# the largest max_tokens 128k): the usage is garbled and charged conservatively.
+MAX_TOKENS_IN_USAGE = 10_000_000
+NO_INPUT = "no input tokens reported"
+USAGE_COUNTS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "cache_creation_5m_input_tokens",
+    "cache_creation_1h_input_tokens",
+)
+
+
+def worst_case(price: pricing.ModelPrice, body: Mapping[str, Any]) -> int:
+    """The most the request can cost: its input estimate at the dearest input rate and every
+    output token it may produce."""
+    return pricing.hold_amount(price, body)
+
+
+def first_reservation(price: pricing.ModelPrice, body: Mapping[str, Any], *, stream: bool) -> int:
+    """What a request reserves before it is sent.
+
+    A stream reserves its start: its input at the dearest rate it can be billed at, plus a
+    first output allowance (``AI_FIRST_OUTPUT_TOKENS``), and extends as output arrives. A
+    plain request cannot be extended while the provider works, so it reserves its worst
+    case (decision 102).
+    """
+    worst = worst_case(price, body)
+    if not stream:
+        return worst
+    allowance = min(pricing.output_tokens_bound(body), settings.AI_FIRST_OUTPUT_TOKENS)
+    start = pricing.max_cost(
+        price,
+        input_tokens=pricing.estimate_request_input_tokens(body),
+        max_tokens=allowance,
+    )
+    return min(worst, max(1, start))
+
+
+def extension(*, held: int, produced: int, worst: int, first: int) -> int:
+    """Credits to add to a stream's reservation now (0: none needed).
+
+    Extend once what was produced passes three quarters of what is held, by as much as is
+    held already (at least the first reservation), so a stream of any length extends a
+    logarithmic number of times; never past the worst case.
+    """
+    if produced * 4 < held * 3 or held >= worst:
+        return 0
+    return max(0, min(max(held, first), worst - held))
+
+
+def usage_problem(usage: Usage) -> str | None:
+    """Say what makes a provider's usage unusable for billing, or None when it is usable.
+
+    The provider adapter may say so itself (``Usage.problem``); the gateway checks the counts
+    too: whole numbers, not negative, within bounds, and some input (the API bills every
+    request for at least one input token, so all-zero input means the usage was missing).
+    """
+    problem = getattr(usage, "problem", None)
+    if problem:
+        return str(problem)
+    for name in USAGE_COUNTS:
+        value = getattr(usage, name, 0)
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{name} is not a whole number"
+        if value < 0 or value > MAX_TOKENS_IN_USAGE:
+            return f"{name} is out of bounds ({value})"
+    if not (
+        usage.input_tokens or usage.cache_read_input_tokens or usage.cache_creation_input_tokens
+    ):
+        return NO_INPUT
+    return None
+
+
+def usable_counts(usage: Usage) -> Usage:
+    """The usage to store on the row: each count kept when it is a sane whole number, else 0."""
+    values = {}
+    for name in USAGE_COUNTS:
+        value = getattr(usage, name, 0)
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        values[name] = value if ok and 0 <= value <= MAX_TOKENS_IN_USAGE else 0
+    return Usage(**values)
+
+
+def hidden_work(body: Mapping[str, Any]) -> bool:
+    """Whether the provider may bill work the stream does not show as it goes: thinking with
+    ``display: "omitted"``, server tools (web search, web fetch, code execution) or MCP
+    servers, whose tokens appear only in the final usage."""
+    thinking = body.get("thinking")
+    if isinstance(thinking, Mapping) and thinking.get("display") == "omitted":
+        return True
+    if body.get("mcp_servers"):
+        return True
+    tools = body.get("tools")
+    if isinstance(tools, list):
+        for tool in tools:
+            kind = tool.get("type") if isinstance(tool, Mapping) else None
+            if kind not in (None, "custom"):
+                return True
+    return False
