@@ -6,14 +6,13 @@ from credits.models import MemberCreditLimit
 from credits.services import credits_grant, credits_hold
 from tests.factories import PASSWORD, MembershipFactory, WorkspaceFactory
 
-from .conftest import needs_chromium
-from .test_settings_page_in_chromium import OUTPUT, browser_page  # noqa: F401
+from .conftest import OUTPUT, needs_chromium
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_admin_sets_a_member_limit_and_sees_usage(live_server, browser_page, settings):  # noqa: F811
+def test_admin_sets_a_member_limit_and_sees_usage(live_server, browser_page, settings):
     settings.AI_CREDITS_MONTHLY_ALLOWANCE = 100_000
     workspace = WorkspaceFactory(name="Acme", slug="acme")
     MembershipFactory(workspace=workspace, role="admin", user__email="admin@example.com")

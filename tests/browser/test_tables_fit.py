@@ -168,7 +168,7 @@ def _populate():
     return admin, support
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_every_table_is_readable_at_1280_390_and_320_px(new_page, site_url):
     admin, support = _populate()
     SHOTS.mkdir(parents=True, exist_ok=True)
