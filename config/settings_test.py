@@ -22,3 +22,4 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILIT
 # Tests serve static files from the finders; there is no collectstatic output to look at.
 STATIC_ROOT = None
 SERVESTATIC_USE_FINDERS = True
+LOGGING["handlers"]["console"]["class"] = "tests.logs.CurrentStderrHandler"  # noqa: F405

@@ -34,13 +34,34 @@ class MemberLimitForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        missing = data.get("mode") == self.MODE_AMOUNT and data.get("monthly_limit") is None
-        if missing and "monthly_limit" not in self.errors:
+        mode, amount = data.get("mode"), data.get("monthly_limit")
+        if "monthly_limit" in self.errors:
+            return data
+        if mode == self.MODE_AMOUNT and amount is None:
             self.add_error(
                 "monthly_limit",
                 "Enter a monthly limit in credits, or choose “No limit” or “Workspace default”.",
             )
+        elif mode in (self.MODE_NONE, self.MODE_DEFAULT) and amount is not None:
+            # A number typed beside another choice is what the admin meant more often than
+            # not: refuse it rather than save the choice and drop the number silently.
+            chosen = dict(self.fields["mode"].choices)[mode]
+            self.add_error(
+                "monthly_limit",
+                f"You typed {amount:,} credits but chose “{chosen}”: choose “Limit of” to set "
+                "that limit, or clear the number.",
+            )
         return data
+
+    def saved_message(self, email: str) -> str:
+        """Return what was saved, in the words of the page."""
+        mode = self.cleaned_data["mode"]
+        if mode == self.MODE_AMOUNT:
+            amount = self.cleaned_data["monthly_limit"]
+            return f"{email} now has a monthly limit of {amount:,} credits."
+        if mode == self.MODE_NONE:
+            return f"{email} now has no monthly limit."
+        return f"{email} now follows the workspace default."
 
 
 class MemberLimitDefaultForm(forms.Form):

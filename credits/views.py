@@ -12,6 +12,18 @@ from .selectors import credits_member_limit_default, member_credits_rows
 from .services import credits_member_limit_default_set, credits_member_limit_set
 
 
+def _limit_choice(row, limit_form: MemberLimitForm, failed_member) -> tuple[str, str]:
+    """Return the choice and the number a row's form shows: what is saved, or for the row
+    whose form was refused, what the admin typed."""
+    if failed_member is not None and str(row.membership.user_id) == str(failed_member):
+        return limit_form.data.get("mode", ""), limit_form.data.get("monthly_limit", "")
+    if row.limit_source != "member":
+        return MemberLimitForm.MODE_DEFAULT, ""
+    if row.limit is None:
+        return MemberLimitForm.MODE_NONE, ""
+    return MemberLimitForm.MODE_AMOUNT, str(row.limit)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def members_settings(request, slug):
@@ -60,9 +72,7 @@ def members_settings(request, slug):
                     except (CreditsError, ValueError) as exc:
                         limit_form.add_error(None, str(exc))
                     else:
-                        messages.success(
-                            request, f"The monthly limit of {membership.user.email} is saved."
-                        )
+                        messages.success(request, limit_form.saved_message(membership.user.email))
                         return redirect("members_settings", slug=workspace.slug)
             failed_member = limit_form.data.get("member")
     failed = bool(limit_form.is_bound and limit_form.errors) or bool(default_form.errors)
@@ -71,7 +81,10 @@ def members_settings(request, slug):
         "credits/members.html",
         {
             **member.as_context(),
-            "rows": member_credits_rows(workspace=workspace),
+            "rows": [
+                (row, *_limit_choice(row, limit_form, failed_member))
+                for row in member_credits_rows(workspace=workspace)
+            ],
             "limit_form": limit_form,
             "default_form": default_form,
             "failed_member": str(failed_member or ""),

@@ -82,6 +82,16 @@ function makeWideTablesFocusable() {
   });
 }
 
+// Typing a member's limit chooses "Limit of" (without this script, the server refuses a
+// number typed beside another choice rather than drop it).
+document.addEventListener("input", (event) => {
+  const amount = event.target.closest ? event.target.closest("[data-limit-amount]") : null;
+  if (amount && amount.value !== "") {
+    const choice = amount.form.querySelector("input[name=mode][value=amount]");
+    if (choice) choice.checked = true;
+  }
+});
+
 document.addEventListener("DOMContentLoaded", () => {
   focusFirstProblem();
   makeWideTablesFocusable();

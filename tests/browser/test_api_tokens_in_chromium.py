@@ -1,21 +1,16 @@
 """The API tokens page in a real browser: create (shown once, copied), then revoke."""
 
-from pathlib import Path
-
 import pytest
 
 from api_tokens.services import api_token_authenticate
-from tests.browser.test_settings_page_in_chromium import CHROMIUM, OUTPUT, browser_page  # noqa: F401
+from tests.browser.conftest import OUTPUT, needs_chromium
 from tests.factories import PASSWORD, MembershipFactory, WorkspaceFactory
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
-]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_admin_creates_copies_and_revokes_a_token(live_server, browser_page):  # noqa: F811
+def test_admin_creates_copies_and_revokes_a_token(live_server, browser_page):
     workspace = WorkspaceFactory(name="Acme", slug="acme")
     MembershipFactory(workspace=workspace, role="admin", user__email="admin@example.com")
     page = browser_page

@@ -6,13 +6,13 @@ from credits.models import MemberCreditLimit
 from credits.services import credits_grant, credits_hold
 from tests.factories import PASSWORD, MembershipFactory, WorkspaceFactory
 
-from .test_settings_page_in_chromium import CHROMIUM, OUTPUT, browser_page  # noqa: F401
+from .conftest import OUTPUT, needs_chromium
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_admin_sets_a_member_limit_and_sees_usage(live_server, browser_page, settings):  # noqa: F811
+def test_admin_sets_a_member_limit_and_sees_usage(live_server, browser_page, settings):
     settings.AI_CREDITS_MONTHLY_ALLOWANCE = 100_000
     workspace = WorkspaceFactory(name="Acme", slug="acme")
     MembershipFactory(workspace=workspace, role="admin", user__email="admin@example.com")
@@ -40,11 +40,13 @@ def test_admin_sets_a_member_limit_and_sees_usage(live_server, browser_page, set
     assert "cannot be negative" in page.locator(".field-error").inner_text()
     assert not MemberCreditLimit.objects.exists()
 
+    # Typing a number is choosing "Limit of": the limit is not lost to the other choice.
     row = page.locator("tr[data-member='member@example.com']")
-    row.locator("input[value=amount]").check()
+    row.locator("input[value=default]").check()
     row.locator("input[name=monthly_limit]").fill("2000")
+    assert row.locator("input[value=amount]").is_checked()
     row.locator("text=Save limit").click()
-    page.wait_for_selector("text=is saved")
+    page.wait_for_selector("text=member@example.com now has a monthly limit of 2,000 credits")
     row = page.locator("tr[data-member='member@example.com']")
     assert row.locator("[data-limit]").get_attribute("data-limit") == "2000"
     assert "766 left" in row.locator("[data-limit]").inner_text()

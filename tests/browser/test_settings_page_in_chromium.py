@@ -1,52 +1,12 @@
 """The settings page in a real browser: Debian's Chromium driven by Playwright."""
 
-import os
-from pathlib import Path
-
 import pytest
-from django.db import connections
 
 from llm_keys.models import KeyStatus, LLMKey
+from tests.browser.conftest import OUTPUT, needs_chromium
 from tests.factories import PASSWORD, MembershipFactory, WorkspaceFactory, fake_key
 
-CHROMIUM = "/usr/bin/chromium"
-OUTPUT = Path(
-    os.environ.get("TEST_OUTPUT_DIR", Path(__file__).resolve().parents[2] / "test-output")
-)
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
-]
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
-    # between browser steps are still plain synchronous calls.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1100, "height": 1000})
-        yield page
-        # The test's ORM calls between browser steps ran in Playwright's greenlet context,
-        # where Django keeps a connection of its own: close it, or the test database cannot
-        # be dropped at the end of the run.
-        connections.close_all()
-        browser.close()
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,15 +5,10 @@ import datetime
 
 import pytest
 
-from tests.browser.test_settings_page_in_chromium import CHROMIUM, OUTPUT, browser_page
+from tests.browser.conftest import OUTPUT, needs_chromium
 from tests.factories import PASSWORD, AIRequestFactory, MembershipFactory, WorkspaceFactory
 
-__all__ = ["browser_page"]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(), reason="no chromium"),
-]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 # Counts the pixels the chart painted: a blank canvas has none.
 PAINTED_PIXELS = """() => {

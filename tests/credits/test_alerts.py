@@ -17,7 +17,8 @@ from credits.services import (
     credits_settle,
 )
 from credits.tasks import credits_alert_email
-from tests.factories import MembershipFactory, WorkspaceFactory
+from llm_keys.services import Actor, llm_key_set
+from tests.factories import MembershipFactory, WorkspaceFactory, fake_key
 
 from .threads import run_in_threads
 
@@ -158,3 +159,43 @@ def test_concurrent_requests_crossing_the_threshold_send_one_email(on_postgres, 
     assert any("running low" in s for s in subjects) and any("used up" in s for s in subjects)
     assert all(m.to == ["race-admin@example.com"] for m in alert_mails())
     assert CreditAlert.objects.filter(workspace=workspace).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_banner_advises_saving_a_key_only_to_admins_of_a_workspace_without_one(
+    alerting, admin_client, member_client, workspace, admin_user
+):
+    credits_grant(workspace=workspace, amount=150, reason="Test")
+    spend(workspace, 60, "a")
+    html = admin_client.get("/w/acme/usage/").content.decode()
+    assert "save the workspace's own Anthropic key in" in html
+    html = member_client.get("/w/acme/usage/").content.decode()
+    assert 'data-credits-alert="low"' in html
+    assert "save the workspace's own Anthropic key in" not in html
+    assert "ask a workspace admin" in html
+
+    llm_key_set(workspace=workspace, raw_key=fake_key(), actor=Actor(user=admin_user))
+    for client in (admin_client, member_client):
+        html = client.get("/w/acme/usage/").content.decode()
+        assert 'data-credits-alert="low"' in html
+        assert "save the workspace's own Anthropic key in" not in html
+        assert "use the workspace's own Anthropic key" in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demos_first_prompts_send_no_alert_and_show_no_banner(tmp_path, settings):
+    from django.core.management import call_command
+    from django.test import Client
+
+    from workspaces.models import Workspace
+
+    settings.BASE_DIR = tmp_path
+    call_command("demo_setup", stdout=open(tmp_path / "out.txt", "w"))  # noqa: SIM115
+    workspace = Workspace.objects.get(slug="demo")
+    for n in range(20):  # twenty prompts of the tour, a generous 100 credits each
+        spend(workspace, 100, f"tour-{n}")
+    assert alert_mails() == []
+    assert credits_alert_state(workspace=workspace).state == AlertState.OK
+    client = Client()
+    client.force_login(workspace.memberships.get().user)
+    assert 'data-credits-alert="' not in client.get("/w/demo/usage/").content.decode()

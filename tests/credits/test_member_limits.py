@@ -232,6 +232,34 @@ def test_a_bad_limit_is_refused_with_a_clear_message(admin_client, member_user, 
     assert not MemberCreditLimit.objects.exists()
 
 
+@pytest.mark.parametrize("mode", ["default", "none"])
+def test_a_typed_limit_under_another_choice_is_refused_not_dropped(admin_client, member_user, mode):
+    response = admin_client.post(
+        URL, {"member": member_user.pk, "mode": mode, "monthly_limit": "2000"}
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "is saved" not in html
+    assert "You typed 2,000 credits" in html and "choose “Limit of”" in html
+    # The page keeps what was typed and chosen, for the admin to correct.
+    assert 'value="2000"' in html
+    assert f'name="mode" value="{mode}" checked' in html
+    assert not MemberCreditLimit.objects.exists()
+
+
+def test_a_saved_limit_says_what_was_saved(admin_client, member_user):
+    response = admin_client.post(
+        URL, {"member": member_user.pk, "mode": "amount", "monthly_limit": "2000"}, follow=True
+    )
+    assert f"{member_user.email} now has a monthly limit of 2,000 credits" in (
+        response.content.decode()
+    )
+    response = admin_client.post(URL, {"member": member_user.pk, "mode": "none"}, follow=True)
+    assert f"{member_user.email} now has no monthly limit" in response.content.decode()
+    response = admin_client.post(URL, {"member": member_user.pk, "mode": "default"}, follow=True)
+    assert f"{member_user.email} now follows the workspace default" in (response.content.decode())
+
+
 def test_a_limit_for_a_non_member_is_refused_on_the_page(admin_client, outsider_user):
     response = admin_client.post(URL, {"member": outsider_user.pk, "mode": "none"})
     assert response.status_code == 400

@@ -182,10 +182,12 @@ def test_demo_setup_grants_the_starting_credits_once(tmp_path, settings):
     first = run("demo_setup")
     second = run("demo_setup")
     workspace = Workspace.objects.get(slug="demo")
-    assert credits_balance(workspace=workspace) == 10_000
+    # 10 % of the 100,000 allowance, plus 10,000 for the tour above it.
+    assert settings.AI_CREDITS_MONTHLY_ALLOWANCE == 100_000
+    assert credits_balance(workspace=workspace) == 20_000
     grant = CreditEntry.objects.get(workspace=workspace)
     assert "starting credits" in grant.reason
-    assert "Starting credits: 10,000" in first and "Starting credits: 10,000" in second
+    assert "Starting credits: 20,000" in first and "Starting credits: 20,000" in second
     login = (tmp_path / "var" / "demo-login.txt").read_text()
     password = login.split("password:")[1].split()[0]
     assert password in second

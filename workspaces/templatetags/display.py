@@ -41,6 +41,17 @@ def moment(value: datetime | None) -> str:
 
 
 @register.filter
+def email(value: str | None) -> str:
+    """``{{ address|email }}`` → the address in one piece on a desktop, and on a phone's
+    stacked table free to wrap only after its "@" (never inside a word)."""
+    local, at, domain = (value or "").partition("@")
+    if not at:
+        return value or ""
+    # Not <wbr>: Chromium breaks at one even under white-space: nowrap.
+    return format_html('<span class="email">{}@<span>{}</span></span>', local, domain)
+
+
+@register.filter
 def credits(value: int | None) -> str:
     """``{{ n|credits }}`` → "12,500"."""
     return format_credits(value)

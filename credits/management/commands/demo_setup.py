@@ -5,15 +5,24 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from credits.services import credits_grant
+from credits.services import credits_grant, low_balance_threshold
 from workspaces.formatting import format_credits, format_datetime
 from workspaces.models import Membership, Workspace
 from workspaces.services import user_get_or_create, workspace_create
 
 DEMO_EMAIL = "admin@demo.local"
-# Enough for the tour's prompts (one answer of 512 tokens costs under 100 credits). Fixed,
-# with a fixed idempotency key: a restart never grants twice (decision 066).
-DEMO_STARTING_CREDITS = 10_000
+# Enough for the tour's prompts (one answer of 512 tokens costs under 100 credits) above the
+# low-balance line, so the newcomer's first prompt sends no alert and shows no banner
+# (decision 130). One grant, with a fixed idempotency key: a restart never grants twice
+# (decision 066).
+DEMO_TOUR_CREDITS = 10_000
+
+
+def demo_starting_credits() -> int:
+    """Return the demo's starting credits: the tour's share above the low-balance threshold."""
+    return low_balance_threshold() + DEMO_TOUR_CREDITS
+
+
 DEMO_GRANT_KEY = "demo-setup:starting-grant"
 # Where `make run` (scripts/run_dev.py) finds the login to print again once every process is
 # up; it deletes the file when it has read it.
@@ -55,7 +64,7 @@ class Command(BaseCommand):
         )
         entry = credits_grant(
             workspace=workspace,
-            amount=DEMO_STARTING_CREDITS,
+            amount=demo_starting_credits(),
             reason="Demo workspace: one-time starting credits, so the tour's first prompt "
             "is answered.",
             idempotency_key=DEMO_GRANT_KEY,
