@@ -193,3 +193,30 @@ def test_every_ending_charges_once_with_one_row(
     total = CreditEntry.objects.filter(workspace=workspace).aggregate(s=Sum("amount"))["s"]
     assert credits_balance(workspace=workspace) == total == funded - row.credits_charged
     assert CreditAccount.objects.get(workspace=workspace).open_reservations == 0
+
+
+def test_a_client_that_stops_reading_is_cut_after_the_write_timeout(
+    member_client, workspace, standin, settings
+):
+    ledger_services.credits_grant(workspace=workspace, amount=1_000_000, reason="test")
+    settings.AI_STREAM_WRITE_TIMEOUT_SECONDS = 0.3
+    standin.state.answer_words = 400  # more events than the relay queue holds
+    data = body(stream=True, max_tokens=2_000)
+    call = gateway.call_begin(workspace=workspace, user=_member(member_client), body=data)
+
+    async def read_one_then_stall():
+        import asyncio
+
+        stream = await gateway.astream_message(call, body=data, headers={}, trailer=False)
+        chunks = aiter(stream)
+        await anext(chunks)
+        for _ in range(100):  # the client reads nothing more; the request ends without it
+            if call.result is not None:
+                break
+            await asyncio.sleep(0.1)
+        await chunks.aclose()
+
+    async_to_sync(read_one_then_stall)()
+    [row] = AIRequest.objects.filter(workspace=workspace)
+    assert row.outcome == "client_disconnected" and row.credits_charged > 0
+    assert CreditReservation.objects.get(workspace=workspace).state == "settled"
