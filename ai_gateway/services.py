@@ -792,6 +792,7 @@ class GatewayStream:
         call = self.call
         outcome, error, notice = Outcome.CLIENT_DISCONNECTED, None, None
         chunks = aiter(self._stream)
+        pending = b""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, self._deadline - time.perf_counter())
         try:
@@ -802,6 +803,8 @@ class GatewayStream:
                     try:
                         chunk = await anext(chunks)
                     except StopAsyncIteration:
+                        if pending:
+                            await self._deliver(pending)
                         await self._client_catches_up()
                         summary = self._stream.summary
                         error = summary.error
@@ -812,13 +815,22 @@ class GatewayStream:
                         else:
                             outcome = Outcome.PROVIDER_ERROR
                         break
-                    await self._deliver(chunk)
+                    # Relay whole events only, so that an error event the gateway adds
+                    # never lands inside a provider's event.
+                    data = pending + chunk if pending else chunk
+                    end = data.rfind(b"\n\n") + 2
+                    pending = data[end:]
+                    if end:
+                        await self._deliver(data[:end])
                     if call.hold is None:
                         continue
                     produced, step = call.metered(self._seen())
                     if step:
                         await database_section(call.extend)(step)
-                    if produced > call.held:
+                    # The final usage (message_delta) may pass the reservation at once, hidden
+                    # work above all: the settlement charges it; only a stream still producing
+                    # is cut.
+                    if produced > call.held and not self._stream.summary.finished:
                         outcome = Outcome.CREDITS_EXHAUSTED
                         notice = InsufficientCreditsError(CREDITS_RAN_OUT_MESSAGE)
                         break

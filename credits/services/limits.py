@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Value
+from django.db.models import Exists, F, Subquery, Value
 from django.db.models.functions import Greatest
 
 from workspaces.models import Membership, Workspace
@@ -45,14 +45,20 @@ class MemberLimit:
 
 def member_limit_for(*, workspace_id: int, user_id: int) -> MemberLimit:
     """Return the monthly credit limit that applies to this member now."""
-    own = MemberCreditLimit.objects.filter(workspace_id=workspace_id, user_id=user_id).first()
-    if own is not None:
-        return MemberLimit(own.monthly_limit, "member")
-    default = (
+    # One query for the member's own limit and the workspace default (the account row).
+    own = MemberCreditLimit.objects.filter(workspace_id=workspace_id, user_id=user_id)
+    row = (
         CreditAccount.objects.filter(workspace_id=workspace_id)
-        .values_list("member_limit_default", flat=True)
+        .annotate(has_own=Exists(own), own=Subquery(own.values("monthly_limit")[:1]))
+        .values_list("member_limit_default", "has_own", "own")
         .first()
     )
+    if row is None:  # no account yet: only the member's own limit can apply
+        limit = own.first()
+        return MemberLimit(limit.monthly_limit, "member") if limit else MemberLimit(None, "none")
+    default, has_own, own_limit = row
+    if has_own:
+        return MemberLimit(own_limit, "member")
     if default == MemberLimitDefault.EQUAL_SHARE:
         return MemberLimit(equal_share(workspace_id=workspace_id), "workspace default")
     return MemberLimit(None, "none")

@@ -7,10 +7,11 @@ import pytest
 from django.db import connection
 from django.db.models import Sum
 
-from credits.exceptions import InsufficientCreditsError
-from credits.models import CreditEntry, EntryKind
+from credits.exceptions import ConcurrencyLimitError, InsufficientCreditsError
+from credits.models import CreditAccount, CreditEntry, CreditReservation, EntryKind
 from credits.selectors import credits_balance
 from credits.services import (
+    credits_extend,
     credits_grant,
     credits_hold,
     credits_monthly_allowance_grant,
@@ -117,3 +118,34 @@ def test_the_monthly_allowance_is_granted_once_under_concurrency(funded, setting
     assert not any(isinstance(r, Exception) for r in results), results
     assert sum(r is not None for r in results) == 1
     assert credits_balance(workspace=funded) == 3_500 == entries_sum(funded)
+
+
+def test_the_open_request_limit_is_exact_under_concurrency(funded):
+    results = run_in_threads(
+        30,
+        lambda i: credits_hold(workspace=funded, amount=10, idempotency_key=f"c-{i}", max_open=5),
+    )
+    holds = [r for r in results if isinstance(r, CreditEntry)]
+    refused = [r for r in results if isinstance(r, ConcurrencyLimitError)]
+    assert (len(holds), len(refused)) == (5, 25), results
+    assert CreditAccount.objects.get(workspace=funded).open_reservations == 5
+    for hold in holds:
+        credits_settle(hold=hold, amount=3)
+    assert CreditAccount.objects.get(workspace=funded).open_reservations == 0
+    # Closed ones make room again.
+    credits_hold(workspace=funded, amount=10, idempotency_key="after", max_open=5)
+    assert credits_balance(workspace=funded) == 1_000 - 5 * 3 - 10 == entries_sum(funded)
+
+
+def test_extensions_racing_for_the_last_credits_never_overdraw(funded):
+    holds = [credits_hold(workspace=funded, amount=100, idempotency_key=f"x-{i}") for i in range(5)]
+    taken = run_in_threads(40, lambda i: credits_extend(hold=holds[i % 5], amount=50))
+    assert not [t for t in taken if isinstance(t, Exception)], taken
+    assert sum(taken) == 500  # exactly what was left after the five holds
+    assert credits_balance(workspace=funded) == 0 == entries_sum(funded)
+    held = sum(
+        CreditReservation.objects.filter(pk__in=[h.pk for h in holds]).values_list(
+            "held", flat=True
+        )
+    )
+    assert held == 1_000
