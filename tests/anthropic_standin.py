@@ -446,7 +446,10 @@ def _invalid(body: dict[str, Any]) -> str | None:
     return None
 
 
-def _ratelimit_headers(input_tokens: int = 0) -> dict[str, str]:
+def _ratelimit_headers(input_tokens: Any = 0) -> dict[str, str]:
+    # A usage override may garble the count (a test of the gateway's validation).
+    if isinstance(input_tokens, bool) or not isinstance(input_tokens, int):
+        input_tokens = 0
     reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
     headers = {}
     for kind, limit, used in (
