@@ -132,6 +132,7 @@ class AICall:
     source: str = CredentialSource.NONE
     credentials: Credentials | None = field(default=None, repr=False)
     price: pricing.ModelPrice | None = None
+    terms: pricing.RequestTerms = pricing.STANDARD_TERMS
     hold: Any = None
     api_token: Any = None  # the workspace API token of a program's request
 
@@ -164,6 +165,7 @@ class AICall:
             latency_ms=int((time.perf_counter() - self.started) * 1000),
             provider_request_id=(request_id or (error.request_id if error else "") or "")[:100],
             stream=self.stream,
+            prices=self.price.snapshot() if self.price else None,
         )
 
     def release(self) -> None:
@@ -189,7 +191,7 @@ class AICall:
         if self.hold is None:
             row = self.record(outcome=outcome, error=error, usage=usage, request_id=request_id)
             return row, 0
-        cost = pricing.cost(self.price, usage)
+        cost = pricing.cost(self.price, usage, self.terms)
         if outcome != Outcome.OK and cost == 0:
             # Nothing was produced before the stream ended: give the whole hold back.
             self.release()
@@ -261,6 +263,17 @@ def _check_body(body: dict[str, Any], *, price: pricing.ModelPrice | None) -> No
         raise BadRequestError("'stream' must be true or false.")
 
 
+def _check_priced(body: dict[str, Any], beta: str | None, price: pricing.ModelPrice) -> None:
+    """Refuse, on credits, what the price table cannot charge for (decision 114)."""
+    unpriced = pricing.unpriced_features(body, beta, price)
+    if unpriced:
+        raise BadRequestError(
+            f"This request uses {', '.join(unpriced)}, which AI credits cannot pay for yet, so "
+            "it was not sent to Anthropic. It works with the workspace's own Anthropic key "
+            "(Workspace Settings → LLM Key)."
+        )
+
+
 def call_begin(
     *,
     workspace: Workspace,
@@ -268,6 +281,7 @@ def call_begin(
     body: dict[str, Any],
     provider: str = Provider.ANTHROPIC,
     api_token: Any = None,
+    headers: dict[str, str] | None = None,
 ) -> AICall:
     """Check the request, resolve its credentials and hold its credits.
 
@@ -296,10 +310,12 @@ def call_begin(
                 f"The model {shown(model)} is not available with AI credits. Choose one of: "
                 f"{', '.join(sorted(settings.AI_MODEL_PRICES))}."
             )
+        if credentials.source == CredentialSource.PLATFORM:
+            _check_priced(body, (headers or {}).get("anthropic-beta"), price)
     except BadRequestError as error:
         raise call.refuse(error) from None
     if credentials.source == CredentialSource.PLATFORM:
-        call.price = price
+        call.price, call.terms = price, pricing.RequestTerms.from_body(body)
         _hold_credits(call, amount=pricing.hold_amount(price, body))
     return call
 
