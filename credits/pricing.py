@@ -312,10 +312,22 @@ PRICED_TOOL_TYPE_PREFIXES = (
     "web_search_2",
     "web_fetch_2",
 )
-# anthropic-beta values that change no price, or whose price the table covers.
+# anthropic-beta values that change no price, or whose price the table covers. A beta that
+# only makes a tool type available (advisor, advanced tool use) passes: the tool type itself
+# is checked. Claude Code's own list (a captured v2.1 request: claude-code, interleaved
+# thinking, thinking token count, context management, prompt-caching scope, mid-conversation
+# system, advisor tool, effort, extended cache TTL, redact thinking) is all here, so its
+# default requests run on credits.
 PRICED_BETAS = frozenset(
     {
+        "advanced-tool-use-2025-11-20",
+        "advisor-tool-2026-03-01",
         "claude-code-20250219",
+        "effort-2025-11-24",
+        "mid-conversation-system-2026-04-07",
+        "oauth-2025-04-20",
+        "prompt-caching-scope-2026-01-05",
+        "redact-thinking-2026-02-12",
         "computer-use-2024-10-22",
         "computer-use-2025-01-24",
         "computer-use-2025-11-24",

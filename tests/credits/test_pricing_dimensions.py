@@ -145,3 +145,18 @@ def test_what_the_table_cannot_price_is_named():
 def test_a_key_pasted_as_a_beta_is_not_repeated():
     named = unpriced_features(BODY, "sk-ant-api03-abcdefghijklmnop", SONNET_5)
     assert named == ["anthropic-beta a value that looks like an API key (not repeated here)"]
+
+
+def test_claude_codes_own_betas_are_priced():
+    # The anthropic-beta header of a captured Claude Code v2.1 request.
+    header = (
+        "claude-code-20250219,oauth-2025-04-20,interleaved-thinking-2025-05-14,"
+        "thinking-token-count-2026-05-13,context-management-2025-06-27,"
+        "prompt-caching-scope-2026-01-05,mid-conversation-system-2026-04-07,"
+        "advisor-tool-2026-03-01,effort-2025-11-24,extended-cache-ttl-2025-04-11,"
+        "redact-thinking-2026-02-12,fine-grained-tool-streaming-2025-05-14"
+    )
+    assert unpriced_features(BODY, header, SONNET_5) == []
+    # The tools those betas unlock are still checked one by one.
+    advisor = {**BODY, "tools": [{"type": "advisor_20260301", "name": "advisor"}]}
+    assert unpriced_features(advisor, header, SONNET_5) == ["tool type 'advisor_20260301'"]
