@@ -51,6 +51,7 @@ class AIRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "cache_read_input_tokens",
         "cache_creation_input_tokens",
         "credits_charged",
+        "prices",
         "latency_ms",
         "provider_request_id",
     )

@@ -72,7 +72,13 @@ def _token_of(request: HttpRequest) -> ApiToken:
 def _messages_begin(request: HttpRequest) -> tuple[AICall, dict[str, Any]]:
     token = _token_of(request)
     body = read_json_body(request)
-    call = call_begin(workspace=token.workspace, user=None, body=body, api_token=token)
+    call = call_begin(
+        workspace=token.workspace,
+        user=None,
+        body=body,
+        api_token=token,
+        headers=passed_on_headers(request),
+    )
     return call, body
 
 

@@ -7,6 +7,7 @@ this module only decides which amounts to ask the ledger for.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,6 +52,7 @@ def first_reservation(price: pricing.ModelPrice, body: Mapping[str, Any], *, str
         price,
         input_tokens=pricing.estimate_request_input_tokens(body),
         max_tokens=allowance,
+        terms=pricing.RequestTerms.from_body(body),
     )
     return min(worst, max(1, start))
 
@@ -97,7 +99,7 @@ def usable_counts(usage: Usage) -> Usage:
         value = getattr(usage, name, 0)
         ok = isinstance(value, int) and not isinstance(value, bool)
         values[name] = value if ok and 0 <= value <= MAX_TOKENS_IN_USAGE else 0
-    return Usage(**values)
+    return dataclasses.replace(usage, **values)
 
 
 def hidden_work(body: Mapping[str, Any]) -> bool:

@@ -4,7 +4,9 @@ Invariants:
 - a row never holds a prompt, an answer or a key — only counts, names and outcomes;
 - ``credits_charged`` is 0 unless ``credential_source`` is ``platform`` and the outcome is
   ``ok`` (``ai_gateway_airequest_byok_free``, ``ai_gateway_airequest_credits_nonneg``);
-- rows are written once, when the request ends, and never updated.
+- rows are written once, when the request ends, and never updated;
+- ``prices`` holds the rates a credits request was charged at, so a later price version
+  never changes what an old row says it cost.
 """
 
 from django.conf import settings
@@ -71,6 +73,9 @@ class AIRequest(models.Model):
     latency_ms = models.PositiveIntegerField(default=0)
     provider_request_id = models.CharField(max_length=100, blank=True)
     stream = models.BooleanField(default=False)
+    # The prices this request was charged at (credits path): the version in force when it
+    # began, as ``credits.pricing.ModelPrice.snapshot()``. History is never re-priced.
+    prices = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -140,6 +140,7 @@ class AICall:
     source: str = CredentialSource.NONE
     credentials: Credentials | None = field(default=None, repr=False)
     price: pricing.ModelPrice | None = None
+    terms: pricing.RequestTerms = pricing.STANDARD_TERMS
     hold: Any = None
     api_token: Any = None  # the workspace API token of a program's request
     held: int = 0  # credits the reservation holds now (the hold and its extensions)
@@ -178,6 +179,7 @@ class AICall:
             latency_ms=int((time.perf_counter() - self.started) * 1000),
             provider_request_id=(request_id or (error.request_id if error else "") or "")[:100],
             stream=self.stream,
+            prices=self.price.snapshot() if self.price else None,
         )
 
     def reserve(self, amount: int) -> None:
@@ -196,7 +198,7 @@ class AICall:
         """What the usage seen so far costs (0 when it cannot be priced)."""
         if self.price is None or metering.usage_problem(usage) not in (None, metering.NO_INPUT):
             return 0
-        return pricing.cost(self.price, usage)
+        return pricing.cost(self.price, usage, self.terms)
 
     def metered(self, usage: Usage) -> tuple[int, int]:
         """What the usage seen so far costs, and the credits to extend the reservation by now
@@ -277,7 +279,7 @@ class AICall:
         problem = metering.usage_problem(usage)
         if complete:
             if problem is None:
-                return pricing.cost(self.price, usage), outcome
+                return pricing.cost(self.price, usage, self.terms), outcome
             # Missing or garbled usage from the provider: the reservation, never 0.
             logger.warning("provider usage unusable (%s): charging the reservation", problem)
             return max(self.held, 1), Outcome.USAGE_UNVERIFIED
@@ -285,7 +287,7 @@ class AICall:
             return 0, outcome  # the provider produced nothing before the request ended
         if problem not in (None, metering.NO_INPUT):
             return max(self.held, 1), Outcome.USAGE_UNVERIFIED
-        seen = pricing.cost(self.price, usage)
+        seen = pricing.cost(self.price, usage, self.terms)
         if self.hidden_work:
             # Cut before the final usage: hidden thinking or server-tool tokens are not in
             # what was seen; the reservation is the bound charged for them.
@@ -374,6 +376,17 @@ def _check_body(body: dict[str, Any], *, price: pricing.ModelPrice | None) -> No
         raise BadRequestError("'stream' must be true or false.")
 
 
+def _check_priced(body: dict[str, Any], beta: str | None, price: pricing.ModelPrice) -> None:
+    """Refuse, on credits, what the price table cannot charge for (decision 114)."""
+    unpriced = pricing.unpriced_features(body, beta, price)
+    if unpriced:
+        raise BadRequestError(
+            f"This request uses {', '.join(unpriced)}, which AI credits cannot pay for yet, so "
+            "it was not sent to Anthropic. It works with the workspace's own Anthropic key "
+            "(Workspace Settings → LLM Key)."
+        )
+
+
 def call_begin(
     *,
     workspace: Workspace,
@@ -381,6 +394,7 @@ def call_begin(
     body: dict[str, Any],
     provider: str = Provider.ANTHROPIC,
     api_token: Any = None,
+    headers: dict[str, str] | None = None,
 ) -> AICall:
     """Check the request, resolve its credentials and hold its credits.
 
@@ -409,10 +423,12 @@ def call_begin(
                 f"The model {shown(model)} is not available with AI credits. Choose one of: "
                 f"{', '.join(sorted(settings.AI_MODEL_PRICES))}."
             )
+        if credentials.source == CredentialSource.PLATFORM:
+            _check_priced(body, (headers or {}).get("anthropic-beta"), price)
     except BadRequestError as error:
         raise call.refuse(error) from None
     if credentials.source == CredentialSource.PLATFORM:
-        call.price = price
+        call.price, call.terms = price, pricing.RequestTerms.from_body(body)
         call.worst = metering.worst_case(price, body)
         call.hidden_work = metering.hidden_work(body)
         _reserve(call, amount=metering.first_reservation(price, body, stream=call.stream))

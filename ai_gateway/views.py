@@ -65,7 +65,13 @@ def _session_call_begin(
     except PermissionDenied as exc:
         raise refused(403, "permission_error", str(exc)) from None
     body = read_json_body(request)
-    return call_begin(workspace=member.workspace, user=request.user, body=body), body
+    call = call_begin(
+        workspace=member.workspace,
+        user=request.user,
+        body=body,
+        headers=passed_on_headers(request),
+    )
+    return call, body
 
 
 @csrf_exempt  # checked inside, after authentication, so every refusal is JSON

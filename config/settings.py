@@ -184,9 +184,16 @@ AI_CREDITS_MAX_CONCURRENT_REQUESTS = env.int("AI_CREDITS_MAX_CONCURRENT_REQUESTS
 # 1 credit = US$0.0001, so US$1 per million tokens = 10_000 credits per million tokens.
 # Each price is in credits per million tokens: input, output, cache read, cache write (the
 # 5-minute write price; the 1-hour write, cache_write_1h, is 2 x input), and the model's
-# largest max_tokens. Sources and choices:
-# docs/decisions/010-credit-units-and-price-table.md. A model missing here is refused on the
-# credits path. AI_MODEL_PRICES_OVERRIDES (JSON: {"model": {...}}) replaces or adds rows.
+# largest max_tokens; then what is not tokens: web_search (credits per search), web_fetch
+# (per fetch), fast_percent (fast mode's rates as a percentage of the standard ones; absent:
+# the model has no fast mode sold for credits) and us_inference_percent (inference_geo "us";
+# absent: not offered). Sources and choices: docs/decisions/010 and 110. A model missing here
+# is refused on the credits path. AI_MODEL_PRICES_OVERRIDES (JSON: {"model": {...}})
+# replaces or adds rows of the version in force now.
+#
+# The table is versioned (decision 110): AI_MODEL_PRICE_VERSIONS lists every version with the
+# moment (UTC) it took effect, oldest first, and a version is never edited once in force; a
+# price change is a new version at the end. AI_MODEL_PRICES is the newest version.
 def _price(
     input: int, output: int, cache_read: int, cache_write: int, max_output_tokens: int, **extra
 ) -> dict:
@@ -196,21 +203,48 @@ def _price(
         cache_read=cache_read,
         cache_write=cache_write,
         max_output_tokens=max_output_tokens,
-        **{"cache_write_1h": 2 * input, **extra},
+        # Web search: US$10 per 1,000 searches = 100 credits a search; web fetch: no fee
+        # beyond its tokens (platform.claude.com/docs/en/about-claude/pricing).
+        **{"cache_write_1h": 2 * input, "web_search": 100, "web_fetch": 0, **extra},
     )
 
 
-_FABLE_5_2 = _price(80_000, 400_000, 2_000, 100_000, 128_000)
-_FABLE_5_1 = _price(100_000, 500_000, 2_500, 125_000, 128_000)
-_FABLE_5 = _price(100_000, 500_000, 10_000, 125_000, 128_000)
-_OPUS_5_5 = _price(40_000, 200_000, 2_000, 50_000, 128_000)
-_OPUS_5 = _price(50_000, 250_000, 5_000, 62_500, 128_000)
+# US-only inference (inference_geo "us") bills 1.1 x the standard rates on Opus 4.6, Sonnet
+# 4.6 and later models; earlier models refuse the parameter (build-with-claude/data-residency;
+# support.claude.com "Enable US-only inference": "billed at 1.1x standard API rates").
+_US = {"us_inference_percent": 110}
+# Fast mode (speed "fast", beta fast-mode-2026-02-01) bills 6 x the standard rates on Opus
+# 4.6 and 4.7: $30 / $150 per MTok against $5 / $25 (build-with-claude/fast-mode).
+_FAST_6X = {"fast_percent": 600}
+_FABLE_5_2 = _price(80_000, 400_000, 2_000, 100_000, 128_000, **_US)
+_FABLE_5_1 = _price(100_000, 500_000, 2_500, 125_000, 128_000, **_US)
+_FABLE_5 = _price(100_000, 500_000, 10_000, 125_000, 128_000, **_US)
+_OPUS_5_5 = _price(40_000, 200_000, 2_000, 50_000, 128_000, **_US)
+_OPUS_5 = _price(50_000, 250_000, 5_000, 62_500, 128_000, **_US)
+_OPUS_4_7 = _price(50_000, 250_000, 5_000, 62_500, 128_000, **_US, **_FAST_6X)
 _OPUS_4_5 = _price(50_000, 250_000, 5_000, 62_500, 64_000)
 _OPUS_4_1 = _price(150_000, 750_000, 15_000, 187_500, 32_000)
-_SONNET_5_5 = _price(20_000, 100_000, 2_000, 25_000, 128_000)
-_SONNET_5 = _price(30_000, 150_000, 3_000, 37_500, 128_000)
-_SONNET_4_6 = _price(30_000, 150_000, 3_000, 37_500, 128_000)
-_SONNET_4_5 = _price(30_000, 150_000, 3_000, 37_500, 64_000)
+_SONNET_5_5 = _price(20_000, 100_000, 2_000, 25_000, 128_000, **_US)
+_SONNET_5 = _price(30_000, 150_000, 3_000, 37_500, 128_000, **_US)
+_SONNET_4_6 = _price(30_000, 150_000, 3_000, 37_500, 128_000, **_US)
+# Sonnet 4.5 with the 1M-token context (beta context-1m-2025-08-07) bills the whole request
+# at $6 / $22.50 per MTok once the prompt passes 200k tokens (about-claude/pricing, "Long
+# context pricing"); Opus 4.6, Sonnet 4.6 and later bill their full window at the base rates.
+_SONNET_4_5 = _price(
+    30_000,
+    150_000,
+    3_000,
+    37_500,
+    64_000,
+    long_context=dict(
+        above_input_tokens=200_000,
+        input=60_000,
+        output=225_000,
+        cache_read=6_000,
+        cache_write=75_000,
+        cache_write_1h=120_000,
+    ),
+)
 # Haiku 5.5 is billed at a higher rate once the prompt passes 100k tokens.
 _HAIKU_5_5 = _price(
     1_000,
@@ -226,34 +260,44 @@ _HAIKU_5_5 = _price(
         cache_write=6_250,
         cache_write_1h=10_000,
     ),
+    **_US,
 )
 _HAIKU_4_5 = _price(10_000, 50_000, 1_000, 12_500, 64_000)
 
+AI_MODEL_PRICE_VERSIONS = [
+    {
+        # The list prices as read on 2 December 2026 (decisions 010 and 110).
+        "effective_from": "2026-11-01T00:00:00+00:00",
+        "prices": {
+            "claude-fable-5-2": _FABLE_5_2,
+            "claude-mythos-5-2": _FABLE_5_2,
+            "claude-fable-5-1": _FABLE_5_1,
+            "claude-mythos-5-1": _FABLE_5_1,
+            "claude-fable-5": _FABLE_5,
+            "claude-mythos-5": _FABLE_5,
+            "claude-opus-5-5": _OPUS_5_5,
+            "claude-opus-5": _OPUS_5,
+            "claude-opus-4-8": _OPUS_5,
+            "claude-opus-4-7": _OPUS_4_7,
+            "claude-opus-4-6": _OPUS_4_7,
+            "claude-opus-4-5": _OPUS_4_5,
+            "claude-opus-4-5-20251101": _OPUS_4_5,
+            "claude-opus-4-1": _OPUS_4_1,
+            "claude-sonnet-5-5": _SONNET_5_5,
+            "claude-sonnet-5": _SONNET_5,
+            "claude-sonnet-4-6": _SONNET_4_6,
+            "claude-sonnet-4-5": _SONNET_4_5,
+            "claude-sonnet-4-5-20250929": _SONNET_4_5,
+            "claude-haiku-5-5": _HAIKU_5_5,
+            "claude-haiku-4-5": _HAIKU_4_5,
+            "claude-haiku-4-5-20251001": _HAIKU_4_5,
+        },
+    },
+]
 AI_MODEL_PRICES = {
-    "claude-fable-5-2": _FABLE_5_2,
-    "claude-mythos-5-2": _FABLE_5_2,
-    "claude-fable-5-1": _FABLE_5_1,
-    "claude-mythos-5-1": _FABLE_5_1,
-    "claude-fable-5": _FABLE_5,
-    "claude-mythos-5": _FABLE_5,
-    "claude-opus-5-5": _OPUS_5_5,
-    "claude-opus-5": _OPUS_5,
-    "claude-opus-4-8": _OPUS_5,
-    "claude-opus-4-7": _OPUS_5,
-    "claude-opus-4-6": _OPUS_5,
-    "claude-opus-4-5": _OPUS_4_5,
-    "claude-opus-4-5-20251101": _OPUS_4_5,
-    "claude-opus-4-1": _OPUS_4_1,
-    "claude-sonnet-5-5": _SONNET_5_5,
-    "claude-sonnet-5": _SONNET_5,
-    "claude-sonnet-4-6": _SONNET_4_6,
-    "claude-sonnet-4-5": _SONNET_4_5,
-    "claude-sonnet-4-5-20250929": _SONNET_4_5,
-    "claude-haiku-5-5": _HAIKU_5_5,
-    "claude-haiku-4-5": _HAIKU_4_5,
-    "claude-haiku-4-5-20251001": _HAIKU_4_5,
+    **AI_MODEL_PRICE_VERSIONS[-1]["prices"],
+    **env.json("AI_MODEL_PRICES_OVERRIDES", default={}),
 }
-AI_MODEL_PRICES.update(env.json("AI_MODEL_PRICES_OVERRIDES", default={}))
 
 # --- Celery ---------------------------------------------------------------------------------
 # Production uses Redis. Without CELERY_BROKER_URL, `make run` uses Kombu's filesystem

@@ -137,18 +137,77 @@ def _relayed_headers(headers: httpx2.Headers) -> dict[str, str]:
     }
 
 
-def _usage_from_json(usage: Any) -> Usage:
+# Bounds on the counts a provider reports: a count above them is garbled, not usage. No model
+# reads more than 1M tokens of context or writes more than 300k tokens (the output-300k beta),
+# so twice those leave room for the largest real request (docs/decisions/111).
+MAX_REPORTED_INPUT_TOKENS = 2_000_000
+MAX_REPORTED_OUTPUT_TOKENS = 1_000_000
+MAX_REPORTED_TOOL_REQUESTS = 10_000
+_COUNT_BOUNDS = {
+    "input_tokens": MAX_REPORTED_INPUT_TOKENS,
+    "output_tokens": MAX_REPORTED_OUTPUT_TOKENS,
+    "cache_read_input_tokens": MAX_REPORTED_INPUT_TOKENS,
+    "cache_creation_input_tokens": MAX_REPORTED_INPUT_TOKENS,
+}
+_SPLIT_FIELDS = {
+    "ephemeral_5m_input_tokens": "cache_creation_5m_input_tokens",
+    "ephemeral_1h_input_tokens": "cache_creation_1h_input_tokens",
+}
+_SERVER_TOOL_FIELDS = ("web_search_requests", "web_fetch_requests")
+_LABELS = ("speed", "inference_geo", "service_tier")
+
+
+def _checked_count(value: Any, bound: int) -> tuple[int, str | None]:
+    """Return a reported count and None, or 0 and why the count cannot be trusted."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0, "not an integer"
+    if value < 0:
+        return 0, "negative"
+    if value > bound:
+        return 0, "too large"
+    return value, None
+
+
+def _read_usage(usage: Any, *, required: tuple[str, ...]) -> tuple[dict[str, Any], str | None]:
+    """The fields of a provider's ``usage`` object that it gives, checked; and the first
+    problem found. A ``required`` count that is absent or null is "missing", never 0."""
     if not isinstance(usage, dict):
-        return Usage()
-    split = usage.get("cache_creation") if isinstance(usage.get("cache_creation"), dict) else {}
-    return Usage(
-        input_tokens=usage.get("input_tokens") or 0,
-        output_tokens=usage.get("output_tokens") or 0,
-        cache_read_input_tokens=usage.get("cache_read_input_tokens") or 0,
-        cache_creation_input_tokens=usage.get("cache_creation_input_tokens") or 0,
-        cache_creation_5m_input_tokens=split.get("ephemeral_5m_input_tokens") or 0,
-        cache_creation_1h_input_tokens=split.get("ephemeral_1h_input_tokens") or 0,
-    )
+        return {}, "missing"
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+
+    def take(source: dict[str, Any], name: str, field_name: str, bound: int) -> None:
+        value = source.get(name)
+        if value is None:
+            if name in required:
+                problems.append("missing")
+            return
+        values[field_name], problem = _checked_count(value, bound)
+        if problem:
+            problems.append(problem)
+
+    for name, bound in _COUNT_BOUNDS.items():
+        take(usage, name, name, bound)
+    split = usage.get("cache_creation")
+    if isinstance(split, dict):
+        for name, field_name in _SPLIT_FIELDS.items():
+            take(split, name, field_name, MAX_REPORTED_INPUT_TOKENS)
+    tools = usage.get("server_tool_use")
+    if isinstance(tools, dict):
+        for name in _SERVER_TOOL_FIELDS:
+            take(tools, name, name, MAX_REPORTED_TOOL_REQUESTS)
+    elif tools is not None:
+        problems.append("not an integer")
+    for name in _LABELS:
+        if isinstance(usage.get(name), str):
+            values[name] = usage[name]
+    return values, (problems[0] if problems else None)
+
+
+def _usage_from_json(usage: Any) -> Usage:
+    """A non-streamed answer's (or ``message_start``'s) usage, validated (decision 111)."""
+    values, problem = _read_usage(usage, required=("input_tokens", "output_tokens"))
+    return Usage(**values, problem=problem)
 
 
 def _error_detail(exc: anthropic.APIStatusError) -> tuple[str, str]:
@@ -407,8 +466,9 @@ class AnthropicMessageStream:
             return
         summary = self.summary
         if name == b"event: message_start":
-            message = data.get("message") or {}
-            summary.model = message.get("model")
+            message = data.get("message") if isinstance(data.get("message"), dict) else {}
+            model = message.get("model")
+            summary.model = model if isinstance(model, str) else None
             summary.usage = _usage_from_json(message.get("usage"))
         elif name == b"event: message_delta":
             summary.usage = _merge_usage(summary.usage, data.get("usage"))
@@ -433,18 +493,14 @@ def _delta_tokens(event: bytes) -> int:
     return max(1, -(-characters // CHARACTERS_PER_OUTPUT_TOKEN))
 
 
-def _replace_usage(usage: Usage, **changes: int) -> Usage:
+def _replace_usage(usage: Usage, **changes: Any) -> Usage:
     values = {name: getattr(usage, name) for name in Usage.__slots__}
     values.update(changes)
     return Usage(**values)
 
 
 def _merge_usage(usage: Usage, delta: Any) -> Usage:
-    """Apply a ``message_delta``'s usage: its counts are cumulative and win where given."""
-    if not isinstance(delta, dict):
-        return usage
-    update = _usage_from_json(delta)
-    given = {name for name in Usage.__slots__ if delta.get(name) is not None}
-    if isinstance(delta.get("cache_creation"), dict):
-        given |= {"cache_creation_5m_input_tokens", "cache_creation_1h_input_tokens"}
-    return _replace_usage(usage, **{name: getattr(update, name) for name in given})
+    """Apply a ``message_delta``'s usage: its counts are cumulative and win where given; it
+    must give ``output_tokens``, and a garbled count marks the whole usage untrusted."""
+    values, problem = _read_usage(delta, required=("output_tokens",))
+    return _replace_usage(usage, **values, problem=usage.problem or problem)

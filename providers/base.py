@@ -36,8 +36,16 @@ class Usage:
     # 1-hour writes cost more than 5-minute ones. Both 0 when the provider gave no split.
     cache_creation_5m_input_tokens: int = 0
     cache_creation_1h_input_tokens: int = 0
-    # Why the provider's usage cannot be trusted (missing or garbled), or None: such a
-    # request is charged conservatively (ai_gateway.metering).
+    # Server tools billed per use (the provider's ``server_tool_use``).
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
+    # How the request ran, as the provider reports it (None: not reported): fast mode and
+    # US-only inference are billed at a multiple of the standard rates.
+    speed: str | None = None
+    inference_geo: str | None = None
+    service_tier: str | None = None
+    # None when the provider's counts are trustworthy; else why not ("missing", "not an
+    # integer", "negative", "too large"), and the counts above are not to be charged as given.
     problem: str | None = None
 
 

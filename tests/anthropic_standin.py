@@ -358,6 +358,116 @@ def _words(text: str) -> int:
     return max(1, len(text.split()))
 
 
+# --- Server tools, fast mode and inference geography, billed as Anthropic documents ---------
+# Web search (platform.claude.com/docs/en/agents-and-tools/tool-use/web-search-tool): each
+# search is a `server_tool_use` block (name "web_search") followed by a
+# `web_search_tool_result` block; `usage.server_tool_use.web_search_requests` counts the
+# searches, billed at $10 per 1,000, and the results are billed as input tokens
+# (about-claude/pricing, "Web search tool"). Web fetch (.../web-fetch-tool): the same shapes
+# with "web_fetch" and `web_fetch_requests`, no fee beyond the fetched content's input
+# tokens. Code execution (.../code-execution-tool): `server_tool_use` (name
+# "bash_code_execution") and a `bash_code_execution_tool_result`; billed by container time,
+# which the usage does not report.
+WEB_SEARCHES_PER_REQUEST = 1
+WEB_SEARCH_RESULT_TOKENS = 2_500  # per search: a few results' encrypted page content
+WEB_FETCH_RESULT_TOKENS = 3_000  # per fetch: one page
+SERVER_TOOLS = {
+    "web_search_": ("web_search", "web_search_tool_result"),
+    "web_fetch_": ("web_fetch", "web_fetch_tool_result"),
+    "code_execution_": ("bash_code_execution", "bash_code_execution_tool_result"),
+}
+
+
+def _server_tool(tool: Any) -> tuple[str, str] | None:
+    kind = tool.get("type") if isinstance(tool, dict) else None
+    return next((v for k, v in SERVER_TOOLS.items() if str(kind or "").startswith(k)), None)
+
+
+def client_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tools the client runs (answered with ``tool_use``), not Anthropic's server tools."""
+    return [t for t in body.get("tools") or [] if _server_tool(t) is None]
+
+
+def _server_tool_uses(body: dict[str, Any]) -> list[tuple[str, str]]:
+    uses = []
+    if _tool_result_in(_last_user_content(body)) is not None:
+        return uses  # a turn answering a client tool: no new search
+    for tool in body.get("tools") or []:
+        names = _server_tool(tool)
+        if names is None:
+            continue
+        times = WEB_SEARCHES_PER_REQUEST if names[0] == "web_search" else 1
+        if isinstance(tool.get("max_uses"), int):
+            times = min(times, tool["max_uses"])
+        uses += [names] * times
+    return uses
+
+
+def server_tool_blocks(body: dict[str, Any], seed: str) -> list[dict[str, Any]]:
+    """The server tool calls of the answer and their results, in the API's block shapes."""
+    query = _reply_text(body)[19:79] or "stand-in"
+    blocks: list[dict[str, Any]] = []
+    for number, (name, result_type) in enumerate(_server_tool_uses(body)):
+        use_id = f"srvtoolu_{seed[:20]}{number:04d}"
+        if name == "web_search":
+            tool_input: dict[str, Any] = {"query": query}
+            content: Any = [
+                {
+                    "type": "web_search_result",
+                    "url": f"https://example.com/standin/{number}",
+                    "title": f"Stand-in result {number}",
+                    "encrypted_content": base64.b64encode(seed.encode()).decode(),
+                    "page_age": None,
+                }
+            ]
+        elif name == "web_fetch":
+            tool_input = {"url": "https://example.com/standin"}
+            content = {
+                "type": "web_fetch_result",
+                "url": "https://example.com/standin",
+                "content": {
+                    "type": "document",
+                    "source": {"type": "text", "media_type": "text/plain", "data": query},
+                },
+            }
+        else:
+            tool_input = {"command": "echo stand-in"}
+            content = {
+                "type": "bash_code_execution_result",
+                "stdout": "stand-in\n",
+                "stderr": "",
+                "return_code": 0,
+                "content": [],
+            }
+        blocks.append({"type": "server_tool_use", "id": use_id, "name": name, "input": tool_input})
+        blocks.append({"type": result_type, "tool_use_id": use_id, "content": content})
+    return blocks
+
+
+def bill_server_tools_and_modes(body: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
+    """Add what server tools bill to a usage (their uses, their results as input tokens), and
+    echo the request's `speed` and `inference_geo` as the usage reports them
+    (build-with-claude/fast-mode: `usage.speed`; build-with-claude/data-residency:
+    `usage.inference_geo`)."""
+    usage = dict(usage)
+    uses = [name for name, _ in _server_tool_uses(body)]
+    searches, fetches = uses.count("web_search"), uses.count("web_fetch")
+    if any(_server_tool(t) for t in body.get("tools") or []):
+        usage["server_tool_use"] = {"web_search_requests": searches, "web_fetch_requests": fetches}
+        usage["input_tokens"] += (
+            searches * WEB_SEARCH_RESULT_TOKENS + fetches * WEB_FETCH_RESULT_TOKENS
+        )
+    for name in ("speed", "inference_geo"):
+        if isinstance(body.get(name), str):
+            usage[name] = body[name]
+    return usage
+
+
+def server_tool_delta_usage(usage: dict[str, Any]) -> dict[str, Any]:
+    """The usage fields a `message_delta` carries besides the token counts."""
+    return {name: usage[name] for name in ("server_tool_use",) if name in usage}
+
+
 def plan_answer(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, str | None, int]:
     """Return the answer's content blocks, stop reason, stop sequence and output tokens.
 
@@ -375,7 +485,10 @@ def plan_answer(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, str | 
         signature = base64.b64encode(hashlib.sha256(("sig" + seed).encode()).digest() * 2)
         blocks.append({"type": "thinking", "thinking": thought, "signature": signature.decode()})
         output += _words(thought)
-    tools = body.get("tools") or []
+    server_blocks = server_tool_blocks(body, seed)
+    blocks += server_blocks
+    output += sum(_json_tokens(b["input"]) for b in server_blocks if "input" in b)
+    tools = client_tools(body)
     choice = body.get("tool_choice") or {"type": "auto"}
     if tools and choice.get("type") != "none" and _tool_result_in(_last_user_content(body)) is None:
         if choice.get("type") == "tool":
@@ -491,7 +604,10 @@ def _invalid(body: dict[str, Any]) -> str | None:
     return None
 
 
-def _ratelimit_headers(input_tokens: int = 0) -> dict[str, str]:
+def _ratelimit_headers(input_tokens: Any = 0) -> dict[str, str]:
+    # A usage override may garble the count (a test of the gateway's validation).
+    if isinstance(input_tokens, bool) or not isinstance(input_tokens, int):
+        input_tokens = 0
     reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
     headers = {}
     for kind, limit, used in (
@@ -696,6 +812,7 @@ class Handler(BaseHTTPRequestHandler):
         }
         with self.server.state.lock:
             override = dict(self.server.state.usage_override)
+        usage = bill_server_tools_and_modes(body, usage)
         usage.update(override)
         return usage
 
@@ -756,6 +873,8 @@ class Handler(BaseHTTPRequestHandler):
                 start = {"type": "text", "text": ""}
             elif block["type"] == "thinking":
                 start = {"type": "thinking", "thinking": "", "signature": ""}
+            elif block["type"].endswith("_tool_result"):
+                start = block
             else:
                 start = {**block, "input": {}}
             self._chunk(
@@ -796,6 +915,7 @@ class Handler(BaseHTTPRequestHandler):
                         "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
                         "cache_read_input_tokens": usage["cache_read_input_tokens"],
                         "output_tokens": usage["output_tokens"],
+                        **server_tool_delta_usage(usage),
                     },
                 },
             )
@@ -805,6 +925,8 @@ class Handler(BaseHTTPRequestHandler):
 
     @staticmethod
     def _deltas(block: dict[str, Any]) -> list[dict[str, Any]]:
+        if block["type"].endswith("_tool_result"):
+            return []  # a server tool's result arrives whole in its content_block_start
         if block["type"] == "text":
             words = block["text"].split(" ")
             return [

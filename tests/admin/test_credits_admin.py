@@ -45,3 +45,22 @@ def test_support_sees_member_limits_read_only(support_client, workspace, member_
         reverse("admin:credits_membercreditlimit_change", args=[row.pk]), {"monthly_limit": 9}
     )
     assert change.status_code == 403
+
+
+def test_support_sees_the_prices_a_request_was_charged_at(support_client, workspace):
+    from ai_gateway.models import AIRequest
+    from credits.pricing import get_price
+
+    row = AIRequest.objects.create(
+        workspace=workspace,
+        provider="anthropic",
+        model="claude-sonnet-4-5",
+        credential_source="platform",
+        outcome="ok",
+        credits_charged=15_003,
+        prices=get_price("claude-sonnet-4-5").snapshot(),
+    )
+
+    html = support_client.get(f"/admin/ai_gateway/airequest/{row.pk}/change/").content.decode()
+    assert "Prices" in html
+    assert "&quot;long_context_above_input_tokens&quot;: 200000" in html
