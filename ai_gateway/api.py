@@ -4,6 +4,7 @@ Anthropic's error envelope, and relaying an answer or a stream."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
@@ -12,7 +13,10 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
 from .errors import GatewayError, RefusedError
+from .request_ids import current_request_id
 from .services import GatewayStream
+
+logger = logging.getLogger(__name__)
 
 # The client's API headers that go on to the provider; credentials never do.
 PASSED_ON_HEADERS = ("anthropic-version", "anthropic-beta")
@@ -20,13 +24,31 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def error_response(error: GatewayError) -> JsonResponse:
-    """Anthropic's error envelope, so the official SDKs raise their own exception classes."""
+    """Anthropic's error envelope, so the official SDKs raise their own exception classes.
+
+    A provider's error keeps its status, type, message, ``request-id`` and retry advice
+    (``retry-after``, ``x-should-retry``) as the provider sent them. An error the gateway
+    made carries the gateway's own request id, quoted in its message, and, where retrying
+    cannot help, ``x-should-retry: false``: the SDKs obey it before their status rules
+    (they would otherwise retry a 409 and every 5xx).
+    """
+    request_id = error.request_id or current_request_id()
+    message = error.message
+    if request_id and not error.request_id:
+        message = f"{message} (request id {request_id})"
     response = JsonResponse(
-        {"type": "error", "error": {"type": error.error_type, "message": error.message}},
+        {"type": "error", "error": {"type": error.error_type, "message": message}},
         status=error.http_status,
     )
-    if error.request_id:
-        response["request-id"] = error.request_id
+    if request_id:
+        response["request-id"] = request_id
+    for name, value in error.retry_headers.items():
+        response[name] = value
+    if error.permanent and "x-should-retry" not in error.retry_headers:
+        response["x-should-retry"] = "false"
+    logger.info(
+        "API answered %s %s (request-id %s)", error.http_status, error.error_type, request_id
+    )
     return response
 
 

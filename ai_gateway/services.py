@@ -69,6 +69,7 @@ from .errors import (
     ProviderFailedError,
 )
 from .models import AIRequest, CredentialSource, Outcome
+from .request_ids import current_request_id
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +163,9 @@ class AICall:
             cache_creation_input_tokens=usage.cache_creation_input_tokens,
             credits_charged=credits_charged,
             latency_ms=int((time.perf_counter() - self.started) * 1000),
-            provider_request_id=(request_id or (error.request_id if error else "") or "")[:100],
+            provider_request_id=(
+                request_id or (error.request_id if error else "") or current_request_id()
+            )[:100],
             stream=self.stream,
         )
 
@@ -379,6 +382,7 @@ def provider_failed(error: ProviderError, *, source: str) -> GatewayError:
         http_status=error.http_status,
         provider_error_type=error.provider_error_type,
         request_id=error.request_id or "",
+        retry_headers=error.retry_headers,
     )
 
 

@@ -40,6 +40,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every answer, also another middleware's refusal, carries a request-id.
+    "ai_gateway.request_ids.request_id_middleware",
     "django.middleware.security.SecurityMiddleware",
     # ServeStatic, WhiteNoise's fork with native async support: under the ASGI server a
     # sync-only middleware would push every request through a thread (docs/decisions/026).

@@ -461,6 +461,21 @@ def _ratelimit_headers(input_tokens: int = 0) -> dict[str, str]:
     return headers
 
 
+# Seconds a 429 asks the client to wait.
+RETRY_AFTER_SECONDS = 1
+
+
+def _retry_advice(status: int) -> dict[str, str]:
+    """The retry headers Anthropic sends with an error, and only those: a 429 carries
+    `retry-after`, the seconds to wait (docs.claude.com/en/api/rate-limits, "Response
+    headers"), and `x-should-retry: true` (a real 429's headers, quoted in
+    anthropic-sdk-typescript issue 357). Other errors carry neither; the SDKs then decide by
+    status (they retry 408, 409, 429 and 5xx)."""
+    if status == 429:
+        return {"retry-after": str(RETRY_AFTER_SECONDS), "x-should-retry": "true"}
+    return {}
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -492,19 +507,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def _error(self, kind: str) -> None:
         status, error_type, message = ERRORS[kind]
-        extra = {"retry-after": "0"} if status in (429, 529) else None
-        # x-should-retry=false keeps the SDK's own retries out of tests that count requests.
         self._send(
             status,
             {"type": "error", "error": {"type": error_type, "message": message}},
-            {**(extra or {}), "x-should-retry": "false"},
+            _retry_advice(status),
         )
 
     def _bad_request(self, message: str) -> None:
         self._send(
-            400,
-            {"type": "error", "error": {"type": "invalid_request_error", "message": message}},
-            {"x-should-retry": "false"},
+            400, {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
         )
 
     def _read_body(self) -> dict[str, Any] | None:
