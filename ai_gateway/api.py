@@ -60,6 +60,28 @@ def passed_on_headers(request: HttpRequest) -> dict[str, str]:
     return {name: request.headers[name] for name in PASSED_ON_HEADERS if name in request.headers}
 
 
+def _too_large() -> RefusedError:
+    limit = settings.AI_REQUEST_MAX_BODY_BYTES
+    return refused(
+        413,
+        "request_too_large",
+        f"The request body is too large (at most {limit:,} bytes); shorten the messages or "
+        "send large documents by reference.",
+    )
+
+
+def read_raw_body(request: HttpRequest) -> bytes:
+    """Return the request's body as it came, or raise a 413 over the limit."""
+    limit = settings.AI_REQUEST_MAX_BODY_BYTES
+    try:
+        raw = request.read(limit + 1)
+    except RequestDataTooBig:
+        raise _too_large() from None
+    if len(raw) > limit:
+        raise _too_large()
+    return raw
+
+
 def read_json_body(request: HttpRequest) -> dict[str, Any]:
     """Return the request's JSON object, or raise a 400/413 saying what is wrong with it.
 

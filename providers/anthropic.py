@@ -25,6 +25,7 @@ from typing import Any
 
 import anthropic
 import httpx2
+from anthropic._models import FinalRequestOptions
 from anthropic.resources.messages import AsyncMessages
 from django.conf import settings
 
@@ -358,6 +359,52 @@ class AnthropicAdapter:
             lambda client: client.models.with_raw_response.list(
                 **paging, extra_headers=headers or None
             ),
+        )
+
+    async def aretrieve_model(
+        self, *, api_key: str, model_id: str, headers: dict[str, str]
+    ) -> MessageResult:
+        return await _raw(
+            api_key,
+            lambda client: client.models.with_raw_response.retrieve(
+                model_id, extra_headers=headers or None
+            ),
+        )
+
+    async def arelay(
+        self,
+        *,
+        api_key: str,
+        method: str,
+        path: str,
+        params: dict[str, str],
+        content: bytes,
+        headers: dict[str, str],
+    ) -> MessageResult:
+        """Send one request of an API the gateway does not interpret (Message Batches,
+        Files) as it came, with the workspace's key; return the answer's bytes as they came
+        (JSON, JSONL or a file) and its content type among the headers."""
+        client = shared_async_client().with_options(api_key=_required(api_key))
+        options = FinalRequestOptions.construct(
+            method=method.lower(),
+            url=path,
+            params=params,
+            headers=headers,
+            content=content or None,
+        )
+        try:
+            response = await client.request(httpx2.Response, options)
+        except Exception as exc:  # noqa: BLE001 - every failure is classified
+            raise translate_error(exc) from None
+        relayed = _relayed_headers(response.headers)
+        if "content-type" in response.headers:
+            relayed["content-type"] = response.headers["content-type"]
+        return MessageResult(
+            body={},
+            usage=Usage(),
+            request_id=response.headers.get("request-id"),
+            content=response.content,
+            headers=relayed,
         )
 
 

@@ -461,6 +461,99 @@ def _ratelimit_headers(input_tokens: int = 0) -> dict[str, str]:
     return headers
 
 
+def _page(items: list[dict[str, Any]], query: dict[str, list[str]]) -> tuple[int, dict]:
+    """One page of a list endpoint, as Anthropic pages them (docs.anthropic.com/en/api/
+    models-list, "Query parameters" and "Response"): `limit` 1-1000, default 20; `after_id`
+    gives the page right after that object, `before_id` the page right before it; `has_more`
+    says whether there are more results in the requested direction; `first_id`/`last_id`
+    are the page's first and last ids (the cursors of the previous and next pages)."""
+    try:
+        limit = int(query.get("limit", ["20"])[0])
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 1000:
+        return 400, _error_body("invalid_request_error", "limit: must be from 1 to 1000")
+    ids = [item["id"] for item in items]
+    after, before = query.get("after_id", [None])[0], query.get("before_id", [None])[0]
+    if before is not None:
+        end = ids.index(before) if before in ids else len(ids)
+        start = max(0, end - limit)
+        more = start > 0
+    else:
+        start = ids.index(after) + 1 if after in ids else 0
+        end = min(len(ids), start + limit)
+        more = end < len(ids)
+    data = items[start:end]
+    return 200, {
+        "data": data,
+        "has_more": more,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }
+
+
+def _error_body(error_type: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": error_type, "message": message}}
+
+
+def _model_object(model: dict[str, str]) -> dict[str, Any]:
+    return {"type": "model", "created_at": "2025-09-29T00:00:00Z", **model}
+
+
+def _listing(path: str):
+    """The GET route for ``path``: a function of the query giving (status, payload), or
+    None where the API has no such path."""
+    if path == "/v1/models":
+        return lambda query: _page([_model_object(m) for m in MODELS], query)
+    if path.startswith("/v1/models/"):
+        # models.retrieve: an unknown id is a 404 not_found_error (docs.claude.com/en/api/
+        # errors: "404 - not_found_error: The requested resource was not found").
+        model_id = path.removeprefix("/v1/models/")
+        found = [_model_object(m) for m in MODELS if m["id"] == model_id]
+        if found:
+            return lambda query: (200, found[0])
+        return lambda query: (404, _error_body("not_found_error", f"model: {model_id}"))
+    if path in ("/v1/messages/batches", "/v1/files"):
+        return lambda query: _page([], query)
+    return None
+
+
+def _batch(body: Any) -> dict[str, Any]:
+    """A new Message Batch as ``POST /v1/messages/batches`` answers it (in progress)."""
+    requests = body.get("requests") if isinstance(body, dict) else None
+    return {
+        "id": f"msgbatch_standin_{uuid.uuid4().hex[:16]}",
+        "type": "message_batch",
+        "processing_status": "in_progress",
+        "request_counts": {
+            "processing": len(requests or []),
+            "succeeded": 0,
+            "errored": 0,
+            "canceled": 0,
+            "expired": 0,
+        },
+        "created_at": "2026-01-01T00:00:00Z",
+        "expires_at": "2026-01-02T00:00:00Z",
+        "ended_at": None,
+        "archived_at": None,
+        "cancel_initiated_at": None,
+        "results_url": None,
+    }
+
+
+# Anthropic's model ids: lowercase words and digits joined by hyphens (claude-sonnet-4-5,
+# claude-haiku-4-5-20251001). The stand-in serves any such id, and answers any other name
+# as the API answers an unknown model: 404 not_found_error "model: <name>".
+MODEL_ID = re.compile(r"claude-[a-z0-9]+(?:[-.][a-z0-9]+)*")
+
+
+def _unknown_model(body: Any) -> str | None:
+    model = body.get("model") if isinstance(body, dict) else None
+    if isinstance(model, str) and not MODEL_ID.fullmatch(model):
+        return f"model: {model}"
+    return None
+
+
 # Seconds a 429 asks the client to wait.
 RETRY_AFTER_SECONDS = 1
 
@@ -558,28 +651,22 @@ class Handler(BaseHTTPRequestHandler):
     # --- routes -----------------------------------------------------------------------------
     def do_GET(self):
         url = urlsplit(self.path)
-        if url.path != "/v1/models":
-            self._send(
-                404, {"type": "error", "error": {"type": "not_found_error", "message": "Not found"}}
-            )
+        answer = _listing(url.path)
+        if answer is None:
+            self._not_found(f"{self.command} {url.path}")
             return
         _, behavior = self._record(None)
         if behavior in ERRORS:
             self._error(behavior)
             return
-        limit = int(parse_qs(url.query).get("limit", ["20"])[0])
-        data = [
-            {"type": "model", "created_at": "2025-09-29T00:00:00Z", **m} for m in MODELS[:limit]
-        ]
-        self._send(
-            200,
-            {
-                "data": data,
-                "has_more": limit < len(MODELS),
-                "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None,
-            },
-        )
+        status, payload = answer(parse_qs(url.query))
+        self._send(status, payload)
+
+    def do_DELETE(self):
+        self._not_found(f"DELETE {urlsplit(self.path).path}")
+
+    def _not_found(self, what: str) -> None:
+        self._send(404, {"type": "error", "error": {"type": "not_found_error", "message": what}})
 
     def do_POST(self):
         url = urlsplit(self.path)
@@ -587,14 +674,23 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/_standin/behavior":
             self._control(body or {})
             return
+        if url.path == "/v1/messages/batches":
+            _, behavior = self._record(body)
+            if behavior in ERRORS:
+                self._error(behavior)
+            else:
+                self._send(200, _batch(body))
+            return
         if url.path not in ("/v1/messages", "/v1/messages/count_tokens"):
-            self._send(
-                404, {"type": "error", "error": {"type": "not_found_error", "message": "Not found"}}
-            )
+            self._not_found(f"POST {url.path}")
             return
         _, behavior = self._record(body)
         if behavior in ERRORS:
             self._error(behavior)
+            return
+        unknown = _unknown_model(body)
+        if unknown:
+            self._not_found(unknown)
             return
         problem = _invalid(body)
         if problem:
