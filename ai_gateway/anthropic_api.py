@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
@@ -23,9 +24,9 @@ from llm_keys.models import Provider
 from providers import KeyRejectedError, ProviderError, get_adapter
 
 from .api import (
+    aread_json_body,
     error_response,
     passed_on_headers,
-    read_json_body,
     read_raw_body,
     refused,
     relay_headers,
@@ -73,10 +74,13 @@ def _token_of(request: HttpRequest) -> ApiToken:
     return token
 
 
-def _messages_begin(request: HttpRequest) -> tuple[AICall, dict[str, Any]]:
-    token = _token_of(request)
-    body = read_json_body(request)
-    call = call_begin(workspace=token.workspace, user=None, body=body, api_token=token)
+async def _messages_begin(request: HttpRequest) -> tuple[AICall, dict[str, Any]]:
+    # The token first: nobody's body is parsed before they are known.
+    token = await database_section(_token_of)(request)
+    body = await aread_json_body(request)
+    call = await database_section(call_begin)(
+        workspace=token.workspace, user=None, body=body, api_token=token
+    )
     return call, body
 
 
@@ -90,7 +94,7 @@ async def messages(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _method_not_allowed("POST")
     try:
-        call, body = await database_section(_messages_begin)(request)
+        call, body = await _messages_begin(request)
         headers = passed_on_headers(request)
         if call.stream:
             stream = await astream_message(call, body=body, headers=headers, trailer=False)
@@ -114,7 +118,7 @@ async def count_tokens(request: HttpRequest) -> HttpResponse:
         return _method_not_allowed("POST")
     try:
         credentials = await database_section(_credentials_of_token)(request)
-        body = read_json_body(request)
+        body = await aread_json_body(request)
         result = await _provider_call(
             credentials,
             lambda adapter: adapter.acount_tokens(
@@ -189,7 +193,7 @@ async def own_key_passthrough(request: HttpRequest, path: str) -> HttpResponse:
         credentials = await database_section(_credentials_of_token)(request)
         if credentials.llm_key is None:
             raise refused(403, "permission_error", OWN_KEY_ONLY)
-        content = read_raw_body(request)
+        content = await sync_to_async(read_raw_body, thread_sensitive=False)(request)
         headers = passed_on_headers(request)
         headers.update(
             {
