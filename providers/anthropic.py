@@ -105,10 +105,22 @@ def shared_async_client() -> anthropic.AsyncAnthropic:
     return client
 
 
+# Parameters of the SDK's methods that it sends as request headers, not body fields
+# (`anthropic-workspace-id`, `anthropic-user-profile-id`). A body field of that name stays a
+# body field: on the platform key a client must not pick the platform account's workspace or
+# profile, and on any key only the allow-list of headers (anthropic-version, anthropic-beta)
+# is the client's to set (SPEC §17).
+HEADER_PARAMETERS = frozenset({"workspace_id", "user_profile_id", "betas"})
+
+
 def _sdk_parameters(method: Any) -> frozenset[str]:
     names = inspect.signature(method).parameters
     return frozenset(
-        name for name in names if name not in ("self", "timeout") and not name.startswith("extra_")
+        name
+        for name in names
+        if name not in ("self", "timeout")
+        and name not in HEADER_PARAMETERS
+        and not name.startswith("extra_")
     )
 
 

@@ -118,6 +118,8 @@ class RecordedRequest:
     at: float
     anthropic_version: str | None = None
     anthropic_beta: str | None = None
+    # Every header of the request, names lowercased (the API key's included).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -415,6 +417,9 @@ def _invalid(body: dict[str, Any]) -> str | None:
     """The API's own 400 for a malformed request, or None."""
     if not isinstance(body, dict) or "model" not in body or "messages" not in body:
         return "bad body"
+    problem = _mistyped(body)
+    if problem:
+        return problem
     for name, low, high in (("temperature", 0, 1), ("top_p", 0, 1), ("top_k", 0, None)):
         value = body.get(name)
         if value is None:
@@ -443,6 +448,26 @@ def _invalid(body: dict[str, Any]) -> str | None:
         names = {t.get("name") for t in body.get("tools") or []}
         if choice.get("name") not in names:
             return f"Tool '{choice.get('name')}' not found in provided tools"
+    return None
+
+
+# The Messages fields that must be lists or objects: the API refuses any other type with a
+# 400 invalid_request_error naming the field (docs.claude.com/en/api/errors: "400 -
+# invalid_request_error: There was an issue with the format or content of your request").
+LIST_FIELDS = ("messages", "tools", "stop_sequences")
+OBJECT_FIELDS = ("tool_choice", "thinking", "metadata")
+
+
+def _mistyped(body: dict[str, Any]) -> str | None:
+    for name in LIST_FIELDS:
+        if name in body and not isinstance(body[name], list):
+            return f"{name}: Input should be a valid list"
+    for name in OBJECT_FIELDS:
+        if body.get(name) is not None and not isinstance(body[name], dict):
+            return f"{name}: Input should be a valid dictionary"
+    tools = body.get("tools") or []
+    if any(not isinstance(tool, dict) for tool in tools):
+        return "tools.0: Input should be a valid dictionary"
     return None
 
 
@@ -634,6 +659,7 @@ class Handler(BaseHTTPRequestHandler):
                     time.monotonic(),
                     self.headers.get("anthropic-version"),
                     self.headers.get("anthropic-beta"),
+                    {name.lower(): value for name, value in self.headers.items()},
                 )
             )
         if state.latency:

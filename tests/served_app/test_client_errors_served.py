@@ -4,6 +4,7 @@ that retrying cannot fix say so (``x-should-retry: false``), so the SDK's defaul
 stop at once; the gateway never retries upstream on a client's behalf.
 """
 
+import contextlib
 import time
 
 import anthropic
@@ -144,3 +145,61 @@ def test_every_answer_carries_a_request_id(served, tokens, standin):
     assert streamed.headers["request-id"].startswith("req_standin_")
     assert models.headers["request-id"].startswith("req_standin_")
     assert bad.value.response.headers["request-id"].startswith("req_")
+
+
+# The headers a request to Anthropic may carry: the HTTP library's, the SDK's own
+# (x-stainless-*), the key (this SDK sends it as a bearer token), and the client's
+# allow-listed anthropic-version/-beta.
+ALLOWED_UPSTREAM = {
+    "authorization",
+    "host",
+    "accept",
+    "accept-encoding",
+    "connection",
+    "content-length",
+    "content-type",
+    "user-agent",
+    "x-api-key",
+    "anthropic-version",
+    "anthropic-beta",
+}
+
+
+@pytest.mark.parametrize("slug", ["err-credits", "err-byok"])
+def test_no_body_field_becomes_an_upstream_header(served, tokens, standin, slug):
+    client = CountingClient(served, tokens[slug], max_retries=0)
+    fields = {
+        "workspace_id": "wrkspc_platform_secret",
+        "user_profile_id": "profile_someone_else",
+        "betas": ["some-beta"],
+        "extra_headers": {"anthropic-workspace-id": "x"},
+    }
+
+    # The provider may refuse fields it does not know; that is its call.
+    with contextlib.suppress(anthropic.BadRequestError):
+        client.sdk.messages.create(model=MODEL, max_tokens=16, messages=HI, extra_body=fields)
+    client.sdk.messages.count_tokens(model=MODEL, messages=HI, extra_body=fields)
+
+    sent = upstream(standin)
+    assert len(sent) == 2
+    for request in sent:
+        extra = {
+            name
+            for name in request.headers
+            if name not in ALLOWED_UPSTREAM and not name.startswith("x-stainless-")
+        }
+        assert extra == set(), request.path
+        assert request.body["workspace_id"] == "wrkspc_platform_secret"
+
+
+def test_a_mistyped_field_is_the_clients_400(served, tokens, standin):
+    client = CountingClient(served, tokens["err-credits"], max_retries=0)
+
+    for fields in ({"tools": 5}, {"tool_choice": "auto"}, {"messages": "hi"}):
+        try:
+            client.sdk.messages.create(model=MODEL, max_tokens=16, messages=HI, extra_body=fields)
+        except anthropic.BadRequestError as error:
+            assert error.body["error"]["type"] == "invalid_request_error"
+        else:
+            raise AssertionError(f"{fields} was accepted")
+    assert "Traceback" not in served.log()
