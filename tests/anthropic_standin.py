@@ -351,6 +351,51 @@ def _reply_text(body: dict[str, Any]) -> str:
     return f"Stand-in reply to: {str(content)[:60]}"
 
 
+def _tool_to_call(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The tool the answer calls, or None for a text answer, as `tool_choice` says
+    (platform.claude.com/cookbook/tool-use-tool-choice): `tool` forces the named tool, `any`
+    must use one of them, `none` uses none, and `auto` (the default) lets the model decide
+    — the stand-in calls a tool only when the user's last message names it (a word of its
+    name such as "weather" for get_weather, or the whole name). Nothing is called after a
+    `tool_result`: that turn is answered in text."""
+    tools = [tool for tool in body.get("tools") or [] if isinstance(tool, dict)]
+    choice = body.get("tool_choice") or {"type": "auto"}
+    kind = choice.get("type", "auto")
+    if not tools or kind == "none" or _tool_result_in(_last_user_content(body)) is not None:
+        return None
+    if kind == "tool":
+        return next((t for t in tools if t.get("name") == choice.get("name")), tools[0])
+    mentioned = _mentioned_tool(tools, _last_user_text(body))
+    if kind == "any":
+        return mentioned or tools[0]
+    return mentioned
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    content = _last_user_content(body)
+    if isinstance(content, list):
+        # Claude Code adds its context as <system-reminder> text blocks; the user's words
+        # are the other blocks.
+        return " ".join(
+            part["text"]
+            for part in content
+            if isinstance(part, dict)
+            and isinstance(part.get("text"), str)
+            and not part["text"].lstrip().startswith("<system-reminder>")
+        )
+    return content if isinstance(content, str) else ""
+
+
+def _mentioned_tool(tools: list[dict[str, Any]], text: str) -> dict[str, Any] | None:
+    said = set(re.findall(r"[a-z0-9]+", text.lower()))
+    for tool in tools:
+        name = str(tool.get("name") or "").lower()
+        words = {word for word in re.split(r"[^a-z0-9]+", name) if len(word) >= 4}
+        if name in said or words & said:
+            return tool
+    return None
+
+
 def _words(text: str) -> int:
     return max(1, len(text.split()))
 
@@ -372,13 +417,9 @@ def plan_answer(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, str | 
         signature = base64.b64encode(hashlib.sha256(("sig" + seed).encode()).digest() * 2)
         blocks.append({"type": "thinking", "thinking": thought, "signature": signature.decode()})
         output += _words(thought)
-    tools = body.get("tools") or []
     choice = body.get("tool_choice") or {"type": "auto"}
-    if tools and choice.get("type") != "none" and _tool_result_in(_last_user_content(body)) is None:
-        if choice.get("type") == "tool":
-            tool = next((t for t in tools if t.get("name") == choice.get("name")), tools[0])
-        else:
-            tool = tools[0]
+    tool = _tool_to_call(body)
+    if tool is not None:
         if choice.get("type", "auto") == "auto":
             preface = f"I'll use the {tool.get('name')} tool."
             blocks.append({"type": "text", "text": preface})
