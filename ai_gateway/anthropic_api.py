@@ -10,8 +10,10 @@ envelope with the statuses the SDKs map to their own exception classes.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
@@ -22,9 +24,10 @@ from llm_keys.models import Provider
 from providers import KeyRejectedError, ProviderError, get_adapter
 
 from .api import (
+    aread_json_body,
     error_response,
     passed_on_headers,
-    read_json_body,
+    read_raw_body,
     refused,
     relay_headers,
     stream_response,
@@ -42,6 +45,8 @@ from .services import (
     provider_failed,
     relayed_headers,
 )
+
+logger = logging.getLogger(__name__)
 
 TOKEN_MISSING = (
     "Send a workspace API token in the x-api-key header (or Authorization: Bearer). "
@@ -69,10 +74,11 @@ def _token_of(request: HttpRequest) -> ApiToken:
     return token
 
 
-def _messages_begin(request: HttpRequest) -> tuple[AICall, dict[str, Any]]:
-    token = _token_of(request)
-    body = read_json_body(request)
-    call = call_begin(
+async def _messages_begin(request: HttpRequest) -> tuple[AICall, dict[str, Any]]:
+    # The token first: nobody's body is parsed before they are known.
+    token = await database_section(_token_of)(request)
+    body = await aread_json_body(request)
+    call = await database_section(call_begin)(
         workspace=token.workspace,
         user=None,
         body=body,
@@ -92,7 +98,7 @@ async def messages(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _method_not_allowed("POST")
     try:
-        call, body = await database_section(_messages_begin)(request)
+        call, body = await _messages_begin(request)
         headers = passed_on_headers(request)
         if call.stream:
             stream = await astream_message(call, body=body, headers=headers, trailer=False)
@@ -116,7 +122,7 @@ async def count_tokens(request: HttpRequest) -> HttpResponse:
         return _method_not_allowed("POST")
     try:
         credentials = await database_section(_credentials_of_token)(request)
-        body = read_json_body(request)
+        body = await aread_json_body(request)
         result = await _provider_call(
             credentials,
             lambda adapter: adapter.acount_tokens(
@@ -148,6 +154,94 @@ async def models(request: HttpRequest) -> HttpResponse:
         return error_response(error)
     response = HttpResponse(result.content, content_type="application/json")
     return _passed_on(response, credentials, result.headers)
+
+
+@csrf_exempt
+async def model(request: HttpRequest, model_id: str) -> HttpResponse:
+    """``GET /anthropic/v1/models/{model_id}`` (the SDK's ``models.retrieve``)."""
+    if request.method != "GET":
+        return _method_not_allowed("GET")
+    try:
+        credentials = await database_section(_credentials_of_token)(request)
+        result = await _provider_call(
+            credentials,
+            lambda adapter: adapter.aretrieve_model(
+                api_key=credentials.api_key,
+                model_id=model_id,
+                headers=passed_on_headers(request),
+            ),
+        )
+    except GatewayError as error:
+        return error_response(error)
+    response = HttpResponse(result.content, content_type="application/json")
+    return _passed_on(response, credentials, result.headers)
+
+
+OWN_KEY_ONLY = (
+    "Message Batches and Files work only with the workspace's own Anthropic key: Anthropic "
+    "bills them to that key's account, not to AI credits. A workspace admin can save the "
+    "key in Workspace Settings → LLM Key."
+)
+# The client's headers a Files upload or a batch needs besides the API's own.
+RELAYED_REQUEST_HEADERS = ("content-type",)
+
+
+@csrf_exempt
+async def own_key_passthrough(request: HttpRequest, path: str) -> HttpResponse:
+    """Message Batches (``/v1/messages/batches…``) and Files (``/v1/files…``): passed
+    through as they come on the workspace's own key, refused on AI credits (SPEC §17).
+
+    The gateway does not price or read them: Anthropic bills them to the key's account.
+    """
+    try:
+        credentials = await database_section(_credentials_of_token)(request)
+        if credentials.llm_key is None:
+            raise refused(403, "permission_error", OWN_KEY_ONLY)
+        content = await sync_to_async(read_raw_body, thread_sensitive=False)(request)
+        headers = passed_on_headers(request)
+        headers.update(
+            {
+                name: request.headers[name]
+                for name in RELAYED_REQUEST_HEADERS
+                if name in request.headers
+            }
+        )
+        result = await _provider_call(
+            credentials,
+            lambda adapter: adapter.arelay(
+                api_key=credentials.api_key,
+                method=request.method,
+                path=f"/v1/{path}",
+                params=request.GET.dict(),
+                content=content,
+                headers=headers,
+            ),
+        )
+    except GatewayError as error:
+        return error_response(error)
+    logger.info(
+        "Passed %s /v1/%s through on workspace %s's own key",
+        request.method,
+        path,
+        credentials.llm_key.workspace_id,
+    )
+    content_type = result.headers.pop("content-type", "application/json")
+    response = HttpResponse(result.content, content_type=content_type)
+    return _passed_on(response, credentials, result.headers)
+
+
+@csrf_exempt
+async def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Any other path under ``/anthropic``: Anthropic's own 404, in its envelope."""
+    return error_response(
+        refused(
+            404,
+            "not_found_error",
+            f"There is no {request.method} /anthropic/{path} endpoint. This gateway serves "
+            "/v1/messages, /v1/messages/count_tokens, /v1/models, and on a workspace's own "
+            "key /v1/messages/batches and /v1/files.",
+        )
+    )
 
 
 @sensitive_variables("credentials")

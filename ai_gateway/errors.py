@@ -1,6 +1,10 @@
 """The gateway's errors: each carries an error type, an HTTP status, a usage-row outcome and
 a message a user can act on. The HTTP API renders them as
-``{"error": {"type": error_type, "message": message}}`` with ``http_status``."""
+``{"error": {"type": error_type, "message": message}}`` with ``http_status``.
+
+``permanent``: retrying the same request cannot succeed (a bad token, no credits, an invalid
+key, a server misconfiguration); the answer says so with ``x-should-retry: false``, which the
+official SDKs and Claude Code obey before their status rules (SPEC §17)."""
 
 from __future__ import annotations
 
@@ -11,12 +15,22 @@ class GatewayError(Exception):
     error_type = "api_error"
     http_status = 502
     outcome = "provider_error"
+    permanent = False
 
-    def __init__(self, message: str, *, provider_error_type: str = "", request_id: str = ""):
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider_error_type: str = "",
+        request_id: str = "",
+        retry_headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.provider_error_type = provider_error_type
         self.request_id = request_id or ""
+        # The provider's retry-after / x-should-retry, passed on as it sent them.
+        self.retry_headers = retry_headers or {}
 
 
 class BadRequestError(GatewayError):
@@ -25,6 +39,7 @@ class BadRequestError(GatewayError):
     error_type = "invalid_request_error"
     http_status = 400
     outcome = "bad_request"
+    permanent = True
 
 
 class LLMKeyInvalidError(GatewayError):
@@ -33,6 +48,7 @@ class LLMKeyInvalidError(GatewayError):
     error_type = "llm_key_invalid"
     http_status = 409
     outcome = "key_invalid"
+    permanent = True
 
 
 class LLMKeyRejectedError(LLMKeyInvalidError):
@@ -47,6 +63,7 @@ class LLMKeyUnreadableError(GatewayError):
     error_type = "llm_key_unreadable"
     http_status = 503
     outcome = "key_unreadable"
+    permanent = True
 
 
 class InsufficientCreditsError(GatewayError):
@@ -55,6 +72,7 @@ class InsufficientCreditsError(GatewayError):
     error_type = "insufficient_credits"
     http_status = 402
     outcome = "insufficient_credits"
+    permanent = True
 
 
 class MemberCreditLimitError(GatewayError):
@@ -63,6 +81,7 @@ class MemberCreditLimitError(GatewayError):
     error_type = "member_credit_limit"
     http_status = 402
     outcome = "insufficient_credits"
+    permanent = True
 
 
 class ConcurrencyLimitedError(GatewayError):
@@ -88,6 +107,7 @@ class PlatformNotConfiguredError(GatewayError):
     error_type = "platform_not_configured"
     http_status = 503
     outcome = "not_configured"
+    permanent = True
 
 
 class ProviderFailedError(GatewayError):
@@ -99,6 +119,12 @@ class ProviderFailedError(GatewayError):
         super().__init__(message, **kwargs)
         self.error_type = error_type
         self.http_status = http_status
+
+    @property
+    def permanent(self) -> bool:
+        # The platform's own key refused: only an operator can fix it. Any other provider
+        # error carries the provider's own retry advice instead.
+        return self.error_type == "platform_credentials_rejected"
 
 
 class DatabaseUnavailableError(GatewayError):
@@ -119,3 +145,8 @@ class RefusedError(GatewayError):
         super().__init__(message)
         self.error_type = error_type
         self.http_status = http_status
+
+    @property
+    def permanent(self) -> bool:
+        # 408 and 429 may pass with time; any other refusal of the caller will not.
+        return 400 <= self.http_status < 500 and self.http_status not in (408, 429)

@@ -75,6 +75,7 @@ from .errors import (
     StreamTimedOutError,
 )
 from .models import AIRequest, CredentialSource, Outcome
+from .request_ids import current_request_id
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +178,9 @@ class AICall:
             cache_creation_input_tokens=usage.cache_creation_input_tokens,
             credits_charged=credits_charged,
             latency_ms=int((time.perf_counter() - self.started) * 1000),
-            provider_request_id=(request_id or (error.request_id if error else "") or "")[:100],
+            provider_request_id=(
+                request_id or (error.request_id if error else "") or current_request_id()
+            )[:100],
             stream=self.stream,
             prices=self.price.snapshot() if self.price else None,
         )
@@ -521,6 +524,7 @@ def provider_failed(error: ProviderError, *, source: str) -> GatewayError:
         http_status=error.http_status,
         provider_error_type=error.provider_error_type,
         request_id=error.request_id or "",
+        retry_headers=error.retry_headers,
     )
 
 

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from . import anthropic_api, usage_views, views
 
@@ -11,6 +11,14 @@ urlpatterns = [
         name="anthropic_count_tokens",
     ),
     path("anthropic/v1/models", anthropic_api.models, name="anthropic_models"),
+    path("anthropic/v1/models/<str:model_id>", anthropic_api.model, name="anthropic_model"),
+    re_path(
+        r"^anthropic/v1/(?P<path>(?:messages/batches|files)(?:/[A-Za-z0-9_-]+)*)$",
+        anthropic_api.own_key_passthrough,
+        name="anthropic_own_key_passthrough",
+    ),
+    # Last: every other path under /anthropic answers in Anthropic's 404 envelope.
+    re_path(r"^anthropic(?:/(?P<path>.*))?$", anthropic_api.not_found),
     path("api/v1/w/<slug:slug>/messages", views.messages_api, name="ai_messages_api"),
     path("w/<slug:slug>/", views.workspace_home, name="workspace_home"),
     path("w/<slug:slug>/ai/", views.ai_playground, name="ai_playground"),

@@ -9,13 +9,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from credits.selectors import credits_balance
-from llm_keys.access import get_member_context
+from llm_keys.access import MemberContext, get_member_context
 from llm_keys.selectors import credentials_next
 
 from .api import (
+    aread_json_body,
     error_response,
     passed_on_headers,
-    read_json_body,
     refused,
     relay_headers,
     stream_response,
@@ -24,7 +24,6 @@ from .database import database_section
 from .errors import GatewayError
 from .forms import PromptForm
 from .services import (
-    AICall,
     MessageResponse,
     acreate_message,
     astream_message,
@@ -48,11 +47,9 @@ class _JsonCsrfCheck(CsrfViewMiddleware):
         )
 
 
-def _session_call_begin(
-    request: HttpRequest, slug: str
-) -> tuple[AICall, dict[str, Any]] | HttpResponse:
-    """The session API's database section before the provider call: the session's user, the
-    CSRF check, the membership, then the request's credentials and hold."""
+def _session_member(request: HttpRequest, slug: str) -> MemberContext | HttpResponse:
+    """The session API's first database section: the session's user, the CSRF check and
+    the membership, before the body is read."""
     if not request.user.is_authenticated:
         raise refused(401, "authentication_error", "Log in first: this API uses your session.")
     refusal = _JsonCsrfCheck(lambda _request: None).process_view(request, None, (), {})
@@ -64,14 +61,7 @@ def _session_call_begin(
         raise refused(404, "not_found_error", "No such workspace.") from None
     except PermissionDenied as exc:
         raise refused(403, "permission_error", str(exc)) from None
-    body = read_json_body(request)
-    call = call_begin(
-        workspace=member.workspace,
-        user=request.user,
-        body=body,
-        headers=passed_on_headers(request),
-    )
-    return call, body
+    return member
 
 
 @csrf_exempt  # checked inside, after authentication, so every refusal is JSON
@@ -82,11 +72,14 @@ async def messages_api(request: HttpRequest, slug: str) -> HttpResponse:
         response["Allow"] = "POST"
         return response
     try:
-        begun = await database_section(_session_call_begin)(request, slug)
-        if isinstance(begun, HttpResponse):
-            return begun
-        call, body = begun
+        member = await database_section(_session_member)(request, slug)
+        if isinstance(member, HttpResponse):
+            return member
+        body = await aread_json_body(request)
         headers = passed_on_headers(request)
+        call = await database_section(call_begin)(
+            workspace=member.workspace, user=request.user, body=body, headers=headers
+        )
         if call.stream:
             return stream_response(
                 await astream_message(call, body=body, headers=headers, trailer=True)

@@ -9,4 +9,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 from config.checks import refuse_to_start_if_misconfigured
 
 refuse_to_start_if_misconfigured()
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from config.request_guard import RequestGuard  # noqa: E402 - needs the settings loaded
+
+# Body size and credentials are checked before Django reads a body (config/request_guard).
+application = RequestGuard(django_application)

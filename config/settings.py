@@ -40,6 +40,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every answer, also another middleware's refusal, carries a request-id.
+    "ai_gateway.request_ids.request_id_middleware",
     "django.middleware.security.SecurityMiddleware",
     # ServeStatic, WhiteNoise's fork with native async support: under the ASGI server a
     # sync-only middleware would push every request through a thread (docs/decisions/026).
@@ -143,6 +145,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_MAX_BODY_BYTES", default=1024 * 10
 # The AI APIs take bodies up to Anthropic's own limit for a Messages request (32 MB: images
 # and PDFs travel inline as base64); the forms keep Django's limit above.
 AI_REQUEST_MAX_BODY_BYTES = env.int("AI_REQUEST_MAX_BODY_BYTES", default=32 * 1024 * 1024)
+# Structural limits of an AI request's JSON, checked before it is parsed (elements) and after
+# (depth): a long conversation has tens of thousands of values, a tool schema a dozen levels.
+AI_REQUEST_MAX_JSON_ELEMENTS = env.int("AI_REQUEST_MAX_JSON_ELEMENTS", default=500_000)
+AI_REQUEST_MAX_JSON_DEPTH = env.int("AI_REQUEST_MAX_JSON_DEPTH", default=128)
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)

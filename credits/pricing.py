@@ -249,7 +249,8 @@ def max_cost(
 
 def _web_searches_bound(body: Mapping[str, Any]) -> int:
     searches = 0
-    for tool in body.get("tools") or ():
+    tools = body.get("tools")
+    for tool in tools if isinstance(tools, list) else ():
         if isinstance(tool, Mapping) and str(tool.get("type") or "").startswith("web_search_"):
             uses = tool.get("max_uses")
             valid = isinstance(uses, int) and not isinstance(uses, bool) and uses >= 0

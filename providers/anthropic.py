@@ -25,6 +25,7 @@ from typing import Any
 
 import anthropic
 import httpx2
+from anthropic._models import FinalRequestOptions
 from anthropic.resources.messages import AsyncMessages
 from django.conf import settings
 
@@ -76,7 +77,10 @@ def _client_options(http_client: Any) -> dict[str, Any]:
         "base_url": settings.ANTHROPIC_BASE_URL,
         "http_client": http_client,
         "timeout": settings.AI_REQUEST_TIMEOUT_SECONDS,
-        "max_retries": 2,
+        # One retry policy, the client's: its SDK retries (it sees the provider's status,
+        # retry-after and x-should-retry); the gateway retrying too would multiply one
+        # client attempt into several upstream ones, and charges (SPEC §17).
+        "max_retries": 0,
     }
 
 
@@ -101,10 +105,22 @@ def shared_async_client() -> anthropic.AsyncAnthropic:
     return client
 
 
+# Parameters of the SDK's methods that it sends as request headers, not body fields
+# (`anthropic-workspace-id`, `anthropic-user-profile-id`). A body field of that name stays a
+# body field: on the platform key a client must not pick the platform account's workspace or
+# profile, and on any key only the allow-list of headers (anthropic-version, anthropic-beta)
+# is the client's to set (SPEC §17).
+HEADER_PARAMETERS = frozenset({"workspace_id", "user_profile_id", "betas"})
+
+
 def _sdk_parameters(method: Any) -> frozenset[str]:
     names = inspect.signature(method).parameters
     return frozenset(
-        name for name in names if name not in ("self", "timeout") and not name.startswith("extra_")
+        name
+        for name in names
+        if name not in ("self", "timeout")
+        and name not in HEADER_PARAMETERS
+        and not name.startswith("extra_")
     )
 
 
@@ -220,45 +236,99 @@ _STREAM_ERROR_STATUS = {
     "invalid_request_error": 400,
     "authentication_error": 401,
     "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
     "rate_limit_error": 429,
+    "api_error": 500,
     "overloaded_error": 529,
 }
+# Anthropic's error type for each status (docs.claude.com/en/api/errors, "HTTP errors"),
+# for an error answer whose body did not say.
+_STATUS_ERROR_TYPE = {status: error_type for error_type, status in _STREAM_ERROR_STATUS.items()}
+# The provider's advice on retrying, passed on to the client as it was sent: `retry-after`
+# on 429 (docs.claude.com/en/api/rate-limits, "Response headers") and the SDKs' own
+# `x-should-retry`, which they obey before their status rules (anthropic-sdk-python
+# `_base_client._should_retry`).
+RETRY_HEADERS = ("retry-after", "retry-after-ms", "x-should-retry")
+# Errors the SDK raises before anything is sent: a field of the wrong type, a body nested
+# past the recursion limit, a header value the HTTP library refuses (CR/LF). The request
+# itself is at fault, so they are the client's 400, not the provider's 5xx.
+_LOCAL_ERRORS = (TypeError, ValueError, RecursionError, httpx2.LocalProtocolError)
 
 
 def translate_error(exc: Exception) -> ProviderError:
-    """Map an SDK exception to the gateway's provider errors (the §6 classification)."""
+    """Map an SDK exception to the gateway's provider errors (the §6 classification), keeping
+    the provider's status, error type, message, request id and retry advice (SPEC §17)."""
     if isinstance(exc, anthropic.APITimeoutError):
         return ProviderUnavailableError(
             "Anthropic did not answer in time.", provider_error_type="timeout"
         )
     if isinstance(exc, anthropic.APIConnectionError):
+        if isinstance(exc.__cause__, _LOCAL_ERRORS):
+            return _local_error(exc.__cause__)
         return ProviderUnavailableError(
             "Could not connect to Anthropic.", provider_error_type="connection_error"
         )
+    if isinstance(exc, _LOCAL_ERRORS):
+        return _local_error(exc)
     if not isinstance(exc, anthropic.APIStatusError):
         return ProviderError(f"Unexpected error from the Anthropic SDK: {type(exc).__name__}.")
     status = exc.status_code
     error_type, message = _error_detail(exc)
+    retry_headers = {}
     if status < 400:
         # An `error` event in the middle of a 200 stream: only its type says what went wrong.
         status = _STREAM_ERROR_STATUS.get(error_type, 500)
-    request_id = exc.request_id
-    kwargs = {"status_code": status, "provider_error_type": error_type, "request_id": request_id}
+    else:
+        retry_headers = {
+            name: exc.response.headers[name]
+            for name in RETRY_HEADERS
+            if name in exc.response.headers
+        }
+    kwargs = {
+        "status_code": status,
+        "provider_error_type": error_type,
+        "request_id": exc.request_id,
+        "retry_headers": retry_headers,
+    }
     if status == 401:
         return KeyRejectedError(REJECTED_REASON, **kwargs)
     if status == 403:
         return KeyRejectedError(NO_PERMISSION_REASON, **kwargs)
     if status == 429:
-        return ProviderRateLimitedError(
-            "Anthropic is rate-limiting this key; try again shortly.", **kwargs
+        error = ProviderRateLimitedError(
+            message or "Anthropic is rate-limiting this key.", **kwargs
         )
-    if status in (408, 409) or status >= 500:
+    elif status in (408, 409) or status >= 500:
+        error = ProviderUnavailableError(message or f"Anthropic answered {status}.", **kwargs)
+    else:
+        error = ProviderRequestError(
+            message or f"Anthropic refused the request ({status}).", **kwargs
+        )
+    # The client sees the provider's own status and type, so its SDK raises the class it
+    # would against Anthropic (OverloadedError for 529, NotFoundError for 404, ...).
+    error.http_status = status
+    error.error_type = error_type or _STATUS_ERROR_TYPE.get(status, "api_error")
+    return error
+
+
+def _check_reason(error: ProviderError) -> str:
+    """What a key check records when Anthropic gave no verdict on the key (settings page)."""
+    status = error.status_code
+    if status is None:
+        return error.message
+    if isinstance(error, ProviderUnavailableError):
         label = "overloaded" if status == 529 else f"HTTP {status}"
-        return ProviderUnavailableError(
-            f"Anthropic is unavailable ({label}); try again later.", **kwargs
-        )
-    detail = f": {message}" if message else ""
-    return ProviderRequestError(f"Anthropic refused the request ({status}){detail}", **kwargs)
+        return f"Anthropic is unavailable ({label}); try again later."
+    return f"Anthropic refused the request ({status}): {error.message}"
+
+
+def _local_error(exc: BaseException) -> ProviderError:
+    reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+    return ProviderRequestError(
+        f"The request cannot be sent to Anthropic: {reason}.",
+        provider_error_type="invalid_request_error",
+    )
 
 
 class AnthropicAdapter:
@@ -297,7 +367,7 @@ class AnthropicAdapter:
                 )
             return CheckResult(
                 CheckOutcome.UNKNOWN,
-                reason=error.message,
+                reason=_check_reason(error),
                 error_type=error.provider_error_type,
                 status_code=error.status_code,
             )
@@ -360,6 +430,52 @@ class AnthropicAdapter:
             lambda client: client.models.with_raw_response.list(
                 **paging, extra_headers=headers or None
             ),
+        )
+
+    async def aretrieve_model(
+        self, *, api_key: str, model_id: str, headers: dict[str, str]
+    ) -> MessageResult:
+        return await _raw(
+            api_key,
+            lambda client: client.models.with_raw_response.retrieve(
+                model_id, extra_headers=headers or None
+            ),
+        )
+
+    async def arelay(
+        self,
+        *,
+        api_key: str,
+        method: str,
+        path: str,
+        params: dict[str, str],
+        content: bytes,
+        headers: dict[str, str],
+    ) -> MessageResult:
+        """Send one request of an API the gateway does not interpret (Message Batches,
+        Files) as it came, with the workspace's key; return the answer's bytes as they came
+        (JSON, JSONL or a file) and its content type among the headers."""
+        client = shared_async_client().with_options(api_key=_required(api_key))
+        options = FinalRequestOptions.construct(
+            method=method.lower(),
+            url=path,
+            params=params,
+            headers=headers,
+            content=content or None,
+        )
+        try:
+            response = await client.request(httpx2.Response, options)
+        except Exception as exc:  # noqa: BLE001 - every failure is classified
+            raise translate_error(exc) from None
+        relayed = _relayed_headers(response.headers)
+        if "content-type" in response.headers:
+            relayed["content-type"] = response.headers["content-type"]
+        return MessageResult(
+            body={},
+            usage=Usage(),
+            request_id=response.headers.get("request-id"),
+            content=response.content,
+            headers=relayed,
         )
 
 

@@ -107,12 +107,15 @@ class ProviderError(Exception):
         status_code: int | None = None,
         provider_error_type: str = "",
         request_id: str | None = None,
+        retry_headers: dict[str, str] | None = None,
     ):
         super().__init__(message)
         self.message = message
         self.status_code = status_code
         self.provider_error_type = provider_error_type
         self.request_id = request_id
+        # The provider's own advice to the client (retry-after, x-should-retry), as it sent it.
+        self.retry_headers = retry_headers or {}
 
 
 class KeyRejectedError(ProviderError):

@@ -118,6 +118,8 @@ class RecordedRequest:
     at: float
     anthropic_version: str | None = None
     anthropic_beta: str | None = None
+    # Every header of the request, names lowercased (the API key's included).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -354,6 +356,51 @@ def _reply_text(body: dict[str, Any]) -> str:
     return f"Stand-in reply to: {str(content)[:60]}"
 
 
+def _tool_to_call(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The tool the answer calls, or None for a text answer, as `tool_choice` says
+    (platform.claude.com/cookbook/tool-use-tool-choice): `tool` forces the named tool, `any`
+    must use one of them, `none` uses none, and `auto` (the default) lets the model decide
+    — the stand-in calls a tool only when the user's last message names it (a word of its
+    name such as "weather" for get_weather, or the whole name). Nothing is called after a
+    `tool_result`: that turn is answered in text."""
+    tools = client_tools(body)
+    choice = body.get("tool_choice") or {"type": "auto"}
+    kind = choice.get("type", "auto")
+    if not tools or kind == "none" or _tool_result_in(_last_user_content(body)) is not None:
+        return None
+    if kind == "tool":
+        return next((t for t in tools if t.get("name") == choice.get("name")), tools[0])
+    mentioned = _mentioned_tool(tools, _last_user_text(body))
+    if kind == "any":
+        return mentioned or tools[0]
+    return mentioned
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    content = _last_user_content(body)
+    if isinstance(content, list):
+        # Claude Code adds its context as <system-reminder> text blocks; the user's words
+        # are the other blocks.
+        return " ".join(
+            part["text"]
+            for part in content
+            if isinstance(part, dict)
+            and isinstance(part.get("text"), str)
+            and not part["text"].lstrip().startswith("<system-reminder>")
+        )
+    return content if isinstance(content, str) else ""
+
+
+def _mentioned_tool(tools: list[dict[str, Any]], text: str) -> dict[str, Any] | None:
+    said = set(re.findall(r"[a-z0-9]+", text.lower()))
+    for tool in tools:
+        name = str(tool.get("name") or "").lower()
+        words = {word for word in re.split(r"[^a-z0-9]+", name) if len(word) >= 4}
+        if name in said or words & said:
+            return tool
+    return None
+
+
 def _words(text: str) -> int:
     return max(1, len(text.split()))
 
@@ -385,7 +432,7 @@ def _server_tool(tool: Any) -> tuple[str, str] | None:
 
 def client_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
     """The tools the client runs (answered with ``tool_use``), not Anthropic's server tools."""
-    return [t for t in body.get("tools") or [] if _server_tool(t) is None]
+    return [t for t in body.get("tools") or [] if isinstance(t, dict) and _server_tool(t) is None]
 
 
 def _server_tool_uses(body: dict[str, Any]) -> list[tuple[str, str]]:
@@ -488,13 +535,9 @@ def plan_answer(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, str | 
     server_blocks = server_tool_blocks(body, seed)
     blocks += server_blocks
     output += sum(_json_tokens(b["input"]) for b in server_blocks if "input" in b)
-    tools = client_tools(body)
     choice = body.get("tool_choice") or {"type": "auto"}
-    if tools and choice.get("type") != "none" and _tool_result_in(_last_user_content(body)) is None:
-        if choice.get("type") == "tool":
-            tool = next((t for t in tools if t.get("name") == choice.get("name")), tools[0])
-        else:
-            tool = tools[0]
+    tool = _tool_to_call(body)
+    if tool is not None:
         if choice.get("type", "auto") == "auto":
             preface = f"I'll use the {tool.get('name')} tool."
             blocks.append({"type": "text", "text": preface})
@@ -573,6 +616,9 @@ def _invalid(body: dict[str, Any]) -> str | None:
     """The API's own 400 for a malformed request, or None."""
     if not isinstance(body, dict) or "model" not in body or "messages" not in body:
         return "bad body"
+    problem = _mistyped(body)
+    if problem:
+        return problem
     for name, low, high in (("temperature", 0, 1), ("top_p", 0, 1), ("top_k", 0, None)):
         value = body.get(name)
         if value is None:
@@ -604,6 +650,26 @@ def _invalid(body: dict[str, Any]) -> str | None:
     return None
 
 
+# The Messages fields that must be lists or objects: the API refuses any other type with a
+# 400 invalid_request_error naming the field (docs.claude.com/en/api/errors: "400 -
+# invalid_request_error: There was an issue with the format or content of your request").
+LIST_FIELDS = ("messages", "tools", "stop_sequences")
+OBJECT_FIELDS = ("tool_choice", "thinking", "metadata")
+
+
+def _mistyped(body: dict[str, Any]) -> str | None:
+    for name in LIST_FIELDS:
+        if name in body and not isinstance(body[name], list):
+            return f"{name}: Input should be a valid list"
+    for name in OBJECT_FIELDS:
+        if body.get(name) is not None and not isinstance(body[name], dict):
+            return f"{name}: Input should be a valid dictionary"
+    tools = body.get("tools") or []
+    if any(not isinstance(tool, dict) for tool in tools):
+        return "tools.0: Input should be a valid dictionary"
+    return None
+
+
 def _ratelimit_headers(input_tokens: Any = 0) -> dict[str, str]:
     # A usage override may garble the count (a test of the gateway's validation).
     if isinstance(input_tokens, bool) or not isinstance(input_tokens, int):
@@ -620,6 +686,114 @@ def _ratelimit_headers(input_tokens: Any = 0) -> dict[str, str]:
         headers[f"anthropic-ratelimit-{kind}-remaining"] = str(max(0, limit - used))
         headers[f"anthropic-ratelimit-{kind}-reset"] = reset
     return headers
+
+
+def _page(items: list[dict[str, Any]], query: dict[str, list[str]]) -> tuple[int, dict]:
+    """One page of a list endpoint, as Anthropic pages them (docs.anthropic.com/en/api/
+    models-list, "Query parameters" and "Response"): `limit` 1-1000, default 20; `after_id`
+    gives the page right after that object, `before_id` the page right before it; `has_more`
+    says whether there are more results in the requested direction; `first_id`/`last_id`
+    are the page's first and last ids (the cursors of the previous and next pages)."""
+    try:
+        limit = int(query.get("limit", ["20"])[0])
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 1000:
+        return 400, _error_body("invalid_request_error", "limit: must be from 1 to 1000")
+    ids = [item["id"] for item in items]
+    after, before = query.get("after_id", [None])[0], query.get("before_id", [None])[0]
+    if before is not None:
+        end = ids.index(before) if before in ids else len(ids)
+        start = max(0, end - limit)
+        more = start > 0
+    else:
+        start = ids.index(after) + 1 if after in ids else 0
+        end = min(len(ids), start + limit)
+        more = end < len(ids)
+    data = items[start:end]
+    return 200, {
+        "data": data,
+        "has_more": more,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }
+
+
+def _error_body(error_type: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": error_type, "message": message}}
+
+
+def _model_object(model: dict[str, str]) -> dict[str, Any]:
+    return {"type": "model", "created_at": "2025-09-29T00:00:00Z", **model}
+
+
+def _listing(path: str):
+    """The GET route for ``path``: a function of the query giving (status, payload), or
+    None where the API has no such path."""
+    if path == "/v1/models":
+        return lambda query: _page([_model_object(m) for m in MODELS], query)
+    if path.startswith("/v1/models/"):
+        # models.retrieve: an unknown id is a 404 not_found_error (docs.claude.com/en/api/
+        # errors: "404 - not_found_error: The requested resource was not found").
+        model_id = path.removeprefix("/v1/models/")
+        found = [_model_object(m) for m in MODELS if m["id"] == model_id]
+        if found:
+            return lambda query: (200, found[0])
+        return lambda query: (404, _error_body("not_found_error", f"model: {model_id}"))
+    if path in ("/v1/messages/batches", "/v1/files"):
+        return lambda query: _page([], query)
+    return None
+
+
+def _batch(body: Any) -> dict[str, Any]:
+    """A new Message Batch as ``POST /v1/messages/batches`` answers it (in progress)."""
+    requests = body.get("requests") if isinstance(body, dict) else None
+    return {
+        "id": f"msgbatch_standin_{uuid.uuid4().hex[:16]}",
+        "type": "message_batch",
+        "processing_status": "in_progress",
+        "request_counts": {
+            "processing": len(requests or []),
+            "succeeded": 0,
+            "errored": 0,
+            "canceled": 0,
+            "expired": 0,
+        },
+        "created_at": "2026-01-01T00:00:00Z",
+        "expires_at": "2026-01-02T00:00:00Z",
+        "ended_at": None,
+        "archived_at": None,
+        "cancel_initiated_at": None,
+        "results_url": None,
+    }
+
+
+# Anthropic's model ids: lowercase words and digits joined by hyphens (claude-sonnet-4-5,
+# claude-haiku-4-5-20251001). The stand-in serves any such id, and answers any other name
+# as the API answers an unknown model: 404 not_found_error "model: <name>".
+MODEL_ID = re.compile(r"claude-[a-z0-9]+(?:[-.][a-z0-9]+)*")
+
+
+def _unknown_model(body: Any) -> str | None:
+    model = body.get("model") if isinstance(body, dict) else None
+    if isinstance(model, str) and not MODEL_ID.fullmatch(model):
+        return f"model: {model}"
+    return None
+
+
+# Seconds a 429 asks the client to wait.
+RETRY_AFTER_SECONDS = 1
+
+
+def _retry_advice(status: int) -> dict[str, str]:
+    """The retry headers Anthropic sends with an error, and only those: a 429 carries
+    `retry-after`, the seconds to wait (docs.claude.com/en/api/rate-limits, "Response
+    headers"), and `x-should-retry: true` (a real 429's headers, quoted in
+    anthropic-sdk-typescript issue 357). Other errors carry neither; the SDKs then decide by
+    status (they retry 408, 409, 429 and 5xx)."""
+    if status == 429:
+        return {"retry-after": str(RETRY_AFTER_SECONDS), "x-should-retry": "true"}
+    return {}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -653,19 +827,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def _error(self, kind: str) -> None:
         status, error_type, message = ERRORS[kind]
-        extra = {"retry-after": "0"} if status in (429, 529) else None
-        # x-should-retry=false keeps the SDK's own retries out of tests that count requests.
         self._send(
             status,
             {"type": "error", "error": {"type": error_type, "message": message}},
-            {**(extra or {}), "x-should-retry": "false"},
+            _retry_advice(status),
         )
 
     def _bad_request(self, message: str) -> None:
         self._send(
-            400,
-            {"type": "error", "error": {"type": "invalid_request_error", "message": message}},
-            {"x-should-retry": "false"},
+            400, {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
         )
 
     def _read_body(self) -> dict[str, Any] | None:
@@ -691,6 +861,7 @@ class Handler(BaseHTTPRequestHandler):
                     time.monotonic(),
                     self.headers.get("anthropic-version"),
                     self.headers.get("anthropic-beta"),
+                    {name.lower(): value for name, value in self.headers.items()},
                 )
             )
         if state.latency:
@@ -708,28 +879,22 @@ class Handler(BaseHTTPRequestHandler):
     # --- routes -----------------------------------------------------------------------------
     def do_GET(self):
         url = urlsplit(self.path)
-        if url.path != "/v1/models":
-            self._send(
-                404, {"type": "error", "error": {"type": "not_found_error", "message": "Not found"}}
-            )
+        answer = _listing(url.path)
+        if answer is None:
+            self._not_found(f"{self.command} {url.path}")
             return
         _, behavior = self._record(None)
         if behavior in ERRORS:
             self._error(behavior)
             return
-        limit = int(parse_qs(url.query).get("limit", ["20"])[0])
-        data = [
-            {"type": "model", "created_at": "2025-09-29T00:00:00Z", **m} for m in MODELS[:limit]
-        ]
-        self._send(
-            200,
-            {
-                "data": data,
-                "has_more": limit < len(MODELS),
-                "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None,
-            },
-        )
+        status, payload = answer(parse_qs(url.query))
+        self._send(status, payload)
+
+    def do_DELETE(self):
+        self._not_found(f"DELETE {urlsplit(self.path).path}")
+
+    def _not_found(self, what: str) -> None:
+        self._send(404, {"type": "error", "error": {"type": "not_found_error", "message": what}})
 
     def do_POST(self):
         url = urlsplit(self.path)
@@ -737,14 +902,23 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/_standin/behavior":
             self._control(body or {})
             return
+        if url.path == "/v1/messages/batches":
+            _, behavior = self._record(body)
+            if behavior in ERRORS:
+                self._error(behavior)
+            else:
+                self._send(200, _batch(body))
+            return
         if url.path not in ("/v1/messages", "/v1/messages/count_tokens"):
-            self._send(
-                404, {"type": "error", "error": {"type": "not_found_error", "message": "Not found"}}
-            )
+            self._not_found(f"POST {url.path}")
             return
         _, behavior = self._record(body)
         if behavior in ERRORS:
             self._error(behavior)
+            return
+        unknown = _unknown_model(body)
+        if unknown:
+            self._not_found(unknown)
             return
         problem = _invalid(body)
         if problem:

@@ -63,8 +63,9 @@ def test_unverified_key_is_used_too(member_client, workspace, admin_user, funded
 @pytest.mark.parametrize(
     ("behavior", "status", "error_type"),
     [
-        ("servererror", 503, "provider_unavailable"),
-        ("overloaded", 503, "provider_unavailable"),
+        # The provider's own status and type (SPEC §17).
+        ("servererror", 500, "api_error"),
+        ("overloaded", 529, "overloaded_error"),
         # The connection reset before any answer (the SDK's retries are reset too).
         ("connreset", 503, "provider_unavailable"),
         ("ratelimited", 429, "rate_limit_error"),
@@ -80,7 +81,7 @@ def test_provider_error_on_byok_is_passed_on_and_never_falls_back(
     assert response.status_code == status
     error = response.json()["error"]
     assert error["type"] == error_type
-    assert "Anthropic" in error["message"]
+    assert "Nothing was charged" in error["message"]
     assert set(standin.keys_seen()) == {saved_key.raw}
     assert ledger(workspace) == [("grant", funded)]
     row = only_row(workspace)
@@ -147,10 +148,13 @@ def test_invalid_key_with_full_credits_never_reaches_the_provider(
     for stream in (False, True):
         response = post(member_client, body(stream=stream))
         assert response.status_code == 409
-        assert response.json()["error"] == {
-            "type": "llm_key_invalid",
-            "message": services.KEY_INVALID_MESSAGE,
-        }
+        assert response["x-should-retry"] == "false"
+        error = response.json()["error"]
+        assert error["type"] == "llm_key_invalid"
+        # The message quotes the gateway's request id, as the answer's header says it.
+        assert error["message"] == (
+            f"{services.KEY_INVALID_MESSAGE} (request id {response['request-id']})"
+        )
 
     assert standin.requests == []
     assert platform_key not in standin.keys_seen()
@@ -256,7 +260,7 @@ def test_no_key_provider_error_releases_the_hold(
 
     response = post(member_client, body())
 
-    assert response.status_code == 503
+    assert response.status_code == 529
     assert "Nothing was charged" in response.json()["error"]["message"]
     assert [kind for kind, _ in ledger(workspace)] == ["grant", "hold", "release"]
     assert credits_balance(workspace=workspace) == funded
@@ -277,6 +281,7 @@ def test_platform_key_refused_is_an_operator_problem(
 
     assert response.status_code == 503
     assert response.json()["error"]["type"] == "platform_credentials_rejected"
+    assert response["x-should-retry"] == "false"
     assert credits_balance(workspace=workspace) == funded
     assert mail.outbox == []
 

@@ -1,0 +1,177 @@
+"""Request bodies no tenant can knock a worker over with (SPEC §17), through ``make serve``:
+the size limit before a byte is read, credentials before a large body, JSON parsed off the
+event loop with structural limits.
+"""
+
+import json
+import socket
+import threading
+import time
+from urllib.parse import urlsplit
+
+import anthropic
+import httpx2
+import pytest
+
+pytestmark = pytest.mark.served
+
+MODEL = "claude-sonnet-5"
+LIMIT = 32 * 1024 * 1024  # AI_REQUEST_MAX_BODY_BYTES' default, which make serve runs with
+
+
+@pytest.fixture(scope="module")
+def tokens(served):
+    app = served
+    for slug in ("body-one", "body-two"):
+        app.workspace(slug, admin=f"admin@{slug}.test")
+        app.manage("grant_credits", slug, "5000000", "--reason", "served test")
+    return {slug: app.api_token(slug, "ci") for slug in ("body-one", "body-two")}
+
+
+def send_head(app, head: str, body: bytes = b"") -> tuple[str, float]:
+    """Send a request's head (and ``body``) on a raw socket, without the rest of the
+    declared body; return the answer's head and the seconds it took to come."""
+    url = urlsplit(app.url)
+    started = time.monotonic()
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(head.encode() + b"\r\n" + body)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    return answer.decode(errors="replace"), time.monotonic() - started
+
+
+def head(path: str, length: int, *headers: str) -> str:
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Type: application/json",
+        f"Content-Length: {length}",
+        *headers,
+    ]
+    return "\r\n".join(lines) + "\r\n"
+
+
+@pytest.mark.parametrize("path", ["/anthropic/v1/messages", "/anthropic/v1/messages/count_tokens"])
+def test_200_mb_declared_without_a_token_is_answered_at_once(served, tokens, path):
+    answer, seconds = send_head(served, head(path, 200 * 1024 * 1024), b"{" * 65536)
+
+    assert seconds < 3
+    assert answer.startswith("HTTP/1.1 413"), answer
+    assert "x-should-retry: false" in answer.lower()
+    assert "request-id: req_gw_" in answer.lower()
+
+
+def test_an_oversized_body_is_refused_with_a_token_too(served, tokens):
+    answer, seconds = send_head(
+        served, head("/anthropic/v1/messages", LIMIT + 1, f"x-api-key: {tokens['body-one']}")
+    )
+
+    assert seconds < 3
+    assert answer.startswith("HTTP/1.1 413"), answer
+
+
+@pytest.mark.parametrize("path", ["/anthropic/v1/messages", "/api/v1/w/body-one/messages"])
+def test_no_credentials_is_refused_before_the_body_is_read(served, tokens, path):
+    # One megabyte declared, none of it sent: the answer cannot wait for the body.
+    answer, seconds = send_head(served, head(path, 1024 * 1024))
+
+    assert seconds < 3
+    assert answer.startswith("HTTP/1.1 401"), answer
+    assert "x-should-retry: false" in answer.lower()
+
+
+def test_a_chunked_body_is_cut_at_the_limit(served, tokens):
+    def chunks():
+        piece = b" " * (1024 * 1024)
+        for _ in range(LIMIT // len(piece) + 2):
+            yield piece
+
+    response = httpx2.post(
+        f"{served.url}/anthropic/v1/messages",
+        content=chunks(),
+        headers={"x-api-key": tokens["body-one"], "content-type": "application/json"},
+        timeout=30,
+    )
+
+    assert response.status_code == 413
+    assert response.json()["error"]["type"] == "request_too_large"
+
+
+def nested_body(kind: str) -> bytes:
+    start = b'{"model": "claude-sonnet-5", "messages": [{"role": "user", "content": "hi"}], "x": '
+    size = 30 * 1024 * 1024
+    if kind == "deep":
+        depth = size // 2
+        return start + b"[" * depth + b"]" * depth + b"}"
+    return start + b"[" + b"[]," * (size // 3) + b"[]]}"
+
+
+def test_nested_bodies_are_400_and_another_workspaces_stream_completes(served, tokens, standin):
+    standin.state.stream_word_delay = 0.3  # a stream of ~2 s
+    results: dict[str, object] = {}
+
+    def count(kind: str) -> None:
+        started = time.monotonic()
+        response = httpx2.post(
+            f"{served.url}/anthropic/v1/messages/count_tokens",
+            content=nested_body(kind),
+            headers={"x-api-key": tokens["body-one"], "content-type": "application/json"},
+            timeout=60,
+        )
+        results[kind] = (response.status_code, response.json(), time.monotonic() - started)
+
+    def stream() -> None:
+        client = anthropic.Anthropic(
+            base_url=f"{served.url}/anthropic", api_key=tokens["body-two"], max_retries=0
+        )
+        with client.messages.stream(
+            model=MODEL,
+            max_tokens=64,
+            messages=[{"role": "user", "content": "one two three four five six seven"}],
+        ) as answer:
+            results["stream"] = answer.get_final_message()
+
+    threads = [
+        threading.Thread(target=stream),
+        threading.Thread(target=count, args=("deep",)),
+        threading.Thread(target=count, args=("wide",)),
+    ]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.2)
+    for thread in threads:
+        thread.join(timeout=90)
+
+    for kind in ("deep", "wide"):
+        status, body, seconds = results[kind]
+        assert status == 400, body
+        assert body["error"]["type"] == "invalid_request_error"
+        assert seconds < 10
+    assert results["stream"].stop_reason == "end_turn"
+    assert [r.path for r in standin.requests] == ["/v1/messages"]
+    [(outcome, charged)] = served.database.rows(
+        "SELECT r.outcome, r.credits_charged FROM ai_gateway_airequest r"
+        " JOIN workspaces_workspace w ON w.id = r.workspace_id WHERE w.slug = 'body-two'"
+    )
+    assert outcome == "ok" and charged > 0
+
+
+def test_a_body_within_the_limits_still_passes(served, tokens, standin):
+    body = {
+        "model": MODEL,
+        "max_tokens": 16,
+        "messages": [{"role": "user", "content": "a, b, c [x] {y} " * 100_000}],
+    }
+
+    response = httpx2.post(
+        f"{served.url}/anthropic/v1/messages/count_tokens",
+        content=json.dumps(body),
+        headers={"x-api-key": tokens["body-one"], "content-type": "application/json"},
+        timeout=30,
+    )
+
+    assert response.status_code == 200, response.text
