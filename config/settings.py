@@ -30,6 +30,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.humanize",
     "django.contrib.staticfiles",
+    # Registers ServeStatic's system checks (and silences its warning that they are off).
+    "servestatic",
     "workspaces",
     "llm_keys",
     "credits",
@@ -254,12 +256,17 @@ AI_MODEL_PRICES = {
 AI_MODEL_PRICES.update(env.json("AI_MODEL_PRICES_OVERRIDES", default={}))
 
 # --- Celery ---------------------------------------------------------------------------------
-# Production uses Redis. Without CELERY_BROKER_URL, `make run` uses Kombu's filesystem
-# transport so a worker and beat run beside the web server with nothing else installed.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+# Production uses Redis. Without CELERY_BROKER_URL, `make run` uses a filesystem transport
+# so a worker and beat run beside the web server with nothing else installed.
+# "localhost" names no server (the transport uses folders); without it Kombu warns "No
+# hostname was supplied" at every start.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
 CELERY_BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=3600)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # Kombu's filesystem transport, with each message renamed into place whole
+    # (config/dev_broker.py, decision 131).
+    CELERY_BROKER_TRANSPORT = "config.dev_broker:Transport"
     _broker_dir = BASE_DIR / "var" / "celery-broker"
     CELERY_BROKER_TRANSPORT_OPTIONS.update(
         data_folder_in=str(_broker_dir),
