@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -32,8 +33,11 @@ LEDGER_PAGE_SIZE = 25
 REQUESTS_PAGE_SIZE = 50
 CSV_ROWS_PER_WRITE = 500
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV
-# injection"); user-controlled text cells get a leading apostrophe so it stays text.
+# injection"); user-controlled text cells get a leading apostrophe so it stays text. Every
+# cell is quoted too, and since a spreadsheet in another locale may still split a cell on
+# ";", a tab or "|", a formula character after any separator gets its apostrophe as well.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+FORMULA_AFTER_SEPARATOR = re.compile(r"([,;\t|\r\n]\s*)(?=[=+\-@])")
 
 
 @login_required
@@ -106,15 +110,19 @@ def _chart_data(days) -> dict[str, Any]:
 
 def csv_safe(value: Any) -> Any:
     """Return a cell a spreadsheet will show as text, never run as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    if not isinstance(value, str):
+        return value
+    value = FORMULA_AFTER_SEPARATOR.sub(r"\1'", value)
+    if value.startswith(FORMULA_PREFIXES):
         return "'" + value
     return value
 
 
 def _csv_chunks(header: Iterable[str], rows: Iterable[list[Any]]) -> Iterator[bytes]:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
+    csv.writer(buffer).writerow(header)
+    # Text quoted, figures bare: a quoted cell keeps its separators inside it.
+    writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC)
     pending = 0
     for row in rows:
         writer.writerow([csv_safe(cell) for cell in row])

@@ -151,6 +151,34 @@ def test_cells_that_a_spreadsheet_would_run_are_kept_as_text(admin_client, works
     assert rows[0]["created_at"] == "2026-11-03T00:00:00Z"  # numbers and dates untouched
 
 
+@pytest.mark.parametrize("separator", [";", "\t", ",", "|"])
+def test_a_formula_after_any_separator_is_kept_as_text(admin_client, workspace, separator):
+    # Spreadsheets in many locales split on ";" or tabs: each piece must stay text too.
+    AIRequestFactory(
+        workspace=workspace,
+        model=f"x{separator}=2+3{separator} @SUM(A1){separator}-1",
+        at=at(2026, 11, 3),
+    )
+    response = admin_client.get(EXPORT + NOVEMBER)
+    body = b"".join(response.streaming_content).decode()
+
+    data_line = body.splitlines()[1]
+    assert f"\"x{separator}'=2+3{separator} '@SUM(A1){separator}'-1\"" in data_line
+    for piece in data_line.replace(separator, ",").split(","):
+        assert not piece.strip().strip('"').startswith(("=", "+", "-", "@")), piece
+    assert rows_of(admin_client.get(EXPORT + NOVEMBER))[0]["input_tokens"] == "100"
+
+
+@pytest.mark.parametrize(
+    "query", ["?from=9999-12-01&to=9999-12-31", "?from=0001-01-01&to=0001-01-02"]
+)
+def test_dates_out_of_range_are_a_400_not_a_500(admin_client, workspace, query):
+    for url in (EXPORT, EXPORT.replace("export.csv", "")):
+        response = admin_client.get(url + query)
+        assert response.status_code == 400, url
+        assert "between" in response.content.decode()
+
+
 def test_a_deleted_users_requests_stay_in_the_export(admin_client, member_user, usage):
     member_user.delete()
 
