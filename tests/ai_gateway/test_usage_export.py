@@ -212,3 +212,32 @@ def test_the_export_streams_in_chunks_of_rows(admin_client, workspace, admin_use
     chunks = list(response.streaming_content)
     assert len(chunks) == 3  # header + 10, 10, the last 5
     assert b"".join(chunks).decode().count("\n") == 26
+
+
+def test_the_export_carries_cost_and_the_providers_request_id(admin_client, workspace, settings):
+    AIRequestFactory(
+        workspace=workspace,
+        credential_source="platform",
+        credits_charged=81,
+        provider_request_id="req_011CPlatform",
+        at=at(2026, 11, 3),
+    )
+    AIRequestFactory(
+        workspace=workspace,
+        credential_source="byok",
+        input_tokens=1_000_000,
+        output_tokens=0,
+        provider_request_id="req_011CByok",
+        at=at(2026, 11, 4),
+    )
+    AIRequestFactory(
+        workspace=workspace, model="no-such-model", credential_source="byok", at=at(2026, 11, 5)
+    )
+    rows = rows_of(admin_client.get(EXPORT + NOVEMBER))
+
+    assert [r["request_id"] for r in rows] == ["req_011CPlatform", "req_011CByok", ""]
+    assert rows[0]["credits_charged"] == "81" and rows[0]["estimated_usd"] == ""
+    # A million input tokens at the table's list price for the model, in dollars.
+    per_million = settings.AI_MODEL_PRICES["claude-sonnet-5"]["input"]  # credits
+    assert float(rows[1]["estimated_usd"]) == pytest.approx(per_million / 10_000)
+    assert rows[2]["estimated_usd"] == ""  # no list price: left empty, not guessed
