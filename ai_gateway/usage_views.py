@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import re
 from collections.abc import Iterable, Iterator
@@ -57,6 +58,11 @@ def ai_usage(request: HttpRequest, slug: str) -> HttpResponse:
         period = period_from_query(request.GET, today=today)
     except PeriodError as error:
         context["period_error"] = str(error)
+        # The fields keep what was asked for, so it can be corrected (dates only: nothing
+        # else typed into the query string is echoed).
+        context["typed"] = {
+            name: _iso_date_or_blank(request.GET.get(name)) for name in ("from", "to")
+        }
         return render(request, "ai_gateway/usage.html", context, status=400)
 
     summary = usage_summary(workspace=workspace, period=period, user=only_user)
@@ -87,6 +93,13 @@ def ai_usage(request: HttpRequest, slug: str) -> HttpResponse:
         ledger_lines=ledger_lines,
     )
     return render(request, "ai_gateway/usage.html", context)
+
+
+def _iso_date_or_blank(raw: str | None) -> str:
+    try:
+        return datetime.date.fromisoformat((raw or "").strip()).isoformat()
+    except ValueError:
+        return ""
 
 
 def _chart_data(days) -> dict[str, Any]:
