@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import anthropic_api, usage_views, views
+from . import anthropic_api, home_views, usage_views, views
 
 urlpatterns = [
     # The Anthropic-compatible API (SPEC §13): Anthropic(base_url="<site>/anthropic").
@@ -12,6 +12,7 @@ urlpatterns = [
     ),
     path("anthropic/v1/models", anthropic_api.models, name="anthropic_models"),
     path("api/v1/w/<slug:slug>/messages", views.messages_api, name="ai_messages_api"),
+    path("", home_views.home, name="home"),
     path("w/<slug:slug>/", views.workspace_home, name="workspace_home"),
     path("w/<slug:slug>/ai/", views.ai_playground, name="ai_playground"),
     path("w/<slug:slug>/usage/", usage_views.ai_usage, name="ai_usage"),

@@ -46,6 +46,11 @@ def credentials_next(
         .values_list("status", flat=True)
         .first()
     )
+    return credentials_next_for_status(status)
+
+
+def credentials_next_for_status(status: str | None) -> NextCredentials:
+    """Return what a workspace whose key has this status (None: no key) pays with."""
     if status is None:
         return NextCredentials(
             CredentialSource.PLATFORM, "AI credits (the platform's Anthropic account)."
