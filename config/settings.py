@@ -338,6 +338,11 @@ LLM_KEY_CHECK_RATE_LIMIT_URL = env.str(
 # backoff and jitter, capped below the visibility timeout: a Redis message waiting longer
 # than that for its countdown would be handed to a second worker.
 LLM_KEY_CHECK_MAX_RETRIES = env.int("LLM_KEY_CHECK_MAX_RETRIES", default=5)
+# A key saved while the provider could not be reached is checked again this soon (then with
+# the retries' growing pauses), not at the next sweep hours later; 0 turns it off.
+LLM_KEY_RECHECK_UNVERIFIED_AFTER_SECONDS = env.float(
+    "LLM_KEY_RECHECK_UNVERIFIED_AFTER_SECONDS", default=60
+)
 LLM_KEY_CHECK_RETRY_BACKOFF_SECONDS = env.float("LLM_KEY_CHECK_RETRY_BACKOFF_SECONDS", default=30)
 LLM_KEY_CHECK_RETRY_BACKOFF_MAX_SECONDS = env.float(
     "LLM_KEY_CHECK_RETRY_BACKOFF_MAX_SECONDS", default=CELERY_BROKER_VISIBILITY_TIMEOUT / 4

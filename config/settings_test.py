@@ -25,3 +25,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILIT
 STATIC_ROOT = None
 SERVESTATIC_USE_FINDERS = True
 LOGGING["handlers"]["console"]["class"] = "tests.logs.CurrentStderrHandler"  # noqa: F405
+# Tasks run eagerly here, where a countdown cannot wait: the save's re-check is tested with
+# it switched on and the queue observed (tests/llm_keys/test_unverified_recheck.py).
+LLM_KEY_RECHECK_UNVERIFIED_AFTER_SECONDS = 0
