@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: install run serve test test-postgres test-worker lint format lock clean
+.PHONY: install run serve test test-postgres test-worker lint format lock clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test-worker: install
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/byok_worker} \
 	WORKER_TEST_BROKER_URL=$${WORKER_TEST_BROKER_URL:-redis://127.0.0.1:6379/5} \
 	timeout 300 $(BIN)/pytest tests/worker
+
+# Every page and state at 1280 and 390 px, against the stand-in (needs Chromium).
+screenshots: install
+	$(BIN)/python scripts/screenshots.py
 
 lint: install
 	$(BIN)/ruff check .

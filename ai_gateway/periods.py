@@ -7,6 +7,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 MAX_PERIOD_DAYS = 366
+# Far enough either way for any real usage, and inside what a UTC datetime can hold (the
+# instant after 9999-12-31 cannot be written, so that date gave a 500).
+EARLIEST_DATE = datetime.date(2000, 1, 1)
+LATEST_DATE = datetime.date(2999, 12, 31)
 DATE_FORMAT_HELP = "YYYY-MM-DD, for example 2026-11-01"
 
 
@@ -95,6 +99,12 @@ def period_from_query(params: Mapping[str, str], *, today: datetime.date) -> Per
             "Give both 'from' and 'to' (" + DATE_FORMAT_HELP + "), or neither for this month."
         )
     first, last = _date("from", raw_from), _date("to", raw_to)
+    for name, day in (("from", first), ("to", last)):
+        if not EARLIEST_DATE <= day <= LATEST_DATE:
+            raise PeriodError(
+                f"'{name}' must be between {EARLIEST_DATE.isoformat()} and "
+                f"{LATEST_DATE.isoformat()}."
+            )
     if first > last:
         raise PeriodError(
             f"The period starts after it ends ({first.isoformat()} is after "

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import anthropic_api, usage_views, views
+from . import anthropic_api, home_views, usage_views, views
 
 urlpatterns = [
     # The Anthropic-compatible API (SPEC §13): Anthropic(base_url="<site>/anthropic").
@@ -20,6 +20,7 @@ urlpatterns = [
     # Last: every other path under /anthropic answers in Anthropic's 404 envelope.
     re_path(r"^anthropic(?:/(?P<path>.*))?$", anthropic_api.not_found),
     path("api/v1/w/<slug:slug>/messages", views.messages_api, name="ai_messages_api"),
+    path("", home_views.home, name="home"),
     path("w/<slug:slug>/", views.workspace_home, name="workspace_home"),
     path("w/<slug:slug>/ai/", views.ai_playground, name="ai_playground"),
     path("w/<slug:slug>/usage/", usage_views.ai_usage, name="ai_usage"),

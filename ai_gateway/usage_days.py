@@ -26,11 +26,6 @@ _TOKEN_COLUMNS = (
 )
 
 
-def ai_usage_days_built_through() -> datetime.date | None:
-    """Return the last day summed into ``AIUsageDay`` (every day up to it is), or None."""
-    return AIUsageDaysBuilt.objects.values_list("through", flat=True).first()
-
-
 def _day_rows(day: datetime.date) -> list[AIUsageDay]:
     start = datetime.datetime.combine(day, datetime.time.min, tzinfo=datetime.UTC)
     long_context = long_context_condition()

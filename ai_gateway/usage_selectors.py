@@ -18,6 +18,7 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.db.models.lookups import GreaterThan
 
+from credits.pricing import get_price
 from workspaces.models import Workspace
 
 from .cost_estimate import CostEstimate, TokenCounts, cost_estimate, long_context_thresholds
@@ -397,6 +398,7 @@ EXPORT_COLUMNS = (
     "latency_ms",
     "stream",
     "request_id",
+    "estimated_usd",
 )
 
 _EXPORT_VALUES = (
@@ -413,7 +415,7 @@ _EXPORT_VALUES = (
     "error_type",
     "latency_ms",
     "stream",
-    "id",
+    "provider_request_id",
 )
 
 
@@ -443,5 +445,28 @@ def ai_requests_for_export(
             row["error_type"],
             row["latency_ms"],
             "true" if row["stream"] else "false",
-            row["id"],
+            row["provider_request_id"],
+            _estimated_usd(row),
         ]
+
+
+def _estimated_usd(row: dict[str, Any]) -> str:
+    """A BYOK request's list-price cost in US$ (empty on credits, or without a list price)."""
+    if row["credential_source"] != CredentialSource.BYOK:
+        return ""
+    price = get_price(row["model"])
+    if price is None:
+        return ""
+    prompt = (
+        row["input_tokens"] + row["cache_read_input_tokens"] + row["cache_creation_input_tokens"]
+    )
+    threshold = price.long_context_above_input_tokens
+    counts = TokenCounts(
+        row["model"],
+        threshold is not None and prompt > threshold,
+        row["input_tokens"],
+        row["output_tokens"],
+        row["cache_read_input_tokens"],
+        row["cache_creation_input_tokens"],
+    )
+    return f"{cost_estimate(counts=[counts]).total_usd:.6f}"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import io
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -32,8 +34,11 @@ LEDGER_PAGE_SIZE = 25
 REQUESTS_PAGE_SIZE = 50
 CSV_ROWS_PER_WRITE = 500
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV
-# injection"); user-controlled text cells get a leading apostrophe so it stays text.
+# injection"); user-controlled text cells get a leading apostrophe so it stays text. Every
+# cell is quoted too, and since a spreadsheet in another locale may still split a cell on
+# ";", a tab or "|", a formula character after any separator gets its apostrophe as well.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+FORMULA_AFTER_SEPARATOR = re.compile(r"([,;\t|\r\n]\s*)(?=[=+\-@])")
 
 
 @login_required
@@ -53,6 +58,11 @@ def ai_usage(request: HttpRequest, slug: str) -> HttpResponse:
         period = period_from_query(request.GET, today=today)
     except PeriodError as error:
         context["period_error"] = str(error)
+        # The fields keep what was asked for, so it can be corrected (dates only: nothing
+        # else typed into the query string is echoed).
+        context["typed"] = {
+            name: _iso_date_or_blank(request.GET.get(name)) for name in ("from", "to")
+        }
         return render(request, "ai_gateway/usage.html", context, status=400)
 
     summary = usage_summary(workspace=workspace, period=period, user=only_user)
@@ -85,6 +95,13 @@ def ai_usage(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "ai_gateway/usage.html", context)
 
 
+def _iso_date_or_blank(raw: str | None) -> str:
+    try:
+        return datetime.date.fromisoformat((raw or "").strip()).isoformat()
+    except ValueError:
+        return ""
+
+
 def _chart_data(days) -> dict[str, Any]:
     return {
         "labels": [day.day.isoformat() for day in days],
@@ -106,15 +123,19 @@ def _chart_data(days) -> dict[str, Any]:
 
 def csv_safe(value: Any) -> Any:
     """Return a cell a spreadsheet will show as text, never run as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    if not isinstance(value, str):
+        return value
+    value = FORMULA_AFTER_SEPARATOR.sub(r"\1'", value)
+    if value.startswith(FORMULA_PREFIXES):
         return "'" + value
     return value
 
 
 def _csv_chunks(header: Iterable[str], rows: Iterable[list[Any]]) -> Iterator[bytes]:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
+    csv.writer(buffer).writerow(header)
+    # Text quoted, figures bare: a quoted cell keeps its separators inside it.
+    writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC)
     pending = 0
     for row in rows:
         writer.writerow([csv_safe(cell) for cell in row])

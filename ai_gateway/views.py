@@ -23,6 +23,7 @@ from .api import (
 from .database import database_section
 from .errors import GatewayError
 from .forms import PromptForm
+from .selectors import workspace_statuses
 from .services import (
     MessageResponse,
     acreate_message,
@@ -96,7 +97,10 @@ async def messages_api(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def workspace_home(request: HttpRequest, slug: str) -> HttpResponse:
     member = get_member_context(request, slug)
-    return render(request, "workspaces/workspace_home.html", member.as_context())
+    (status,) = workspace_statuses(memberships=[member.membership])
+    return render(
+        request, "workspaces/workspace_home.html", {**member.as_context(), "status": status}
+    )
 
 
 @login_required

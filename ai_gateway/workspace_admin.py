@@ -20,7 +20,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from credits.selectors import credits_balance
-from llm_keys.models import KeyStatus, LLMKey
+from llm_keys.models import KeyStatus, LLMKey, Provider
 from workspaces.formatting import format_credits, format_datetime, format_relative
 from workspaces.models import Membership, Workspace
 
@@ -73,9 +73,30 @@ def _key_of(obj: Workspace) -> LLMKey | None:
 RECENT_AI_REQUESTS = 20
 
 
+class KeyStatusFilter(admin.SimpleListFilter):
+    """Workspaces by the status of their Anthropic key, or without one (on AI credits)."""
+
+    title = "key status"
+    parameter_name = "key_status"
+
+    def lookups(self, request, model_admin):
+        return [*KeyStatus.choices, ("none", "No key (AI credits)")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "none":
+            return queryset.exclude(llm_keys__provider=Provider.ANTHROPIC)
+        if value in KeyStatus.values:
+            return queryset.filter(
+                llm_keys__provider=Provider.ANTHROPIC, llm_keys__status=value
+            ).distinct()
+        return queryset
+
+
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
     list_display = ("name", "key_status", "key_reason", "key_last_checked", "balance")
+    list_filter = (KeyStatusFilter,)
     search_fields = ("name", "slug", "memberships__user__email")
     search_help_text = "Search by workspace name, slug, or a member's e-mail."
     fields = ("name", "slug", "created_at", "key_summary", "balance")

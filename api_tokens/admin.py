@@ -67,6 +67,12 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        # A ?token_hash__startswith=... URL would be an oracle that spells the hash out.
+        if lookup.split("__")[0] == "token_hash":
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
     def has_delete_permission(self, request, obj=None) -> bool:
         # Revoke, never delete: the audit trail and usage rows keep pointing at the token.
         return False

@@ -33,6 +33,8 @@ class ApiToken(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_by_label = models.CharField(max_length=100, blank=True)
+    # Kept when the account is deleted, so the page still says whose token it is.
+    created_by_email = models.EmailField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -82,7 +84,7 @@ class ApiToken(models.Model):
     def created_by_display(self) -> str:
         if self.created_by_id is not None:
             return self.created_by.email or self.created_by.get_username()
-        return self.created_by_label or "system"
+        return self.created_by_email or self.created_by_label or "system"
 
 
 class ApiTokenEvent(models.Model):

@@ -123,6 +123,7 @@ def api_token_create(*, workspace: Workspace, name: str, actor: Actor) -> Create
                 token_hash=api_token_hash(raw_token),
                 created_by=actor.user,
                 created_by_label=actor.label,
+                created_by_email=getattr(actor.user, "email", "") or "",
             )
             _event(token=token, action=ApiTokenEvent.Action.CREATED, actor=actor)
     except IntegrityError:
@@ -157,6 +158,23 @@ def api_token_revoke(
         token.save(update_fields=["revoked_at", "revoked_by"])
         _event(token=token, action=ApiTokenEvent.Action.REVOKED, actor=actor)
     return token
+
+
+def api_tokens_revoke_created_by(*, workspace: Workspace, email: str, actor: Actor) -> int:
+    """Revoke every live token of the workspace created by ``email``; return how many."""
+    ids = list(
+        ApiToken.objects.filter(
+            workspace=workspace, created_by_email__iexact=email.strip(), revoked_at__isnull=True
+        ).values_list("pk", flat=True)
+    )
+    revoked = 0
+    for token_id in ids:
+        try:
+            api_token_revoke(workspace=workspace, token_id=token_id, actor=actor)
+        except ApiTokenNotFoundError:
+            continue  # revoked meanwhile by someone else
+        revoked += 1
+    return revoked
 
 
 @sensitive_variables("raw_token")

@@ -3,14 +3,24 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from llm_keys.access import get_member_context
 
 from .forms import ApiTokenCreateForm
 from .models import ApiToken
-from .selectors import api_token_events_recent, api_tokens_list
-from .services import Actor, ApiTokenNameError, ApiTokenNotFoundError, api_token_create
+from .selectors import (
+    api_token_events_recent,
+    api_token_former_admin_creators,
+    api_tokens_list,
+)
+from .services import (
+    Actor,
+    ApiTokenNameError,
+    ApiTokenNotFoundError,
+    api_token_create,
+    api_tokens_revoke_created_by,
+)
 from .services import api_token_revoke as api_token_revoke_service
 
 
@@ -24,6 +34,7 @@ def _page(request, member, *, form, created=None, status=200):
             "form": form,
             "created": created,
             "tokens": api_tokens_list(workspace=workspace),
+            "former_admins": api_token_former_admin_creators(workspace=workspace),
             "events": api_token_events_recent(workspace=workspace, limit=10),
         },
         status=status,
@@ -86,3 +97,24 @@ def api_token_revoke(request, slug, token_id):
     return render(
         request, "api_tokens/revoke_confirm.html", {**member.as_context(), "token": token}
     )
+
+
+@never_cache
+@login_required
+@require_POST
+def api_tokens_revoke_by_creator(request, slug):
+    member = get_member_context(request, slug, admin=True)
+    email = request.POST.get("email", "").strip()
+    revoked = api_tokens_revoke_created_by(
+        workspace=member.workspace, email=email, actor=Actor(user=request.user)
+    )
+    if revoked:
+        messages.success(
+            request,
+            f"{revoked} token{'s' if revoked != 1 else ''} of {email} "
+            f"{'are' if revoked != 1 else 'is'} revoked; requests that use "
+            f"{'them' if revoked != 1 else 'it'} are refused from now on.",
+        )
+    else:
+        messages.info(request, f"No live token of {email} was left to revoke.")
+    return redirect("api_tokens_settings", slug=member.workspace.slug)

@@ -1,56 +1,66 @@
-"""Refuse to serve with production settings that cannot work.
+"""The one startup check: production settings that cannot serve stop the process at once.
 
-The ASGI and WSGI entry points call :func:`refuse_to_start_if_misconfigured` before building
-the application, so a server started without a usable key ring or secret key exits at once
-with one line saying what is wrong, instead of answering ``/healthz`` and failing later with
-a 500 on the first saved key. ``manage.py check`` reports the same problems (llm_keys.E001).
+The problems are Django system checks tagged ``security``: ``config.E001`` (no secret key,
+below, registered where this module is imported) and ``llm_keys.E001`` (a missing or
+malformed key ring; in DEBUG a missing ring is only ``llm_keys.W001``, and ``manage.py
+check`` lists it too). :func:`startup_refusal` turns the
+serious ones into one line for every way a server starts: the ASGI and WSGI entry points
+call :func:`refuse_to_start_if_misconfigured` at import, before building the application;
+``python -m config.checks`` runs it alone; ``make serve`` (``scripts/serve.py``) asks it
+before starting gunicorn. A server that answered ``/healthz`` and then gave a 500 on the
+first saved key is what this prevents (decision 053).
 """
 
 from __future__ import annotations
 
 import sys
 
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 
-def production_settings_problems() -> list[str]:
-    """Return one sentence per setting that stops this process from serving safely."""
-    from django.conf import settings
-
-    from llm_keys.crypto import KeyRing, KeyRingError
-
-    problems = []
-    # getattr, not settings.SECRET_KEY: Django's attribute access raises on an empty one,
-    # with a traceback instead of a sentence.
-    if not (settings._wrapped if settings.configured else _load(settings)).SECRET_KEY:
-        problems.append(
-            "DJANGO_SECRET_KEY is not set: set it to a long random value (not in DEBUG, "
-            "there is no default)."
-        )
-    ring = settings.LLM_KEY_ENCRYPTION_KEYS
-    if ring or not settings.DEBUG:
-        try:
-            KeyRing.parse(ring)
-        except KeyRingError as exc:
-            problems.append(str(exc))
-    return problems
+SECRET_KEY_MISSING = (
+    "DJANGO_SECRET_KEY is not set: set it to a long random value (not in DEBUG, there is no "
+    "default)."
+)
 
 
-def _load(settings):
-    settings._setup()
-    return settings._wrapped
+@checks.register(checks.Tags.security)
+def check_secret_key(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """An empty SECRET_KEY: Django raises on first use, deep inside a request."""
+    try:
+        present = bool(settings.SECRET_KEY)
+    except ImproperlyConfigured:
+        present = False
+    return [] if present else [checks.Error(SECRET_KEY_MISSING, id="config.E001")]
+
+
+def startup_refusal() -> str | None:
+    """Return the serious security-check messages of these settings in one line, or None."""
+    import django
+
+    try:
+        django.setup()
+        messages = checks.run_checks(tags=[checks.Tags.security])
+    except ImproperlyConfigured as exc:
+        return str(exc).replace("\n", " ")
+    # dict.fromkeys: `python -m config.checks` registers this module's check a second time.
+    serious = list(dict.fromkeys(m.msg for m in messages if m.is_serious()))
+    return " ".join(serious).replace("\n", " ") if serious else None
 
 
 def refuse_to_start_if_misconfigured() -> None:
     """Exit the process with one clear line on stderr when the settings cannot serve."""
-    problems = production_settings_problems()
-    if problems:
-        sys.stderr.write("Refusing to start: " + " ".join(problems) + "\n")
+    refusal = startup_refusal()
+    if refusal:
+        sys.stderr.write(f"Refusing to start: {refusal}\n")
         sys.stderr.flush()
         raise SystemExit(1)
 
 
 if __name__ == "__main__":
     # `python -m config.checks`: the same refusal for a server that imports the application
-    # in its worker processes only (run it first in `make serve`).
+    # in its worker processes only.
     import os
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")

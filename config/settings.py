@@ -23,13 +23,15 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.admin_site.SupportAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.humanize",
     "django.contrib.staticfiles",
+    # Registers ServeStatic's system checks (and silences its warning that they are off).
+    "servestatic",
     "workspaces",
     "llm_keys",
     "credits",
@@ -306,12 +308,17 @@ AI_MODEL_PRICES = {
 }
 
 # --- Celery ---------------------------------------------------------------------------------
-# Production uses Redis. Without CELERY_BROKER_URL, `make run` uses Kombu's filesystem
-# transport so a worker and beat run beside the web server with nothing else installed.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+# Production uses Redis. Without CELERY_BROKER_URL, `make run` uses a filesystem transport
+# so a worker and beat run beside the web server with nothing else installed.
+# "localhost" names no server (the transport uses folders); without it Kombu warns "No
+# hostname was supplied" at every start.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
 CELERY_BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=3600)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # Kombu's filesystem transport, with each message renamed into place whole
+    # (config/dev_broker.py, decision 131).
+    CELERY_BROKER_TRANSPORT = "config.dev_broker:Transport"
     _broker_dir = BASE_DIR / "var" / "celery-broker"
     CELERY_BROKER_TRANSPORT_OPTIONS.update(
         data_folder_in=str(_broker_dir),
@@ -383,6 +390,11 @@ LLM_KEY_CHECK_RATE_LIMIT_URL = env.str(
 # backoff and jitter, capped below the visibility timeout: a Redis message waiting longer
 # than that for its countdown would be handed to a second worker.
 LLM_KEY_CHECK_MAX_RETRIES = env.int("LLM_KEY_CHECK_MAX_RETRIES", default=5)
+# A key saved while the provider could not be reached is checked again this soon (then with
+# the retries' growing pauses), not at the next sweep hours later; 0 turns it off.
+LLM_KEY_RECHECK_UNVERIFIED_AFTER_SECONDS = env.float(
+    "LLM_KEY_RECHECK_UNVERIFIED_AFTER_SECONDS", default=60
+)
 LLM_KEY_CHECK_RETRY_BACKOFF_SECONDS = env.float("LLM_KEY_CHECK_RETRY_BACKOFF_SECONDS", default=30)
 LLM_KEY_CHECK_RETRY_BACKOFF_MAX_SECONDS = env.float(
     "LLM_KEY_CHECK_RETRY_BACKOFF_MAX_SECONDS", default=CELERY_BROKER_VISIBILITY_TIMEOUT / 4

@@ -18,8 +18,13 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = "memory://"
+# The development broker's transport goes with its filesystem:// URL, not with memory://.
+CELERY_BROKER_TRANSPORT = None
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}  # noqa: F405
 # Tests serve static files from the finders; there is no collectstatic output to look at.
 STATIC_ROOT = None
 SERVESTATIC_USE_FINDERS = True
 LOGGING["handlers"]["console"]["class"] = "tests.logs.CurrentStderrHandler"  # noqa: F405
+# Tasks run eagerly here, where a countdown cannot wait: the save's re-check is tested with
+# it switched on and the queue observed (tests/llm_keys/test_unverified_recheck.py).
+LLM_KEY_RECHECK_UNVERIFIED_AFTER_SECONDS = 0

@@ -16,16 +16,21 @@ from workspaces.formatting import format_credits
 from workspaces.models import Workspace
 
 from .exceptions import CreditsError
-from .models import CreditAlert, CreditEntry, CreditLimitEvent, MemberCreditLimit
+from .models import CreditAlert, CreditEntry, CreditLimitEvent, EntryKind, MemberCreditLimit
+from .selectors import credits_balance
 from .services import credits_grant
 
-MAX_GRANT = 100_000_000
+# One grant at most ten monthly allowances of the default size: a typo of three extra zeros
+# is refused, and a larger grant is several deliberate ones.
+MAX_GRANT = 1_000_000
 
 
 class GrantCreditsForm(forms.Form):
     workspace = forms.ModelChoiceField(queryset=Workspace.objects.order_by("name"))
     amount = forms.IntegerField(
-        min_value=1, max_value=MAX_GRANT, help_text="Credits to add (a positive whole number)."
+        min_value=1,
+        max_value=MAX_GRANT,
+        help_text=f"Credits to add: a whole number from 1 to {MAX_GRANT:,}.",
     )
     reason = forms.CharField(
         max_length=500,
@@ -34,6 +39,8 @@ class GrantCreditsForm(forms.Form):
     )
     # One token per rendered form: a double submit grants once (the ledger's idempotency key).
     token = forms.UUIDField(widget=forms.HiddenInput, required=False)
+    # Set by the confirmation step: the first submit only shows what the grant will do.
+    confirmed = forms.BooleanField(widget=forms.HiddenInput, required=False)
 
     def clean_reason(self) -> str:
         reason = self.cleaned_data["reason"].strip()
@@ -94,7 +101,17 @@ class CreditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, obj: CreditEntry) -> str:
-        return f"{'+' if obj.amount > 0 else ''}{format_credits(obj.amount)}"
+        amount = format_credits(abs(obj.amount))
+        # A settle or release gives back what a hold set aside: it is not credits added.
+        if obj.kind == EntryKind.HOLD:
+            return f"-{amount} held"
+        if obj.kind == EntryKind.SETTLE:
+            if obj.amount >= 0:
+                return f"{amount} of the hold returned (charged {format_credits(obj.charged)})"
+            return f"-{amount} beyond the hold (charged {format_credits(obj.charged)})"
+        if obj.kind == EntryKind.RELEASE:
+            return f"{amount} hold released"
+        return f"{'+' if obj.amount > 0 else '-' if obj.amount < 0 else ''}{amount}"
 
     @admin.display(description="Balance after", ordering="balance_after")
     def balance_after_display(self, obj: CreditEntry) -> str:
@@ -130,6 +147,22 @@ class CreditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             raise PermissionDenied
         if request.method == "POST":
             form = GrantCreditsForm(request.POST)
+            if form.is_valid() and not form.cleaned_data["confirmed"]:
+                data = form.cleaned_data
+                balance = credits_balance(workspace=data["workspace"])
+                return TemplateResponse(
+                    request,
+                    "admin/credits/creditentry/grant_confirm.html",
+                    {
+                        **self.admin_site.each_context(request),
+                        "opts": self.opts,
+                        "title": "Confirm the grant",
+                        "form": form,
+                        "data": data,
+                        "balance": balance,
+                        "balance_after": balance + data["amount"],
+                    },
+                )
             if form.is_valid():
                 data = form.cleaned_data
                 try:
@@ -143,12 +176,11 @@ class CreditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 except (CreditsError, ValueError) as exc:
                     form.add_error(None, str(exc))
                 else:
-                    self.log_addition(
-                        request, entry, f"Granted {entry.amount:,} credits: {entry.reason}"
-                    )
+                    credits = f"{entry.amount:,} credit{'' if entry.amount == 1 else 's'}"
+                    self.log_addition(request, entry, f"Granted {credits}: {entry.reason}")
                     self.message_user(
                         request,
-                        f"Granted {entry.amount:,} credits to {entry.workspace}. "
+                        f"Granted {credits} to {entry.workspace}. "
                         f"New balance: {entry.balance_after:,} credits.",
                         messages.SUCCESS,
                     )
@@ -158,11 +190,17 @@ class CreditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             form = GrantCreditsForm(
                 initial={"workspace": request.GET.get("workspace"), "token": uuid.uuid4()}
             )
+        workspace = form["workspace"].value()
+        chosen = (
+            Workspace.objects.filter(pk=workspace).first() if str(workspace).isdigit() else None
+        )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "Grant credits",
             "form": form,
+            "workspace": chosen,
+            "balance": credits_balance(workspace=chosen) if chosen else None,
         }
         return TemplateResponse(request, "admin/credits/creditentry/grant.html", context)
 

@@ -2,7 +2,6 @@ import datetime
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from workspaces.models import Membership, Workspace
@@ -10,7 +9,6 @@ from workspaces.models import Membership, Workspace
 from .models import (
     AlertState,
     CreditAccount,
-    CreditEntry,
     MemberCreditLimit,
     MemberCreditUsage,
     MemberLimitDefault,
@@ -26,15 +24,6 @@ def credits_balance(*, workspace: Workspace) -> int:
         .first()
     )
     return balance or 0
-
-
-def credit_entries_for_workspace(*, workspace: Workspace) -> QuerySet[CreditEntry]:
-    """Return the workspace's ledger, newest first (ready to paginate)."""
-    return (
-        CreditEntry.objects.filter(workspace_id=workspace.pk)
-        .select_related("actor")
-        .order_by("-id")
-    )
 
 
 @dataclass(frozen=True, slots=True)

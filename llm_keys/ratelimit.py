@@ -150,11 +150,3 @@ def permit_wait(permit_at: float) -> None:
     remaining = permit_at - time.time()
     if remaining > 0:
         time.sleep(remaining)
-
-
-def rate_limit_wait(name: str) -> float:
-    """Take one permit of the shared limit, sleeping until it is due; return the seconds slept."""
-    wait = rate_limiter_for(name).reserve()
-    if wait > 0:
-        time.sleep(wait)
-    return max(wait, 0.0)

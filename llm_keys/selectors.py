@@ -46,6 +46,11 @@ def credentials_next(
         .values_list("status", flat=True)
         .first()
     )
+    return credentials_next_for_status(status)
+
+
+def credentials_next_for_status(status: str | None) -> NextCredentials:
+    """Return what a workspace whose key has this status (None: no key) pays with."""
     if status is None:
         return NextCredentials(
             CredentialSource.PLATFORM, "AI credits (the platform's Anthropic account)."
@@ -68,4 +73,22 @@ def llm_key_next_check_by(llm_key: LLMKey) -> datetime:
     checked again within one interval of its last check (or of when it was saved).
     """
     since = llm_key.last_checked_at or llm_key.updated_at or timezone.now()
-    return since + timedelta(minutes=settings.LLM_KEY_CHECK_INTERVAL_MINUTES)
+    by_sweep = since + timedelta(minutes=settings.LLM_KEY_CHECK_INTERVAL_MINUTES)
+    # A key left unverified by an unreachable provider is re-checked within minutes (queued
+    # on save, then the check's retries): the longest pause between two tries bounds it.
+    if (
+        llm_key.status == KeyStatus.UNVERIFIED
+        and llm_key.last_error
+        and settings.LLM_KEY_RECHECK_UNVERIFIED_AFTER_SECONDS > 0
+    ):
+        pause = max(
+            settings.LLM_KEY_RECHECK_UNVERIFIED_AFTER_SECONDS,
+            min(
+                settings.LLM_KEY_CHECK_RETRY_BACKOFF_MAX_SECONDS,
+                settings.CELERY_BROKER_VISIBILITY_TIMEOUT * 0.9,
+            ),
+        )
+        by_retry = since + timedelta(seconds=pause)
+        if by_retry > timezone.now():
+            return min(by_retry, by_sweep)
+    return by_sweep

@@ -145,7 +145,7 @@ def llm_key_set(
         fields.update(
             status=KeyStatus.UNVERIFIED,
             status_reason="Not verified yet: Anthropic could not be reached. "
-            "It will be checked again automatically.",
+            "It will be checked again automatically within a few minutes.",
             last_error=result.reason,
         )
         detail = f"saved unverified ({result.reason})"
@@ -165,7 +165,25 @@ def llm_key_set(
             hint=hint,
             detail=detail,
         )
+        if result is not None and result.outcome == CheckOutcome.UNKNOWN:
+            llm_key_id, requested_at = llm_key.pk, now.isoformat()
+            transaction.on_commit(lambda: _enqueue_recheck(llm_key_id, requested_at))
     return llm_key
+
+
+def _enqueue_recheck(llm_key_id: int, requested_at: str) -> None:
+    """Check a key saved unverified again within minutes; the task's retries back off."""
+    delay = settings.LLM_KEY_RECHECK_UNVERIFIED_AFTER_SECONDS
+    if delay <= 0:
+        return
+    from .tasks import llm_key_check_task
+
+    try:
+        llm_key_check_task.apply_async(
+            args=(llm_key_id,), kwargs={"requested_at": requested_at}, countdown=delay
+        )
+    except Exception:  # broker down: the periodic sweep still checks it
+        logger.warning("Could not queue the re-check of key %s.", llm_key_id, exc_info=True)
 
 
 def llm_key_remove(

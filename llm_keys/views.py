@@ -50,8 +50,8 @@ def llm_key_settings(request, slug):
                 messages.warning(
                     request,
                     f"Your Anthropic key {llm_key.masked} is saved, but Anthropic could not be "
-                    "reached to verify it. It will be checked again automatically; AI requests "
-                    "use it meanwhile.",
+                    "reached to verify it. It will be checked again automatically within a few "
+                    "minutes (see “Next check” below); AI requests use it meanwhile.",
                 )
             return redirect("llm_key_settings", slug=workspace.slug)
 

@@ -1,6 +1,8 @@
 """Run the development web server (and, with it, whatever else `make run` starts).
 
-Every process is stopped together on Ctrl-C.
+A supervisor: a worker or beat that dies is started again (after a pause that grows while
+it keeps dying), and the web server keeps serving meanwhile; only the web server's own exit
+ends the run. Every process is stopped together on Ctrl-C.
 """
 
 import os
@@ -8,6 +10,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,16 +70,57 @@ def main() -> int:
     signal.signal(signal.SIGINT, lambda *_: interrupted.set())
     ready, login = dev_login.prepare(ROOT)
     os.environ["BYOK_DEV_READY_DIR"] = str(ready)
+    return supervise(
+        commands,
+        stop=interrupted,
+        started=lambda: dev_login.print_when_ready(
+            ready=ready, login=login, port=port, stop=interrupted
+        ),
+    )
+
+
+# A process that stayed up this long had recovered: its next death restarts it at once again.
+HEALTHY_AFTER_SECONDS = 60
+MAX_RESTART_DELAY_SECONDS = 30
+
+
+def supervise(
+    commands: dict[str, list[str]],
+    *,
+    stop: threading.Event,
+    started: Callable[[], None] = lambda: None,
+    essential: str = "web",
+    poll_seconds: float = 0.5,
+) -> int:
+    """Run every command; restart any but ``essential`` when it exits, with a backoff of
+    1, 2, 4 … 30 s while it keeps dying; return when ``stop`` is set or ``essential`` exits."""
     processes = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in commands.items()}  # noqa: S603
-    dev_login.print_when_ready(ready=ready, login=login, port=port, stop=interrupted)
+    started_at = dict.fromkeys(commands, time.monotonic())
+    failures = dict.fromkeys(commands, 0)
+    started()
     try:
-        while not interrupted.is_set():
+        while not stop.is_set():
             for name, proc in processes.items():
                 code = proc.poll()
-                if code is not None and not interrupted.wait(0.5):
+                if code is None or stop.wait(poll_seconds):
+                    continue
+                if name == essential:
                     print(f"{name} exited with {code}; stopping the rest.", file=sys.stderr)
                     return code or 1
-            interrupted.wait(0.5)
+                if time.monotonic() - started_at[name] > HEALTHY_AFTER_SECONDS:
+                    failures[name] = 0
+                delay = min(2 ** failures[name], MAX_RESTART_DELAY_SECONDS)
+                failures[name] += 1
+                print(
+                    f"{name} exited with {code}; starting it again in {delay} s "
+                    f"({essential} keeps running).",
+                    file=sys.stderr,
+                )
+                if stop.wait(delay):
+                    break
+                processes[name] = subprocess.Popen(commands[name], cwd=ROOT)  # noqa: S603
+                started_at[name] = time.monotonic()
+            stop.wait(poll_seconds)
         return 0
     finally:
         for proc in processes.values():

@@ -2,8 +2,8 @@
 config.asgi (config/gunicorn.py).
 
 Configured from the environment only (no .env). Refuses to start, with one line saying why,
-when a server knob is not a whole number or the production settings do not pass Django's
-system checks (an empty or malformed LLM_KEY_ENCRYPTION_KEYS, no DJANGO_SECRET_KEY, ...).
+when a server knob is not a whole number or the production settings fail the startup check
+of config/checks.py (an empty or malformed LLM_KEY_ENCRYPTION_KEYS, no DJANGO_SECRET_KEY).
 """
 
 import os
@@ -29,22 +29,10 @@ def _knob_refusal() -> str | None:
 
 
 def _refusal() -> str | None:
-    """The first serious system-check message of the production settings, or None."""
-    import django
-    from django.core import checks
-    from django.core.exceptions import ImproperlyConfigured
+    """What the one startup check (config.checks) finds wrong with these settings, or None."""
+    from config.checks import startup_refusal
 
-    try:
-        django.setup()
-        messages = checks.run_checks(include_deployment_checks=False)
-    except ImproperlyConfigured as exc:
-        return str(exc)
-    serious = [m for m in messages if m.is_serious()]
-    if not serious:
-        return None
-    first = serious[0]
-    hint = f" ({first.hint})" if first.hint else ""
-    return f"{first.id}: {first.msg}{hint}".replace("\n", " ")
+    return startup_refusal()
 
 
 def main() -> int:

@@ -1,21 +1,7 @@
-from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
-from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-
-from .models import Membership
-
-
-@login_required
-def home(request):
-    memberships = (
-        Membership.objects.select_related("workspace")
-        .filter(user=request.user)
-        .order_by("workspace__name")
-    )
-    return render(request, "workspaces/home.html", {"memberships": memberships})
 
 
 @never_cache

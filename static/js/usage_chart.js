@@ -21,6 +21,14 @@
     });
   }
 
+  // Days as the page writes them ("4 Dec"; the tooltip adds the year), level, thinned out
+  // by Chart.js when they do not fit; whole numbers only on the value axis.
+  function day(iso, withYear) {
+    var options = { day: "numeric", month: "short", timeZone: "UTC" };
+    if (withYear) options.year = "numeric";
+    return new Date(iso + "T00:00:00Z").toLocaleDateString("en-GB", options);
+  }
+  var font = { size: 13 };
   var chart = new Chart(canvas, {
     type: "bar",
     data: { labels: data.labels, datasets: datasets("requests") },
@@ -28,8 +36,20 @@
       animation: false,
       responsive: true,
       maintainAspectRatio: false,
-      scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } },
-      plugins: { legend: { position: "bottom" } },
+      scales: {
+        x: {
+          stacked: true,
+          ticks: {
+            font: font, maxRotation: 0, autoSkip: true, autoSkipPadding: 12,
+            callback: function (value, index) { return day(data.labels[index], false); },
+          },
+        },
+        y: { stacked: true, beginAtZero: true, ticks: { font: font, precision: 0 } },
+      },
+      plugins: {
+        legend: { position: "bottom", labels: { font: { size: 14 }, boxWidth: 18, padding: 16 } },
+        tooltip: { callbacks: { title: function (items) { return day(data.labels[items[0].dataIndex], true); } } },
+      },
     },
   });
   canvas.dataset.chartReady = "requests";

@@ -12,6 +12,7 @@ from django.urls import reverse
 from ai_gateway.models import AIRequest
 from api_tokens.models import ApiToken, ApiTokenEvent
 from credits.models import CreditAlert, CreditEntry, CreditLimitEvent, MemberCreditLimit
+from credits.services import credits_grant, credits_hold, credits_settle
 from llm_keys.models import KeyEvent, KeyStatus, LLMKey
 from tests.admin.conftest import assert_no_secret
 from tests.conftest import SENTINEL_KEY
@@ -300,6 +301,12 @@ class TestLedger:
             "reason": "Goodwill: outage",
             "token": token,
         }
+        # The first submit shows what the grant will do and grants nothing yet.
+        confirm = support_client.post(url(CreditEntry, "grant"), data).content.decode()
+        assert "data-grant-confirm" in confirm
+        assert 'data-balance-before="0"' in confirm and 'data-balance-after="2500"' in confirm
+        assert not CreditEntry.objects.exists()
+        data["confirmed"] = "True"
         response = support_client.post(url(CreditEntry, "grant"), data, follow=True)
         assert (
             "Granted 2,500 credits to Acme. New balance: 2,500 credits."
@@ -326,7 +333,26 @@ class TestLedger:
         assert response.context["form"].errors["reason"]
         assert not CreditEntry.objects.exists()
 
-    @pytest.mark.parametrize("amount", ["0", "-5", "abc", "1.5"])
+    def test_the_grant_form_shows_the_balance_and_one_credit_is_singular(
+        self, support_client, workspace
+    ):
+        credits_grant(workspace=workspace, amount=1_234, reason="Test")
+        form = support_client.get(url(CreditEntry, "grant") + f"?workspace={workspace.pk}")
+        assert "1,234 credits</strong> now" in form.content.decode()
+        data = {"workspace": workspace.pk, "amount": "1", "reason": "x", "confirmed": "True"}
+        response = support_client.post(url(CreditEntry, "grant"), data, follow=True)
+        assert "Granted 1 credit to Acme." in response.content.decode()
+
+    def test_settled_holds_do_not_read_as_credits_added(self, support_client, workspace):
+        credits_grant(workspace=workspace, amount=1_000, reason="Test")
+        hold = credits_hold(workspace=workspace, amount=100, idempotency_key="r1")
+        credits_settle(hold=hold, amount=40)
+        listing = support_client.get(url(CreditEntry, "changelist")).content.decode()
+        assert "60 of the hold returned (charged 40)" in listing
+        assert "-100 held" in listing and "+1,000" in listing
+        assert "+60" not in listing
+
+    @pytest.mark.parametrize("amount", ["0", "-5", "abc", "1.5", "1000001"])
     def test_granting_a_bad_amount_is_refused(self, support_client, workspace, amount):
         response = support_client.post(
             url(CreditEntry, "grant"), {"workspace": workspace.pk, "amount": amount, "reason": "x"}

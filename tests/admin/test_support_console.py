@@ -138,3 +138,24 @@ def test_credits_show_thousands_separators_in_the_admin(support_client, sentinel
     html = support_client.get("/admin/credits/creditentry/").content.decode()
     assert "+5,000" in html
     assert "4,880" in html
+
+
+def test_workspaces_filter_by_key_status(support_client, sentinel_llm_key):
+    from tests.factories import WorkspaceFactory
+
+    WorkspaceFactory(name="Keyless", slug="keyless")
+    LLMKey.objects.filter(pk=sentinel_llm_key.pk).update(status=KeyStatus.INVALID)
+    listing = "/admin/workspaces/workspace/"
+    invalid = support_client.get(listing, {"key_status": "invalid"}).content.decode()
+    assert ">Acme<" in invalid and "Keyless" not in invalid
+    none = support_client.get(listing, {"key_status": "none"}).content.decode()
+    assert "Keyless" in none and ">Acme<" not in none
+    valid = support_client.get(listing, {"key_status": "valid"}).content.decode()
+    assert "0 workspaces" in valid or "0 results" in valid
+
+
+def test_the_index_lists_workspaces_first_and_names_the_lockouts(support_client):
+    html = support_client.get("/admin/").content.decode()
+    sections = re.findall(r"<caption>\s*<a[^>]*>([^<]+)</a>", html)
+    assert sections[0] == "Workspaces"
+    assert "Login lockouts" in sections and "Axes" not in sections and "AXES" not in html

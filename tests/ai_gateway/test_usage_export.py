@@ -151,6 +151,34 @@ def test_cells_that_a_spreadsheet_would_run_are_kept_as_text(admin_client, works
     assert rows[0]["created_at"] == "2026-11-03T00:00:00Z"  # numbers and dates untouched
 
 
+@pytest.mark.parametrize("separator", [";", "\t", ",", "|"])
+def test_a_formula_after_any_separator_is_kept_as_text(admin_client, workspace, separator):
+    # Spreadsheets in many locales split on ";" or tabs: each piece must stay text too.
+    AIRequestFactory(
+        workspace=workspace,
+        model=f"x{separator}=2+3{separator} @SUM(A1){separator}-1",
+        at=at(2026, 11, 3),
+    )
+    response = admin_client.get(EXPORT + NOVEMBER)
+    body = b"".join(response.streaming_content).decode()
+
+    data_line = body.splitlines()[1]
+    assert f"\"x{separator}'=2+3{separator} '@SUM(A1){separator}'-1\"" in data_line
+    for piece in data_line.replace(separator, ",").split(","):
+        assert not piece.strip().strip('"').startswith(("=", "+", "-", "@")), piece
+    assert rows_of(admin_client.get(EXPORT + NOVEMBER))[0]["input_tokens"] == "100"
+
+
+@pytest.mark.parametrize(
+    "query", ["?from=9999-12-01&to=9999-12-31", "?from=0001-01-01&to=0001-01-02"]
+)
+def test_dates_out_of_range_are_a_400_not_a_500(admin_client, workspace, query):
+    for url in (EXPORT, EXPORT.replace("export.csv", "")):
+        response = admin_client.get(url + query)
+        assert response.status_code == 400, url
+        assert "between" in response.content.decode()
+
+
 def test_a_deleted_users_requests_stay_in_the_export(admin_client, member_user, usage):
     member_user.delete()
 
@@ -184,3 +212,32 @@ def test_the_export_streams_in_chunks_of_rows(admin_client, workspace, admin_use
     chunks = list(response.streaming_content)
     assert len(chunks) == 3  # header + 10, 10, the last 5
     assert b"".join(chunks).decode().count("\n") == 26
+
+
+def test_the_export_carries_cost_and_the_providers_request_id(admin_client, workspace, settings):
+    AIRequestFactory(
+        workspace=workspace,
+        credential_source="platform",
+        credits_charged=81,
+        provider_request_id="req_011CPlatform",
+        at=at(2026, 11, 3),
+    )
+    AIRequestFactory(
+        workspace=workspace,
+        credential_source="byok",
+        input_tokens=1_000_000,
+        output_tokens=0,
+        provider_request_id="req_011CByok",
+        at=at(2026, 11, 4),
+    )
+    AIRequestFactory(
+        workspace=workspace, model="no-such-model", credential_source="byok", at=at(2026, 11, 5)
+    )
+    rows = rows_of(admin_client.get(EXPORT + NOVEMBER))
+
+    assert [r["request_id"] for r in rows] == ["req_011CPlatform", "req_011CByok", ""]
+    assert rows[0]["credits_charged"] == "81" and rows[0]["estimated_usd"] == ""
+    # A million input tokens at the table's list price for the model, in dollars.
+    per_million = settings.AI_MODEL_PRICES["claude-sonnet-5"]["input"]  # credits
+    assert float(rows[1]["estimated_usd"]) == pytest.approx(per_million / 10_000)
+    assert rows[2]["estimated_usd"] == ""  # no list price: left empty, not guessed

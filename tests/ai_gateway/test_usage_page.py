@@ -390,3 +390,24 @@ def test_the_page_runs_a_fixed_number_of_queries_whatever_the_rows(
     with django_assert_max_num_queries(few + 2):
         html = admin_client.get(PAGE).content.decode()
     assert number(html, "data-total-requests") == 61
+
+
+def test_a_refused_period_keeps_the_dates_asked_for(admin_client, workspace):
+    html = admin_client.get(PAGE + "?from=2026-11-30&to=2026-11-01").content.decode()
+    assert 'name="from" value="2026-11-30"' in html
+    assert 'name="to" value="2026-11-01"' in html
+    html = admin_client.get(PAGE + "?from=2026-11-30&to=soon").content.decode()
+    assert 'name="from" value="2026-11-30"' in html and 'name="to" value=""' in html
+
+
+def test_an_empty_period_has_no_chart_but_says_why(admin_client, workspace):
+    html = admin_client.get(PAGE + "?from=2026-10-01&to=2026-10-31").content.decode()
+    assert "data-chart-empty" in html and 'id="usage-chart"' not in html
+
+
+def test_the_page_writes_dates_and_times_one_way(admin_client, admin_user, workspace, today):
+    AIRequestFactory(workspace=workspace, user=admin_user, at=at(2026, 11, 3, 14, 5))
+    html = admin_client.get(PAGE + "?from=2026-11-01&to=2026-11-30").content.decode()
+    assert "3 Nov 2026, 14:05 UTC" in html  # the request, as on every other page
+    assert "2026-11-03 14:05" not in html
+    assert re.search(r'data-day="2026-11-03"><th[^>]*>3 Nov 2026<', html)

@@ -39,6 +39,22 @@ def test_the_hash_is_no_search_target(support_client, workspace):
     assert b"copilot" not in support_client.get(CHANGELIST + f"?q={token.token_hash}").content
 
 
+@pytest.mark.parametrize(
+    ("url", "lookup"),
+    [
+        (CHANGELIST, "token_hash__startswith"),
+        (CHANGELIST, "token_hash"),
+        (reverse("admin:workspaces_workspace_changelist"), "api_tokens__token_hash__startswith"),
+        (reverse("admin:workspaces_workspace_changelist"), "llm_keys__ciphertext__startswith"),
+    ],
+)
+def test_no_admin_url_can_probe_a_hash_or_ciphertext(support_client, workspace, url, lookup):
+    token, _ = api_token_for(workspace, "copilot")
+    response = support_client.get(url + f"?{lookup}={token.token_hash[:2]}")
+    assert response.status_code == 400
+    assert b"copilot" not in response.content and b"acme" not in response.content.lower()
+
+
 def test_support_revokes_with_the_action_and_the_trail_names_them(
     support_client, support_user, workspace
 ):

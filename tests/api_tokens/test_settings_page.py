@@ -4,7 +4,7 @@ import pytest
 
 from api_tokens.models import ApiToken, ApiTokenEvent
 from api_tokens.services import api_token_authenticate
-from tests.factories import WorkspaceFactory, api_token_for
+from tests.factories import MembershipFactory, WorkspaceFactory, api_token_for
 
 URL = "/w/acme/settings/api-tokens/"
 
@@ -13,6 +13,11 @@ pytestmark = pytest.mark.django_db
 
 def revoke_url(token) -> str:
     return f"/w/{token.workspace.slug}/settings/api-tokens/{token.pk}/revoke/"
+
+
+def page_text(response) -> str:
+    """The page as read: markup removed."""
+    return re.sub(r"<[^>]+>", "", response.content.decode())
 
 
 def new_token_in(response) -> str:
@@ -128,3 +133,41 @@ def test_revoke_asks_for_confirmation_then_revokes(admin_client, admin_user, wor
 def test_the_page_is_linked_from_the_workspace_nav_for_admins(admin_client, member_client):
     assert URL.encode() in admin_client.get("/w/acme/").content
     assert URL.encode() not in member_client.get("/w/acme/").content
+
+
+def test_a_token_keeps_its_creators_email_and_says_when_they_are_no_longer_an_admin(
+    admin_client, workspace
+):
+    former = MembershipFactory(workspace=workspace, role="admin", user__email="former@example.com")
+    api_token_for(workspace, "nightly", user=former.user)
+    api_token_for(workspace, "weekly", user=former.user)
+    html = page_text(admin_client.get(URL))
+    assert "former@example.com" in html and "no longer an admin" not in html
+
+    former.role = "member"
+    former.save()
+    html = page_text(admin_client.get(URL))
+    assert "no longer an admin of this workspace" in html
+    assert "Revoke the 2 tokens of former@example.com" in html
+
+    former.user.delete()
+    html = page_text(admin_client.get(URL))
+    assert "former@example.com" in html and "created by system" not in html
+    assert "account deleted" in html
+
+    response = admin_client.post(
+        URL + "revoke-created-by/", {"email": "former@example.com"}, follow=True
+    )
+    assert "2 tokens of former@example.com are revoked" in page_text(response)
+    assert not ApiToken.objects.filter(workspace=workspace, revoked_at__isnull=True).exists()
+    assert ApiTokenEvent.objects.filter(action="revoked").count() == 2
+
+
+def test_revoking_a_creators_tokens_is_for_admins_of_this_workspace_only(
+    member_client, outsider_client, workspace, admin_user
+):
+    api_token_for(workspace, "nightly", user=admin_user)
+    data = {"email": admin_user.email}
+    assert outsider_client.post(URL + "revoke-created-by/", data).status_code == 404
+    assert member_client.post(URL + "revoke-created-by/", data).status_code == 403
+    assert ApiToken.objects.filter(revoked_at__isnull=True).count() == 1

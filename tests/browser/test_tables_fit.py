@@ -191,6 +191,7 @@ def test_every_table_is_readable_at_1280_390_and_320_px(new_page, site_url):
     measure(page, "usage", "/w/acme/usage/")
     measure(page, "members", "/w/acme/settings/members/")
     measure(page, "api-tokens", "/w/acme/settings/api-tokens/")
+    measure(page, "workspaces", "/")
 
     staff = new_page(viewport=DESKTOP)
     staff.goto(f"{site_url}/admin/login/")

@@ -9,7 +9,7 @@ from credits.exceptions import (
     InsufficientCreditsError,
 )
 from credits.models import CreditAccount, CreditEntry, EntryKind
-from credits.selectors import credit_entries_for_workspace, credits_balance
+from credits.selectors import credits_balance
 from credits.services import (
     credits_adjust,
     credits_grant,
@@ -31,14 +31,19 @@ def assert_consistent(workspace):
     balance = credits_balance(workspace=workspace)
     assert balance >= 0
     assert balance == entries_sum(workspace)
-    newest = credit_entries_for_workspace(workspace=workspace).first()
+    newest = ledger_of(workspace).first()
     if newest is not None:
         assert newest.balance_after == balance
 
 
+def ledger_of(workspace):
+    """The workspace's ledger, newest first."""
+    return CreditEntry.objects.filter(workspace=workspace).order_by("-id")
+
+
 def test_a_new_workspace_has_no_credits(workspace):
     assert credits_balance(workspace=workspace) == 0
-    assert list(credit_entries_for_workspace(workspace=workspace)) == []
+    assert list(ledger_of(workspace)) == []
 
 
 def test_grant_adds_to_the_balance_with_reason_and_actor(workspace, admin_user):
@@ -269,7 +274,7 @@ def test_refund_gives_back_at_most_what_was_charged(workspace):
 def test_ledger_lists_newest_first(workspace):
     credits_grant(workspace=workspace, amount=10, reason="First")
     credits_grant(workspace=workspace, amount=20, reason="Second")
-    assert [e.reason for e in credit_entries_for_workspace(workspace=workspace)] == [
+    assert [e.reason for e in ledger_of(workspace)] == [
         "Second",
         "First",
     ]
