@@ -1,10 +1,18 @@
-"""Provider adapters, looked up by provider name (``llm_keys.models.Provider``)."""
+"""Provider adapters, looked up by provider name (``llm_keys.models.Provider``).
+
+Every adapter is a ``KeyValidator``; Anthropic's also speaks the Messages API the gateway
+was built on (``ProviderAdapter``), and OpenAI's and Gemini's relay their own APIs by
+operation (``RelayAdapter``).
+"""
+
+from typing import Any
 
 from .anthropic import AnthropicAdapter
 from .base import (
     CheckOutcome,
     CheckResult,
     KeyRejectedError,
+    KeyValidator,
     MessageResult,
     MessageStream,
     ProviderAdapter,
@@ -12,14 +20,20 @@ from .base import (
     ProviderRateLimitedError,
     ProviderRequestError,
     ProviderUnavailableError,
+    RelayAdapter,
+    RelayRequest,
     StreamSummary,
     Usage,
 )
+from .openai import OpenAIAdapter
 
-_ADAPTERS: dict[str, ProviderAdapter] = {"anthropic": AnthropicAdapter()}
+_ADAPTERS: dict[str, Any] = {
+    "anthropic": AnthropicAdapter(),
+    "openai": OpenAIAdapter(),
+}
 
 
-def get_adapter(provider: str) -> ProviderAdapter:
+def get_adapter(provider: str) -> Any:
     """Return the adapter for a provider name."""
     try:
         return _ADAPTERS[provider]
@@ -31,6 +45,7 @@ __all__ = [
     "CheckOutcome",
     "CheckResult",
     "KeyRejectedError",
+    "KeyValidator",
     "MessageResult",
     "MessageStream",
     "ProviderAdapter",
@@ -38,6 +53,8 @@ __all__ = [
     "ProviderRateLimitedError",
     "ProviderRequestError",
     "ProviderUnavailableError",
+    "RelayAdapter",
+    "RelayRequest",
     "StreamSummary",
     "Usage",
     "get_adapter",

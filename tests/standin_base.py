@@ -142,9 +142,8 @@ class BaseHandler(BaseHTTPRequestHandler):
 
     def send_json(self, status: int, payload: Any, extra_headers=None) -> None:
         data = json.dumps(payload).encode()
-        head = [
-            f"HTTP/1.1 {status} {BaseHTTPRequestHandler.responses.get(status, ('',))[0] or 'Status'}"
-        ]
+        phrase = BaseHTTPRequestHandler.responses.get(status, ("Status",))[0]
+        head = [f"HTTP/1.1 {status} {phrase}"]
         headers = {
             "Content-Type": "application/json",
             "Content-Length": str(len(data)),
