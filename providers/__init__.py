@@ -25,11 +25,13 @@ from .base import (
     StreamSummary,
     Usage,
 )
+from .gemini import GeminiAdapter
 from .openai import OpenAIAdapter
 
 _ADAPTERS: dict[str, Any] = {
     "anthropic": AnthropicAdapter(),
     "openai": OpenAIAdapter(),
+    "gemini": GeminiAdapter(),
 }
 
 
