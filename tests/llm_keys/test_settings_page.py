@@ -141,7 +141,7 @@ class TestSaving:
         assert not KeyEvent.objects.exists()
 
     def test_unknown_provider_is_refused(self, admin_client, standin):
-        response = save(admin_client, fake_key(), provider="openai")
+        response = save(admin_client, fake_key(), provider="mistral")
         assert response.status_code == 400
         assert (
             "That provider is not supported: choose one from the list." in response.content.decode()
