@@ -376,7 +376,15 @@ LOGGING = {
         # LOG_LEVEL says (the redaction filter also drops these loggers' DEBUG records).
         **{
             name: {"level": "INFO"}
-            for name in ("anthropic", "httpx", "httpx2", "httpcore", "httpcore2")
+            for name in (
+                "anthropic",
+                "openai",
+                "google_genai",
+                "httpx",
+                "httpx2",
+                "httpcore",
+                "httpcore2",
+            )
         },
         # django-axes says "BEGIN" and every successful login at INFO; lockouts are WARNING.
         "axes": {"level": "WARNING"},
