@@ -7,6 +7,9 @@ from tests.anthropic_standin import StandIn
 from tests.factories import PASSWORD, MembershipFactory, WorkspaceFactory, fake_key
 
 SENTINEL_KEY = "sk-ant-api03-SENTINEL0leak0check0Zq9xW4vT7yR2pL5mN8bK3jH6gF1dS0aQ-AbCd"
+# The same for the other providers, each in its provider's shape (SPEC §18).
+OPENAI_SENTINEL_KEY = "sk-proj-OPENAI0SENTINEL0leak0check0Zq9xW4vT7yR2pL5mN8bK3jH6gF1dS0aQ-WxYz"
+GEMINI_SENTINEL_KEY = "AIzaSyGEMINI0SENTINEL0leak0check0Qw3rTu"
 
 
 @pytest.fixture(scope="session")
