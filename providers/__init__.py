@@ -1,8 +1,9 @@
 """Provider adapters, looked up by provider name (``llm_keys.models.Provider``).
 
-Every adapter is a ``KeyValidator``; Anthropic's also speaks the Messages API the gateway
-was built on (``ProviderAdapter``), and OpenAI's and Gemini's relay their own APIs by
-operation (``RelayAdapter``).
+Every adapter is a ``RelayAdapter``: a key check (``validate``) and its provider's own API
+relayed by operation (``asend``, ``astream``). Anthropic's also keeps the Messages API methods
+the gateway was built on (``ProviderAdapter``). Adding a provider is one adapter module, its
+key shape in ``providers.keys``, a ``Provider`` choice and its stand-in (docs/decisions/140).
 """
 
 from typing import Any
@@ -28,7 +29,7 @@ from .base import (
 from .gemini import GeminiAdapter
 from .openai import OpenAIAdapter
 
-_ADAPTERS: dict[str, Any] = {
+_ADAPTERS: dict[str, RelayAdapter] = {
     "anthropic": AnthropicAdapter(),
     "openai": OpenAIAdapter(),
     "gemini": GeminiAdapter(),
@@ -37,6 +38,7 @@ _ADAPTERS: dict[str, Any] = {
 
 def get_adapter(provider: str) -> Any:
     """Return the adapter for a provider name."""
+    # Typed Any: the gateway also calls Anthropic's ProviderAdapter methods on it.
     try:
         return _ADAPTERS[provider]
     except KeyError:
