@@ -116,3 +116,26 @@ def test_an_unknown_provider_changes_nothing(admin_client, three_keys, url):
     assert "That provider is not supported" in response.content.decode()
     assert LLMKey.objects.count() == 3
     assert set(LLMKey.objects.values_list("status", flat=True)) == {KeyStatus.VALID}
+
+
+@pytest.mark.parametrize(
+    ("provider", "message"),
+    [
+        ("anthropic", "Enter your Anthropic API key."),
+        ("openai", "Enter your OpenAI API key."),
+        ("gemini", "Enter your Google Gemini API key."),
+    ],
+)
+def test_an_empty_key_asks_for_the_chosen_providers_key(admin_client, provider, message):
+    response = admin_client.post(URL, {"provider": provider, "api_key": "  "})
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not LLMKey.objects.exists()
+
+
+def test_the_form_says_where_each_providers_key_is_made(admin_client):
+    body = admin_client.get(URL).content.decode()
+    for where in ("Anthropic Console", "OpenAI Platform", "Google AI Studio"):
+        assert where in body
+    for provider, label in (("openai", "OpenAI"), ("gemini", "Google Gemini")):
+        assert f'<option value="{provider}">{label}</option>' in body
