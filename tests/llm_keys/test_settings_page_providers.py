@@ -139,3 +139,9 @@ def test_the_form_says_where_each_providers_key_is_made(admin_client):
         assert where in body
     for provider, label in (("openai", "OpenAI"), ("gemini", "Google Gemini")):
         assert f'<option value="{provider}">{label}</option>' in body
+
+
+def test_recent_changes_name_the_provider(admin_client, three_keys):
+    body = admin_client.get(URL).content.decode()
+    for provider, label in (("openai", "OpenAI"), ("gemini", "Google Gemini")):
+        assert f'<span data-event-provider="{provider}">({label})</span>' in body
