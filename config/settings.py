@@ -164,6 +164,12 @@ LLM_KEY_ENCRYPTION_KEYS = env.str("LLM_KEY_ENCRYPTION_KEYS", default="")
 # Empty means the SDK's default (Anthropic's public API).
 ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="") or None
 PLATFORM_ANTHROPIC_API_KEY = env.str("PLATFORM_ANTHROPIC_API_KEY", default="")
+# OpenAI and Google Gemini (§18): empty base URL = the provider's public API; a provider
+# without a platform key is BYOK-only.
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="") or None
+PLATFORM_OPENAI_API_KEY = env.str("PLATFORM_OPENAI_API_KEY", default="")
+GEMINI_BASE_URL = env.str("GEMINI_BASE_URL", default="") or None
+PLATFORM_GEMINI_API_KEY = env.str("PLATFORM_GEMINI_API_KEY", default="")
 LLM_KEY_CHECK_TIMEOUT_SECONDS = env.float("LLM_KEY_CHECK_TIMEOUT_SECONDS", default=10.0)
 LLM_KEY_CHECK_INTERVAL_MINUTES = env.int("LLM_KEY_CHECK_INTERVAL_MINUTES", default=360)
 LLM_KEY_CHECK_RATE_PER_MINUTE = env.int("LLM_KEY_CHECK_RATE_PER_MINUTE", default=600)
@@ -434,7 +440,15 @@ LOGGING = {
         # LOG_LEVEL says (the redaction filter also drops these loggers' DEBUG records).
         **{
             name: {"level": "INFO"}
-            for name in ("anthropic", "httpx", "httpx2", "httpcore", "httpcore2")
+            for name in (
+                "anthropic",
+                "openai",
+                "google_genai",
+                "httpx",
+                "httpx2",
+                "httpcore",
+                "httpcore2",
+            )
         },
         # django-axes says "BEGIN" and every successful login at INFO; lockouts are WARNING.
         "axes": {"level": "WARNING"},

@@ -1,6 +1,8 @@
 from django import forms
 from django.views.decorators.debug import sensitive_variables
 
+from providers.keys import SHAPES
+
 from .models import Provider
 from .services import KeyFormatError, validate_key_format
 
@@ -19,16 +21,23 @@ class LLMKeyForm(forms.Form):
         # Never render the value back, not even after a failed submit.
         widget=forms.PasswordInput(
             render_value=False,
-            attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "sk-ant-…"},
+            attrs={
+                "autocomplete": "off",
+                "spellcheck": "false",
+                "placeholder": "sk-ant-…, sk-… or AIza…",
+            },
         ),
         max_length=1000,
-        error_messages={"required": "Enter your Anthropic API key."},
-        help_text="Create a key in the Anthropic Console under Settings → API keys.",
+        # An empty value is refused by clean_api_key, which names the chosen provider.
+        required=False,
+        help_text="Create a key in "
+        + ", ".join(shape.where for shape in list(SHAPES.values())[:-1])
+        + f" or {list(SHAPES.values())[-1].where}.",
     )
 
     @sensitive_variables("value")
     def clean_api_key(self) -> str:
-        value = self.cleaned_data["api_key"]
+        value = self.cleaned_data.get("api_key") or ""
         try:
             return validate_key_format(value, self.cleaned_data.get("provider", Provider.ANTHROPIC))
         except KeyFormatError as exc:

@@ -19,19 +19,23 @@ import logging
 import sys
 import traceback
 
+from providers.keys import redact
 from workspaces.echo import KEY_PATTERN, looks_like_key
 
 __all__ = ["KEY_PATTERN", "looks_like_key", "redact"]
 
-REDACTED = "sk-ant-[redacted]"
 
 # Their DEBUG records hold request options (the prompt), bodies and headers; INFO only says
 # "HTTP Request: POST <url> 200" or "Retrying request".
-NO_DEBUG_LOGGERS = ("anthropic", "httpx", "httpx2", "httpcore", "httpcore2")
-
-
-def redact(text: str) -> str:
-    return KEY_PATTERN.sub(REDACTED, text)
+NO_DEBUG_LOGGERS = (
+    "anthropic",
+    "openai",
+    "google_genai",
+    "httpx",
+    "httpx2",
+    "httpcore",
+    "httpcore2",
+)
 
 
 def _is_quiet(name: str) -> bool:
@@ -39,7 +43,7 @@ def _is_quiet(name: str) -> bool:
 
 
 class RedactKeysFilter(logging.Filter):
-    """Scrub anything shaped like an Anthropic key from a record before it is written.
+    """Scrub anything shaped like a provider's key from a record before it is written.
 
     A second line of defence: no code path should log a key in the first place.
     """

@@ -3,6 +3,7 @@
 Invariants:
 - at most one key per (workspace, provider) (``llm_keys_llmkey_unique_provider``);
 - ``status`` is one of unverified / valid / invalid (``llm_keys_llmkey_status_valid``);
+- ``provider`` is one of the ``Provider`` values (``llm_keys_llmkey_provider_valid``);
 - ``ciphertext`` is AES-GCM under the ring entry ``encryption_key_id`` with the row's
   associated data (see ``associated_data``); the plaintext is never stored;
 - ``KeyEvent`` rows are append-only and never hold a key, only what happened, who and when.
@@ -11,9 +12,13 @@ Invariants:
 from django.conf import settings
 from django.db import models
 
+from providers.keys import shape_for
+
 
 class Provider(models.TextChoices):
     ANTHROPIC = "anthropic", "Anthropic"
+    OPENAI = "openai", "OpenAI"
+    GEMINI = "gemini", "Google Gemini"
 
 
 class KeyStatus(models.TextChoices):
@@ -65,6 +70,10 @@ class LLMKey(models.Model):
             models.CheckConstraint(
                 condition=models.Q(status__in=KeyStatus.values), name="llm_keys_llmkey_status_valid"
             ),
+            models.CheckConstraint(
+                condition=models.Q(provider__in=Provider.values),
+                name="llm_keys_llmkey_provider_valid",
+            ),
         ]
         indexes = [models.Index(fields=["status"], name="llm_keys_status_idx")]
 
@@ -73,7 +82,9 @@ class LLMKey(models.Model):
 
     @property
     def masked(self) -> str:
-        return f"sk-ant-…{self.hint}"
+        """The key in its provider's shape with only the last four shown: ``sk-ant-…WXYZ``,
+        ``sk-…WXYZ``, ``AIza…WXYZ``."""
+        return shape_for(self.provider).masked(self.hint)
 
     @property
     def associated_data(self) -> bytes:

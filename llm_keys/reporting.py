@@ -3,7 +3,7 @@
 Django hides variables named by ``@sensitive_variables``; a key can still sit in a frame
 that was not decorated (an SDK frame, a helper's argument), in the exception's own text, or
 in a setting or environment variable shown on the DEBUG page. The filter blanks any frame
-variable, POST value, setting or request header whose text looks like an Anthropic key and
+variable, POST value, setting or request header whose text looks like a provider key and
 masks the password of every URL (``CELERY_BROKER_URL``, ``DATABASE_URL``, ``EMAIL_URL``, a
 cache or rate-limit URL), in DEBUG as well. The reporter redacts the rendered page and the
 e-mailed text as a whole, so the exception's message and traceback are covered too.

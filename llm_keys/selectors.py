@@ -66,6 +66,36 @@ def credentials_next_for_status(status: str | None) -> NextCredentials:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class KeyCard:
+    """One provider's card on the LLM Key page: its stored key (or None) and when the
+    periodic sweep will have checked that key again."""
+
+    provider: str
+    label: str
+    llm_key: LLMKey | None
+    next_check_by: datetime | None
+
+
+def key_cards(*, workspace: Workspace) -> list[KeyCard]:
+    """Return one card per provider, in the order of ``Provider``, from one query."""
+    stored = {
+        llm_key.provider: llm_key
+        for llm_key in LLMKey.objects.select_related("updated_by", "created_by").filter(
+            workspace=workspace
+        )
+    }
+    return [
+        KeyCard(
+            provider=provider,
+            label=label,
+            llm_key=stored.get(provider),
+            next_check_by=llm_key_next_check_by(stored[provider]) if provider in stored else None,
+        )
+        for provider, label in Provider.choices
+    ]
+
+
 def llm_key_next_check_by(llm_key: LLMKey) -> datetime:
     """Return the latest time the periodic sweep will have checked this key again.
 

@@ -4,7 +4,6 @@ the Celery tasks and the AI gateway all go through these functions."""
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -15,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from providers import CheckOutcome, CheckResult, get_adapter
+from providers.keys import KEY_CHARACTERS, other_provider, shape_for
 from workspaces.formatting import format_datetime
 from workspaces.models import Membership, Workspace
 
@@ -23,14 +23,9 @@ from .models import KeyEvent, KeyStatus, LLMKey, Provider, associated_data_for
 
 logger = logging.getLogger(__name__)
 
-KEY_PREFIX = "sk-ant-"
-KEY_MIN_LENGTH = 24
-KEY_MAX_LENGTH = 256
-KEY_ALLOWED = re.compile(r"^[A-Za-z0-9_-]+$")
-
 
 class KeyFormatError(ValueError):
-    """The value is not shaped like an Anthropic API key; no provider was asked."""
+    """The value is not shaped like the provider's API key; no provider was asked."""
 
 
 class KeyRejectedError(Exception):
@@ -55,28 +50,45 @@ class Actor:
 
 @sensitive_variables("raw_key", "key")
 def validate_key_format(raw_key: str, provider: str = Provider.ANTHROPIC) -> str:
-    """Return the key with surrounding white space stripped, or raise KeyFormatError."""
+    """Return the key with surrounding white space stripped, or raise KeyFormatError.
+
+    No provider is asked, and no message repeats the value.
+    """
+    shape = shape_for(provider)
+    label, a = shape.label, f"{shape.article} {shape.label}"
     key = (raw_key or "").strip()
     if not key:
-        raise KeyFormatError("Enter your Anthropic API key.")
-    if not key.startswith(KEY_PREFIX):
+        raise KeyFormatError(f"Enter your {label} API key.")
+    other = other_provider(key, provider)
+    if other is not None:
         raise KeyFormatError(
-            "That is not an Anthropic API key: Anthropic keys start with 'sk-ant-'. "
-            "Copy the key from the Anthropic Console (Settings → API keys)."
+            f"That looks like {other.article} {other.label} key, not {a} key: choose "
+            f"{other.label} as the provider, or paste your {label} key ({label} keys start "
+            f"with '{shape.prefix}')."
         )
-    if not KEY_ALLOWED.match(key):
+    if not key.startswith(shape.prefix):
         raise KeyFormatError(
-            "The key contains characters an Anthropic key never has (spaces, quotes, line "
-            "breaks or punctuation). Paste the key again exactly as the Console shows it."
+            f"That is not {a} API key: {label} keys start with '{shape.prefix}'. "
+            f"Copy the key from {shape.where}."
         )
-    if len(key) < KEY_MIN_LENGTH:
+    if not KEY_CHARACTERS.fullmatch(key):
         raise KeyFormatError(
-            f"The key is too short to be an Anthropic API key ({len(key)} characters). "
+            f"The key contains characters {a} key never has (spaces, quotes, line "
+            f"breaks or punctuation). Paste the key again exactly as {shape.console} shows it."
+        )
+    exactly = (
+        f" {label} keys have {shape.min_length} characters."
+        if shape.min_length == shape.max_length
+        else ""
+    )
+    if len(key) < shape.min_length:
+        raise KeyFormatError(
+            f"The key is too short to be {a} API key ({len(key)} characters).{exactly} "
             "Paste the whole key."
         )
-    if len(key) > KEY_MAX_LENGTH:
+    if len(key) > shape.max_length:
         raise KeyFormatError(
-            f"The key is too long to be an Anthropic API key ({len(key)} characters). "
+            f"The key is too long to be {a} API key ({len(key)} characters).{exactly} "
             "Paste just the one key."
         )
     return key
@@ -140,12 +152,12 @@ def llm_key_set(
         detail = "saved without a check"
     elif result.outcome == CheckOutcome.VALID:
         fields.update(status=KeyStatus.VALID, status_reason=result.reason)
-        detail = "verified with Anthropic"
+        detail = f"verified with {shape_for(provider).label}"
     else:
         fields.update(
             status=KeyStatus.UNVERIFIED,
-            status_reason="Not verified yet: Anthropic could not be reached. "
-            "It will be checked again automatically within a few minutes.",
+            status_reason=f"Not verified yet: {shape_for(provider).label} could not be "
+            "reached. It will be checked again automatically within a few minutes.",
             last_error=result.reason,
         )
         detail = f"saved unverified ({result.reason})"
@@ -337,8 +349,12 @@ def _enqueue_invalid_notice(llm_key_id: int) -> None:
         llm_key_invalid_notify(llm_key_id)
 
 
-def notify_admins_key_invalid(workspace_id: int, reason: str, *, masked: str = "") -> int:
-    """E-mail every admin of the workspace that its key stopped working. Returns the count."""
+def notify_admins_key_invalid(
+    workspace_id: int, reason: str, *, masked: str = "", provider: str = Provider.ANTHROPIC
+) -> int:
+    """E-mail every admin of the workspace that its key for ``provider`` stopped working.
+    Returns the count."""
+    label = shape_for(provider).label
     workspace = Workspace.objects.get(pk=workspace_id)
     recipients = list(
         Membership.objects.filter(workspace=workspace, role=Membership.Role.ADMIN)
@@ -349,16 +365,16 @@ def notify_admins_key_invalid(workspace_id: int, reason: str, *, masked: str = "
         return 0
     link = settings.SITE_URL.rstrip("/") + reverse("llm_key_settings", args=[workspace.slug])
     body = (
-        f"The Anthropic API key{' ' + masked if masked else ''} of the workspace "
+        f"The {label} API key{' ' + masked if masked else ''} of the workspace "
         f'"{workspace.name}" stopped working: a check found it invalid '
         f"({format_datetime(timezone.now())}).\n\n"
         f"{reason}\n\n"
-        "AI features of this workspace are stopped until a valid key is saved: they do not "
-        "fall back to AI credits.\n\n"
+        f"AI features of this workspace that use {label} are stopped until a valid key is "
+        "saved: they do not fall back to AI credits.\n\n"
         f"Update or remove the key here: {link}\n"
     )
     return send_mail(
-        subject=f"[{workspace.name}] Your Anthropic API key is invalid",
+        subject=f"[{workspace.name}] Your {label} API key is invalid",
         message=body,
         from_email=None,
         recipient_list=recipients,

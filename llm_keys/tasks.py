@@ -25,7 +25,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from providers import CheckOutcome
-from providers.anthropic import shared_client
+from providers.anthropic import shared_client as anthropic_client
+from providers.gemini import shared_client as gemini_client
+from providers.openai import shared_client as openai_client
 
 from .models import KeyStatus, LLMKey, Provider
 from .ratelimit import (
@@ -49,15 +51,17 @@ TRANSIENT_MAIL_ERRORS = (smtplib.SMTPException, ConnectionError, TimeoutError, s
 
 @worker_process_init.connect
 def _prepare_check_clients(**kwargs) -> None:
-    """Build this pool process's provider client and rate limiter when it starts.
+    """Build this pool process's provider clients and rate limiters when it starts.
 
     Each process needs its own (connection pools do not survive a fork), and building them
     costs ~50 ms of CPU (most of it loading the CA bundle): paid here once per process
     lifetime, not by the first key of a sweep.
     """
     try:
-        shared_client()
-        rate_limiter_for(f"llm-key-check:{Provider.ANTHROPIC}")
+        for build in (anthropic_client, openai_client, gemini_client):
+            build()
+        for provider in Provider.values:
+            rate_limiter_for(f"llm-key-check:{provider}")
     except Exception:  # a check builds them itself, and reports what is wrong
         logger.warning("Could not prepare the key-check clients of this process.", exc_info=True)
 
@@ -191,5 +195,8 @@ def llm_key_invalid_notify(llm_key_id: int) -> int:
         # Fixed or removed before the e-mail went out: nothing left to tell.
         return 0
     return notify_admins_key_invalid(
-        llm_key.workspace_id, llm_key.status_reason, masked=llm_key.masked
+        llm_key.workspace_id,
+        llm_key.status_reason,
+        masked=llm_key.masked,
+        provider=llm_key.provider,
     )

@@ -38,6 +38,7 @@ from .base import (
     ProviderRateLimitedError,
     ProviderRequestError,
     ProviderUnavailableError,
+    RelayRequest,
     StreamSummary,
     Usage,
 )
@@ -333,6 +334,9 @@ def _local_error(exc: BaseException) -> ProviderError:
 
 class AnthropicAdapter:
     name = "anthropic"
+    # The relay interface (``RelayAdapter``) over the Messages API methods below.
+    operations = frozenset(("messages", "messages.count_tokens", "models.list"))
+    stream_operations = frozenset(("messages",))
 
     def _client(self, api_key: str, **options: Any) -> anthropic.Anthropic:
         if not api_key:
@@ -417,6 +421,27 @@ class AnthropicAdapter:
         arguments = _sdk_arguments(body, COUNT_TOKENS_FIELDS, headers)
         return await _raw(
             api_key, lambda client: client.messages.with_raw_response.count_tokens(**arguments)
+        )
+
+    async def asend(self, *, api_key: str, request: RelayRequest) -> MessageResult:
+        """Send a non-streamed request named by its operation (the relay interface)."""
+        body, headers = dict(request.body or {}), dict(request.headers)
+        if request.operation == "messages":
+            return await self.acreate_message(api_key=api_key, body=body, headers=headers)
+        if request.operation == "messages.count_tokens":
+            return await self.acount_tokens(api_key=api_key, body=body, headers=headers)
+        if request.operation == "models.list":
+            return await self.alist_models(
+                api_key=api_key, params=dict(request.params), headers=headers
+            )
+        raise ValueError(f"Anthropic has no operation '{request.operation}'.")
+
+    async def astream(self, *, api_key: str, request: RelayRequest) -> AnthropicMessageStream:
+        """Open a streamed request named by its operation (the relay interface)."""
+        if request.operation not in self.stream_operations:
+            raise ValueError(f"Anthropic does not stream '{request.operation}'.")
+        return await self.astream_message(
+            api_key=api_key, body=dict(request.body or {}), headers=dict(request.headers)
         )
 
     async def alist_models(

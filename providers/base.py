@@ -28,6 +28,15 @@ class CheckResult:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Tokens as the provider counted them, in one shape for every provider.
+
+    ``input_tokens`` are the input tokens read fresh: cache reads (and Anthropic's cache
+    writes) are counted apart, so OpenAI's ``prompt_tokens`` and Gemini's
+    ``promptTokenCount``, which include their cached part, are split here. ``output_tokens``
+    are every billed output token, reasoning included; ``reasoning_output_tokens`` says how
+    many of them were reasoning (OpenAI's ``reasoning_tokens``, Gemini's thoughts).
+    """
+
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_input_tokens: int = 0
@@ -44,6 +53,7 @@ class Usage:
     speed: str | None = None
     inference_geo: str | None = None
     service_tier: str | None = None
+    reasoning_output_tokens: int = 0
     # None when the provider's counts are trustworthy; else why not ("missing", "not an
     # integer", "negative", "too large"), and the counts above are not to be charged as given.
     problem: str | None = None
@@ -144,6 +154,46 @@ class ProviderRequestError(ProviderError):
 
     error_type = "invalid_request_error"
     http_status = 400
+
+
+@dataclass(frozen=True, slots=True)
+class RelayRequest:
+    """One request to a provider's own API, named in that provider's words.
+
+    ``operation`` is one of the adapter's ``operations`` (``"chat.completions"``,
+    ``"generateContent"``, ...); ``body`` is the client's JSON as sent, which the provider
+    judges; ``model`` is the model where the provider puts it in the path (Gemini);
+    ``params`` are the query parameters the provider defines (paging); ``headers`` are the
+    client's API headers to pass on, never credentials; ``api_version`` is the API version
+    the client called where the provider has several (Gemini's ``v1beta`` and ``v1``).
+    """
+
+    operation: str
+    body: dict[str, Any] | None = None
+    model: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    api_version: str | None = None
+
+
+class KeyValidator(Protocol):
+    """What the key checks need from every provider: a verdict on a key (§6)."""
+
+    name: str
+
+    def validate(self, api_key: str) -> CheckResult: ...
+
+
+class RelayAdapter(KeyValidator, Protocol):
+    """A provider whose own API the gateway relays: the answers are the provider's bytes,
+    its errors are raised as ``ProviderError``s classified by the §6 rules."""
+
+    operations: frozenset[str]
+    stream_operations: frozenset[str]
+
+    async def asend(self, *, api_key: str, request: RelayRequest) -> MessageResult: ...
+
+    async def astream(self, *, api_key: str, request: RelayRequest) -> MessageStream: ...
 
 
 class ProviderAdapter(Protocol):

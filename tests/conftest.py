@@ -7,6 +7,9 @@ from tests.anthropic_standin import StandIn
 from tests.factories import PASSWORD, MembershipFactory, WorkspaceFactory, fake_key
 
 SENTINEL_KEY = "sk-ant-api03-SENTINEL0leak0check0Zq9xW4vT7yR2pL5mN8bK3jH6gF1dS0aQ-AbCd"
+# The same for the other providers, each in its provider's shape (SPEC §18).
+OPENAI_SENTINEL_KEY = "sk-proj-OPENAI0SENTINEL0leak0check0Zq9xW4vT7yR2pL5mN8bK3jH6gF1dS0aQ-WxYz"
+GEMINI_SENTINEL_KEY = "AIzaSyGEMINI0SENTINEL0leak0check0Qw3rTu"
 
 
 @pytest.fixture(scope="session")
@@ -98,3 +101,39 @@ def saved_key(workspace, admin_user):
 def on_postgres():
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (set DATABASE_URL)")
+
+
+@pytest.fixture(scope="session")
+def openai_standin_server():
+    from tests.openai_standin import OpenAIStandIn
+
+    server = OpenAIStandIn().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gemini_standin_server():
+    from tests.gemini_standin import GeminiStandIn
+
+    server = GeminiStandIn().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def openai_standin(openai_standin_server, settings):
+    """OpenAI requests go to the loopback stand-in, never to the real provider."""
+    openai_standin_server.reset()
+    openai_standin_server.state.timeout_sleep = 2.0
+    settings.OPENAI_BASE_URL = openai_standin_server.base_url
+    return openai_standin_server
+
+
+@pytest.fixture(autouse=True)
+def gemini_standin(gemini_standin_server, settings):
+    """Gemini requests go to the loopback stand-in, never to the real provider."""
+    gemini_standin_server.reset()
+    gemini_standin_server.state.timeout_sleep = 2.0
+    settings.GEMINI_BASE_URL = gemini_standin_server.url
+    return gemini_standin_server

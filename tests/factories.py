@@ -14,6 +14,20 @@ def fake_key(marker: str = "") -> str:
     return f"{key}-{marker}" if marker else key
 
 
+def fake_openai_key(marker: str = "") -> str:
+    """A well-formed, random OpenAI project key; a marker picks the stand-in's behaviour."""
+    key = "sk-proj-" + secrets.token_urlsafe(48).replace("-", "x").replace("_", "y")
+    return f"{key}-{marker}" if marker else key
+
+
+def fake_gemini_key(marker: str = "") -> str:
+    """A well-formed, random Gemini API key (``AIza`` and 35 characters); a marker takes the
+    end of the 35, so the key keeps Google's shape."""
+    tail = f"-{marker}" if marker else ""
+    body = secrets.token_urlsafe(35).replace("-", "x").replace("_", "y")
+    return "AIza" + body[: 35 - len(tail)] + tail
+
+
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()

@@ -17,6 +17,8 @@ WATCHED_LOGGERS = (
     "django.request",
     "django.db.backends",
     "anthropic",
+    "openai",
+    "google_genai",
     "httpx",
     "httpx2",
     "httpcore",

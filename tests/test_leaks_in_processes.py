@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from llm_keys.crypto import generate_entry
-from tests.conftest import SENTINEL_KEY
+from tests.conftest import GEMINI_SENTINEL_KEY, OPENAI_SENTINEL_KEY, SENTINEL_KEY
 from tests.served import free_port, uvicorn_command
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +42,9 @@ def test_a_command_redacts_a_key_in_its_log_and_its_crash():
         "except ValueError:\n"
         "    log.exception('caught')\n"
         "logging.getLogger('anthropic._base_client').debug('Request options: PROMPT-SENTINEL')\n"
+        "logging.getLogger('openai._base_client').debug('Request options: PROMPT-SENTINEL')\n"
+        "logging.getLogger('google_genai._api_client').debug('Request: PROMPT-SENTINEL')\n"
+        f"log.warning('openai %s gemini %s', {OPENAI_SENTINEL_KEY!r}, {GEMINI_SENTINEL_KEY!r})\n"
         "raise RuntimeError('crash ' + key)\n"
     )
     result = subprocess.run(
@@ -59,6 +62,8 @@ def test_a_command_redacts_a_key_in_its_log_and_its_crash():
     assert "RuntimeError: crash sk-ant-[redacted]" in output
     assert output.count("Traceback (most recent call last)") >= 2
     assert SENTINEL_KEY not in output
+    assert "openai sk-[redacted] gemini AIza[redacted]" in output
+    assert OPENAI_SENTINEL_KEY not in output and GEMINI_SENTINEL_KEY not in output
     assert "PROMPT-SENTINEL" not in output
 
 

@@ -2,14 +2,14 @@
 
 An operator who pastes a provider key into the wrong argument or field must not see it
 printed back (into a terminal's scrollback, a CI log, a screenshot): the message says what
-is wrong without repeating it. The pattern is the one the log redaction uses.
+is wrong without repeating it. The pattern (every provider's key shape) is the one the log
+redaction uses.
 """
 
 from __future__ import annotations
 
-import re
+from providers.keys import KEY_PATTERN
 
-KEY_PATTERN = re.compile(r"sk-ant-[A-Za-z0-9_-]{4,}")
 NOT_REPEATED = "a value that looks like an API key (not repeated here)"
 
 

@@ -27,8 +27,8 @@ class TestRemoveLLMKey:
         assert LLMKey.objects.count() == 1
 
     def test_unknown_provider(self, run_command, saved_key):
-        outcome = run_command("remove_llm_key", "acme", "--provider", "openai")
-        assert "Unknown provider 'openai'" in outcome.error
+        outcome = run_command("remove_llm_key", "acme", "--provider", "mistral")
+        assert "Unknown provider 'mistral'" in outcome.error
         assert LLMKey.objects.count() == 1
 
     @pytest.mark.parametrize("ring", ["", "garbage"])

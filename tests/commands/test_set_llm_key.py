@@ -114,8 +114,10 @@ def test_refuses_a_key_in_the_slug_position_without_echoing_it(run_command, work
 
 
 def test_unknown_provider(run_command, workspace):
-    outcome = run_command("set_llm_key", "acme", "--provider", "openai", stdin=fake_key())
-    assert outcome.error == "Unknown provider 'openai'. Known providers: anthropic."
+    outcome = run_command("set_llm_key", "acme", "--provider", "mistral", stdin=fake_key())
+    assert (
+        outcome.error == "Unknown provider 'mistral'. Known providers: anthropic, openai, gemini."
+    )
 
 
 @pytest.mark.parametrize(

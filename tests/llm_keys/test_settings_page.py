@@ -141,7 +141,7 @@ class TestSaving:
         assert not KeyEvent.objects.exists()
 
     def test_unknown_provider_is_refused(self, admin_client, standin):
-        response = save(admin_client, fake_key(), provider="openai")
+        response = save(admin_client, fake_key(), provider="mistral")
         assert response.status_code == 400
         assert (
             "That provider is not supported: choose one from the list." in response.content.decode()
@@ -207,7 +207,7 @@ class TestRemoveAndCheck:
 
     def test_remove_without_a_key_says_so(self, admin_client):
         response = admin_client.post(REMOVE_URL, follow=True)
-        assert "There was no key to remove" in response.content.decode()
+        assert "There was no Anthropic key to remove" in response.content.decode()
 
     def test_check_now_marks_a_revoked_key_invalid_and_emails_admins_once(
         self, admin_client, saved_key, standin, admin_user, django_capture_on_commit_callbacks
@@ -249,7 +249,7 @@ class TestRemoveAndCheck:
 
     def test_check_with_no_key(self, admin_client, standin):
         response = admin_client.post(CHECK_URL, follow=True)
-        assert "There is no key to check" in response.content.decode()
+        assert "There is no Anthropic key to check" in response.content.decode()
         assert standin.requests == []
 
 

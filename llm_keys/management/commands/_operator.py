@@ -19,7 +19,8 @@ def key_ring_or_error() -> KeyRing:
         raise CommandError(str(exc)) from None
 
 
-LOOKS_LIKE_KEY = re.compile(r"sk-[A-Za-z0-9_-]*")
+# Broader than any one provider's shape: a fragment of a key is refused as well.
+LOOKS_LIKE_KEY = re.compile(r"sk-[A-Za-z0-9_-]*|AIza[A-Za-z0-9_-]*")
 KEY_IN_ARGV = (
     "A key was given on the command line; keys are only read from standard input. "
     "Treat that key as exposed (shell history, process list): revoke it in the Anthropic Console."

@@ -4,7 +4,7 @@ from llm_keys.models import KeyStatus, LLMKey
 from llm_keys.ratelimit import permit_reserve, permit_wait
 from llm_keys.services import Actor, KeyUnreadableError, llm_key_check
 
-from ._operator import OperatorCommand, key_ring_or_error, workspace_or_error
+from ._operator import OperatorCommand, key_ring_or_error, provider_or_error, workspace_or_error
 
 UNREADABLE = "unreadable"
 
@@ -17,10 +17,15 @@ class Command(OperatorCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("slugs", nargs="*", metavar="SLUG", help="Default: every workspace.")
+        parser.add_argument(
+            "--provider", help="Check only this provider's keys (anthropic, openai, gemini)."
+        )
 
-    def handle(self, *args, slugs, **options):
+    def handle(self, *args, slugs, provider=None, **options):
         key_ring_or_error()
         keys = LLMKey.objects.select_related("workspace").order_by("workspace__slug", "provider")
+        if provider is not None:
+            keys = keys.filter(provider=provider_or_error(provider))
         if slugs:
             workspaces = [workspace_or_error(slug) for slug in slugs]
             keys = keys.filter(workspace__in=workspaces)
