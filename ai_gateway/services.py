@@ -356,10 +356,11 @@ def call_failed(call: AICall, error: ProviderError) -> GatewayError:
     return call.refuse(failure)
 
 
-def call_aborted(call: AICall) -> None:
-    """The request stopped for a reason of our own (an exception): release its hold."""
+def call_aborted(call: AICall, *, outcome: str = Outcome.PROVIDER_ERROR) -> None:
+    """The request stopped before the provider answered (an exception of our own, or its
+    client left): release its hold."""
     call.release()
-    call.record(outcome=Outcome.PROVIDER_ERROR)
+    call.record(outcome=outcome)
 
 
 def provider_failed(error: ProviderError, *, source: str) -> GatewayError:
@@ -461,6 +462,13 @@ async def acreate_message(
         )
     except ProviderError as error:
         raise await database_section(call_failed)(call, error) from None
+    except asyncio.CancelledError:
+        # Django cancels the view when the client's connection closes: the upstream request
+        # is cancelled with it, and the client left (SPEC §17).
+        await asyncio.shield(
+            database_section(call_aborted)(call, outcome=Outcome.CLIENT_DISCONNECTED)
+        )
+        raise
     except BaseException:
         await asyncio.shield(database_section(call_aborted)(call))
         raise
