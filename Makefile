@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: install run serve test test-postgres test-worker lint format lock clean screenshots
+.PHONY: install run serve test test-postgres test-worker lint format lock clean screenshots claude-code
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,24 @@ format: install
 lock: install
 	$(BIN)/pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+# Claude Code from npm, for the suite's headless runs against the served app
+# (tests/served_app/test_claude_code_served.py). Installed once into var/ (cached). npm may
+# block the package's install script, so it is run by hand: install.cjs copies the native
+# binary from the platform's optional dependency, which npm has already fetched.
+CLAUDE_CODE_VERSION ?= 2.1.332
+CLAUDE_CODE_DIR := var/claude-code
+CLAUDE_CODE_PACKAGE := $(CLAUDE_CODE_DIR)/node_modules/@anthropic-ai/claude-code
+
+$(CLAUDE_CODE_DIR)/.installed-$(CLAUDE_CODE_VERSION):
+	mkdir -p $(CLAUDE_CODE_DIR)
+	npm install --no-audit --no-fund --ignore-scripts --prefix $(CLAUDE_CODE_DIR) \
+		@anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)
+	cd $(CLAUDE_CODE_PACKAGE) && node install.cjs
+	$(CLAUDE_CODE_DIR)/node_modules/.bin/claude --version
+	touch $@
+
+claude-code: $(CLAUDE_CODE_DIR)/.installed-$(CLAUDE_CODE_VERSION)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

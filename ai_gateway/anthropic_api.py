@@ -10,6 +10,7 @@ envelope with the statuses the SDKs map to their own exception classes.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -34,6 +35,7 @@ from .api import (
 )
 from .database import database_section
 from .errors import GatewayError
+from .limits import Slots, api_request_admit
 from .services import (
     AICall,
     Credentials,
@@ -74,9 +76,47 @@ def _token_of(request: HttpRequest) -> ApiToken:
     return token
 
 
-async def _messages_begin(request: HttpRequest) -> tuple[AICall, dict[str, Any]]:
+def _token_admitted(request: HttpRequest) -> tuple[ApiToken, Slots]:
+    token = _token_of(request)
+    return token, api_request_admit(token=token)
+
+
+def _admitted(view):
+    """Authenticate the request's token and count it against the token's and workspace's
+    limits before ``view(request, token, ...)`` runs; its concurrency slots are given back
+    when the answer is sent (a stream's when it ends, however it ends)."""
+
+    @functools.wraps(view)
+    async def admitted_view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            token, slots = await database_section(_token_admitted)(request)
+        except GatewayError as error:
+            return error_response(error)
+        try:
+            response = await view(request, token, *args, **kwargs)
+        except BaseException:
+            slots.release()
+            raise
+        if response.streaming:
+            response.streaming_content = _releasing(response.streaming_content, slots)
+            response._resource_closers.append(slots.release)
+        else:
+            slots.release()
+        return response
+
+    return csrf_exempt(admitted_view)
+
+
+async def _releasing(chunks, slots: Slots):
+    try:
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        slots.release()
+
+
+async def _messages_begin(request: HttpRequest, token: ApiToken) -> tuple[AICall, dict[str, Any]]:
     # The token first: nobody's body is parsed before they are known.
-    token = await database_section(_token_of)(request)
     body = await aread_json_body(request)
     call = await database_section(call_begin)(
         workspace=token.workspace,
@@ -88,17 +128,17 @@ async def _messages_begin(request: HttpRequest) -> tuple[AICall, dict[str, Any]]
     return call, body
 
 
-def _credentials_of_token(request: HttpRequest) -> Credentials:
-    return credentials_resolve(workspace=_token_of(request).workspace)
+def _credentials_of_token(token: ApiToken) -> Credentials:
+    return credentials_resolve(workspace=token.workspace)
 
 
-@csrf_exempt
-async def messages(request: HttpRequest) -> HttpResponse:
+@_admitted
+async def messages(request: HttpRequest, token: ApiToken) -> HttpResponse:
     """``POST /anthropic/v1/messages``, plain and ``"stream": true``."""
     if request.method != "POST":
         return _method_not_allowed("POST")
     try:
-        call, body = await _messages_begin(request)
+        call, body = await _messages_begin(request, token)
         headers = passed_on_headers(request)
         if call.stream:
             stream = await astream_message(call, body=body, headers=headers, trailer=False)
@@ -115,13 +155,13 @@ async def messages(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@csrf_exempt
-async def count_tokens(request: HttpRequest) -> HttpResponse:
+@_admitted
+async def count_tokens(request: HttpRequest, token: ApiToken) -> HttpResponse:
     """``POST /anthropic/v1/messages/count_tokens``: the provider counts, nothing is charged."""
     if request.method != "POST":
         return _method_not_allowed("POST")
     try:
-        credentials = await database_section(_credentials_of_token)(request)
+        credentials = await database_section(_credentials_of_token)(token)
         body = await aread_json_body(request)
         result = await _provider_call(
             credentials,
@@ -135,13 +175,13 @@ async def count_tokens(request: HttpRequest) -> HttpResponse:
     return _passed_on(response, credentials, result.headers)
 
 
-@csrf_exempt
-async def models(request: HttpRequest) -> HttpResponse:
+@_admitted
+async def models(request: HttpRequest, token: ApiToken) -> HttpResponse:
     """``GET /anthropic/v1/models``: the models the request's credentials can use."""
     if request.method != "GET":
         return _method_not_allowed("GET")
     try:
-        credentials = await database_section(_credentials_of_token)(request)
+        credentials = await database_section(_credentials_of_token)(token)
         result = await _provider_call(
             credentials,
             lambda adapter: adapter.alist_models(
@@ -156,13 +196,13 @@ async def models(request: HttpRequest) -> HttpResponse:
     return _passed_on(response, credentials, result.headers)
 
 
-@csrf_exempt
-async def model(request: HttpRequest, model_id: str) -> HttpResponse:
+@_admitted
+async def model(request: HttpRequest, token: ApiToken, model_id: str) -> HttpResponse:
     """``GET /anthropic/v1/models/{model_id}`` (the SDK's ``models.retrieve``)."""
     if request.method != "GET":
         return _method_not_allowed("GET")
     try:
-        credentials = await database_section(_credentials_of_token)(request)
+        credentials = await database_section(_credentials_of_token)(token)
         result = await _provider_call(
             credentials,
             lambda adapter: adapter.aretrieve_model(
@@ -186,15 +226,15 @@ OWN_KEY_ONLY = (
 RELAYED_REQUEST_HEADERS = ("content-type",)
 
 
-@csrf_exempt
-async def own_key_passthrough(request: HttpRequest, path: str) -> HttpResponse:
+@_admitted
+async def own_key_passthrough(request: HttpRequest, token: ApiToken, path: str) -> HttpResponse:
     """Message Batches (``/v1/messages/batches…``) and Files (``/v1/files…``): passed
     through as they come on the workspace's own key, refused on AI credits (SPEC §17).
 
     The gateway does not price or read them: Anthropic bills them to the key's account.
     """
     try:
-        credentials = await database_section(_credentials_of_token)(request)
+        credentials = await database_section(_credentials_of_token)(token)
         if credentials.llm_key is None:
             raise refused(403, "permission_error", OWN_KEY_ONLY)
         content = await sync_to_async(read_raw_body, thread_sensitive=False)(request)

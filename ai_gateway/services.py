@@ -499,9 +499,9 @@ def call_failed(call: AICall, error: ProviderError) -> GatewayError:
     return call.refuse(failure)
 
 
-def call_aborted(call: AICall) -> None:
-    """The request stopped for a reason of our own (an exception) before any answer."""
-    call.end(outcome=Outcome.PROVIDER_ERROR)
+def call_aborted(call: AICall, *, outcome: str = Outcome.PROVIDER_ERROR) -> None:
+    """The request stopped before any answer (an exception of our own, or its client left)."""
+    call.end(outcome=outcome)
 
 
 def provider_failed(error: ProviderError, *, source: str) -> GatewayError:

@@ -151,6 +151,15 @@ AI_REQUEST_MAX_BODY_BYTES = env.int("AI_REQUEST_MAX_BODY_BYTES", default=32 * 10
 # (depth): a long conversation has tens of thousands of values, a tool schema a dozen levels.
 AI_REQUEST_MAX_JSON_ELEMENTS = env.int("AI_REQUEST_MAX_JSON_ELEMENTS", default=500_000)
 AI_REQUEST_MAX_JSON_DEPTH = env.int("AI_REQUEST_MAX_JSON_DEPTH", default=128)
+# Limits of the Anthropic-compatible API per workspace API token and per workspace, on every
+# endpoint (0: none). Shared by all worker processes when CACHE_URL is Redis; per process
+# with the default local-memory cache. Claude Code runs sub-agents in parallel.
+AI_API_TOKEN_REQUESTS_PER_MINUTE = env.int("AI_API_TOKEN_REQUESTS_PER_MINUTE", default=600)
+AI_API_WORKSPACE_REQUESTS_PER_MINUTE = env.int("AI_API_WORKSPACE_REQUESTS_PER_MINUTE", default=1200)
+AI_API_TOKEN_MAX_CONCURRENT_REQUESTS = env.int("AI_API_TOKEN_MAX_CONCURRENT_REQUESTS", default=32)
+AI_API_WORKSPACE_MAX_CONCURRENT_REQUESTS = env.int(
+    "AI_API_WORKSPACE_MAX_CONCURRENT_REQUESTS", default=64
+)
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)

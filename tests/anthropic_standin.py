@@ -330,8 +330,10 @@ def _sample_value(schema: Any) -> Any:
 
 
 def _last_user_content(body: dict[str, Any]) -> Any:
-    messages = body.get("messages") or [{}]
-    last = messages[-1] if isinstance(messages[-1], dict) else {}
+    # The last message of the user's: Claude Code may send a "system" message after it.
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    users = [m for m in messages if m.get("role") == "user"]
+    last = (users or messages or [{}])[-1]
     return last.get("content", "")
 
 

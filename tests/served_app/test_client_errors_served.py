@@ -205,3 +205,26 @@ def test_a_mistyped_field_is_the_clients_400(served, tokens, standin):
         else:
             raise AssertionError(f"{fields} was accepted")
     assert "Traceback" not in served.log()
+
+
+def test_a_plain_call_whose_client_gives_up_is_recorded_client_disconnected(
+    served, tokens, standin
+):
+    standin.state.latency = 3
+    client = CountingClient(served, tokens["err-credits"], max_retries=0, timeout=1)
+
+    with pytest.raises(anthropic.APITimeoutError):
+        client.sdk.messages.create(model=MODEL, max_tokens=16, messages=[HI[0]])
+    time.sleep(4)
+
+    rows = served.database.rows(
+        "SELECT r.outcome FROM ai_gateway_airequest r JOIN workspaces_workspace w"
+        " ON w.id = r.workspace_id WHERE w.slug = 'err-credits' ORDER BY r.id DESC LIMIT 2"
+    )
+    assert rows[0] == ("client_disconnected",)
+    assert len(upstream(standin)) == 1
+    assert served.database.rows(
+        "SELECT count(*) FROM ai_gateway_airequest r JOIN workspaces_workspace w"
+        " ON w.id = r.workspace_id WHERE w.slug = 'err-credits'"
+        " AND r.outcome = 'client_disconnected'"
+    ) == [(1,)]

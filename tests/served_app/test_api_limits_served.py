@@ -1,0 +1,92 @@
+"""Per-token and per-workspace request-rate and concurrency limits (SPEC §17), through
+``make serve`` with small limits: 429 ``rate_limit_error`` with ``retry-after``, on every
+endpoint (count_tokens and models included); slots come back when an answer ends."""
+
+import time
+
+import anthropic
+import httpx2
+import pytest
+
+from tests.served import make_serve_command, start
+
+pytestmark = pytest.mark.served
+
+MODEL = "claude-sonnet-5"
+HI = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture(scope="module")
+def limited(served_database, standin_server, tmp_path_factory):
+    app = start(
+        make_serve_command,
+        database=served_database,
+        standin_url=standin_server.url,
+        log_path=tmp_path_factory.mktemp("limited-log") / "server.log",
+        extra_env={
+            "AI_API_TOKEN_REQUESTS_PER_MINUTE": "4",
+            "AI_API_WORKSPACE_REQUESTS_PER_MINUTE": "6",
+            "AI_API_TOKEN_MAX_CONCURRENT_REQUESTS": "2",
+            "AI_API_WORKSPACE_MAX_CONCURRENT_REQUESTS": "3",
+        },
+    )
+    for slug in ("lim-rate", "lim-conc"):
+        app.workspace(slug, admin=f"admin@{slug}.test")
+        app.manage("grant_credits", slug, "5000000", "--reason", "served test")
+    yield app
+    app.stop()
+
+
+def sdk(app, token):
+    return anthropic.Anthropic(base_url=f"{app.url}/anthropic", api_key=token, max_retries=0)
+
+
+def test_the_request_rate_per_token_and_per_workspace(limited, standin):
+    if time.time() % 60 > 45:  # keep the test inside one one-minute window
+        time.sleep(61 - time.time() % 60)
+    first = sdk(limited, limited.api_token("lim-rate", "first"))
+    second = sdk(limited, limited.api_token("lim-rate", "second"))
+
+    for _ in range(2):
+        first.messages.count_tokens(model=MODEL, messages=HI)
+        first.models.list()
+    with pytest.raises(anthropic.RateLimitError) as per_token:
+        first.models.list()
+    second.messages.count_tokens(model=MODEL, messages=HI)
+    second.models.list()
+    with pytest.raises(anthropic.RateLimitError) as per_workspace:
+        second.messages.count_tokens(model=MODEL, messages=HI)
+
+    for raised in (per_token, per_workspace):
+        assert raised.value.body["error"]["type"] == "rate_limit_error"
+        assert 1 <= int(raised.value.response.headers["retry-after"]) <= 61
+    assert "AI_API_TOKEN_REQUESTS_PER_MINUTE" in per_token.value.body["error"]["message"]
+    assert "AI_API_WORKSPACE_REQUESTS_PER_MINUTE" in per_workspace.value.body["error"]["message"]
+    assert len(standin.requests) == 6
+
+
+def test_concurrent_requests_per_token(limited, standin):
+    standin.state.stream_word_delay = 0.5
+    token = limited.api_token("lim-conc", "ci")
+    headers = {"x-api-key": token, "content-type": "application/json"}
+    body = {"model": MODEL, "max_tokens": 32, "messages": HI, "stream": True}
+    client = httpx2.Client(base_url=limited.url, timeout=30)
+    streams = [
+        client.stream("POST", "/anthropic/v1/messages", json=body, headers=headers)
+        for _ in range(2)
+    ]
+    opened = [stream.__enter__() for stream in streams]
+    assert [response.status_code for response in opened] == [200, 200]
+
+    with pytest.raises(anthropic.RateLimitError) as raised:
+        sdk(limited, token).messages.count_tokens(model=MODEL, messages=HI)
+    for stream in streams:
+        stream.__exit__(None, None, None)
+    client.close()
+    time.sleep(1)
+
+    assert "AI_API_TOKEN_MAX_CONCURRENT_REQUESTS" in raised.value.body["error"]["message"]
+    assert raised.value.response.headers["retry-after"] == "1"
+    # The two streams' slots came back when they ended (their client left).
+    standin.state.stream_word_delay = 0
+    sdk(limited, token).messages.count_tokens(model=MODEL, messages=HI)
