@@ -111,16 +111,19 @@ def _wait_for(predicate, timeout: float = 30.0):
 def test_a_stream_longer_than_the_lease_is_charged_in_full_while_the_sweep_runs(metered, standin):
     app = metered
     token = _workspace(app, "longrun", 100_000)
-    standin.state.answer_words = 40
-    standin.state.stream_word_delay = 0.15  # about 6 s: three leases
+    standin.state.answer_words = 50
+    standin.state.stream_word_delay = 0.2  # about 10 s: five leases
     stop = threading.Event()
-    sweeps: list[str] = []
+    sweeps: list[tuple[float, float, str]] = []
 
     def sweep_while_streaming():
         while not stop.is_set():
-            sweeps.append(app.manage("shell", "-v0", "-c", SWEEP).strip())
+            began = time.monotonic()
+            out = app.manage("shell", "-v0", "-c", SWEEP).strip()
+            sweeps.append((began, time.monotonic(), out))
 
     sweeper = threading.Thread(target=sweep_while_streaming)
+    began = time.monotonic()
     sweeper.start()
     try:
         with _sdk(app, token).messages.stream(
@@ -129,11 +132,13 @@ def test_a_stream_longer_than_the_lease_is_charged_in_full_while_the_sweep_runs(
             messages=[{"role": "user", "content": "Tell me a long story"}],
         ) as stream:
             final = stream.get_final_message()
+        ended = time.monotonic()
     finally:
         stop.set()
         sweeper.join()
 
-    assert len(sweeps) >= 2, sweeps  # the sweep ran while the stream outlived its lease
+    # At least one sweep ran, whole, while the stream was older than its lease.
+    assert [s for s in sweeps if s[0] >= began + LEASE_SECONDS and s[1] <= ended], sweeps
     expected = _cost("claude-sonnet-5", final.usage)
     [(outcome, charged, _input, output)] = _rows(app, "longrun")
     assert (outcome, charged, output) == ("ok", expected, final.usage.output_tokens)
