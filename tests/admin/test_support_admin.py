@@ -11,7 +11,13 @@ from django.urls import reverse
 
 from ai_gateway.models import AIRequest
 from api_tokens.models import ApiToken, ApiTokenEvent
-from credits.models import CreditAlert, CreditEntry, CreditLimitEvent, MemberCreditLimit
+from credits.models import (
+    CreditAlert,
+    CreditEntry,
+    CreditLimitEvent,
+    CreditReservation,
+    MemberCreditLimit,
+)
 from llm_keys.models import KeyEvent, KeyStatus, LLMKey
 from tests.admin.conftest import assert_no_secret
 from tests.conftest import SENTINEL_KEY
@@ -33,6 +39,7 @@ SUPPORT_PERMISSIONS = {
     ("credits", "view_creditalert"),
     ("credits", "view_creditlimitevent"),
     ("credits", "view_membercreditlimit"),
+    ("credits", "view_creditreservation"),
     ("llm_keys", "change_llmkey"),
     ("llm_keys", "delete_llmkey"),
     ("llm_keys", "view_keyevent"),
@@ -49,6 +56,7 @@ SUPPORT_MODELS = {
     MemberCreditLimit,
     CreditLimitEvent,
     CreditAlert,
+    CreditReservation,
     ApiToken,
     ApiTokenEvent,
     AccessAttempt,
