@@ -5,17 +5,20 @@ Per request it resolves the credentials (SPEC §7):
 - the workspace has a key that is ``valid`` or ``unverified`` → that key, no credits;
 - its key is ``invalid`` → refused at once, no provider call, never AI credits instead;
 - its key cannot be decrypted → refused, status untouched (an operator's problem);
-- no key → the platform key, paid with AI credits: hold the most the request can cost,
-  settle the real usage after it, release everything on failure.
+- no key → the platform key, paid with AI credits: reserve what the request's start needs
+  (a plain request: the most it can cost), extend as a stream produces more, settle what the
+  provider billed at the end, release the rest (docs/decisions/100-106).
 
 A request runs in three parts, and only the first and the last touch the database, each in
 a short section of its own (``ai_gateway.database``), so that the provider call and an open
 stream hold no database connection:
 
-1. ``call_begin``: check the request, resolve the credentials, hold the credits;
+1. ``call_begin``: check the request, resolve the credentials, reserve the credits;
 2. the provider call (``providers``), sync for pages and Python callers, async for the API;
-3. ``call_succeeded`` / ``call_failed`` / ``call_ended_early``: settle or release, and write
-   the request's one ``AIRequest`` row.
+   a stream's pump (``GatewayStream``) extends the reservation as output arrives;
+3. ``AICall.end`` — the one place every request ends, reached through ``call_succeeded`` /
+   ``call_failed`` / ``call_ended_early`` / ``call_aborted`` and the pump: settle or release
+   once, and write the request's one ``AIRequest`` row.
 
 ``create_message`` runs all three for a caller in sync code; the API views run them around
 the async provider calls (``acreate_message``, ``astream_message``).

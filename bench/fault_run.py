@@ -2,6 +2,10 @@
 PostgreSQL and Redis, while the stand-in injects provider faults and the run kills a web
 process and a worker process once each. Prints the figures and their targets at the end.
 
+Metering (issue 19): every stream is longer than a reservation's lease (AI_HOLD_MAX_AGE_SECONDS
+is short here) while the sweep runs every few seconds; some credit streams ask for hidden
+thinking and hang up at once; one workspace has too few credits and runs out mid-stream.
+
     .venv/bin/python bench/fault_run.py [--seconds 120] [--clients 6]
         [--database-url postgres://postgres@127.0.0.1:5432/byok_harden_bench]
         [--redis-url redis://127.0.0.1:6379/10]
@@ -48,6 +52,12 @@ FAULTS = [
     "streamerror",
 ]
 MODEL = "claude-haiku-4-5"
+LEASE_SECONDS = 4
+# Every answer this long, spaced so that a stream outlives a lease (about 6 s).
+ANSWER_WORDS = 120
+WORD_DELAY = 0.05
+HIDDEN_THINKING_TOKENS = 5_000
+SMALL_FUND = 300  # the 'small' workspace: runs out mid-stream
 
 
 def free_port() -> int:
@@ -91,19 +101,24 @@ class Load:
     def one(self, rng: random.Random) -> None:
         slug = rng.choice(list(self.sessions))
         session, csrf = self.sessions[slug]
-        stream = rng.random() < 0.5
-        disconnect = stream and rng.random() < 0.25
-        body = json.dumps(
-            {
-                "model": MODEL,
-                "max_tokens": 64,
-                "messages": [{"role": "user", "content": "Say hello."}],
-                "stream": stream,
-            }
-        )
+        stream = rng.random() < 0.5 or slug == "small"
+        hidden = stream and slug == "credits" and rng.random() < 0.3
+        disconnect = stream and (hidden or rng.random() < 0.25)
+        request = {
+            "model": MODEL if slug != "small" else "claude-sonnet-5",
+            "max_tokens": 64 if not stream else 8_000,
+            "messages": [{"role": "user", "content": "Say hello."}],
+            "stream": stream,
+        }
+        if hidden:
+            request["thinking"] = {"type": "enabled", "budget_tokens": 6_000, "display": "omitted"}
+        body = json.dumps(request)
         started = time.monotonic()
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        kind = f"{slug}/{'stream' if stream else 'plain'}{'/disconnect' if disconnect else ''}"
+        kind = (
+            f"{slug}/{'stream' if stream else 'plain'}{'/hidden' if hidden else ''}"
+            f"{'/disconnect' if disconnect else ''}"
+        )
         try:
             conn.request(
                 "POST",
@@ -171,6 +186,8 @@ def main() -> None:
         "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{standin_port}",
         "PLATFORM_ANTHROPIC_API_KEY": SENTINELS["platform"],
         "AI_REQUEST_TIMEOUT_SECONDS": "3",
+        "AI_HOLD_MAX_AGE_SECONDS": str(LEASE_SECONDS),
+        "AI_FIRST_OUTPUT_TOKENS": "64",  # the small workspace extends, then runs out
         "LLM_KEY_CHECK_INTERVAL_MINUTES": "1",
         "LLM_KEY_CHECK_TIMEOUT_SECONDS": "2",
         "LOG_LEVEL": "DEBUG",
@@ -222,7 +239,7 @@ def main() -> None:
     wait_port(standin_port)
 
     sessions: dict[str, tuple[str, str]] = {}
-    for slug in ("byok", "revoke", "credits"):
+    for slug in ("byok", "revoke", "credits", "small"):
         workspace = workspace_create(slug=slug, name=slug.title(), admin_email=f"{slug}@bench.test")
         user = Membership.objects.get(workspace=workspace).user
         if slug in SENTINELS:
@@ -233,7 +250,8 @@ def main() -> None:
                 check=False,
             )
         else:
-            credits_grant(workspace=workspace, amount=50_000_000, reason="fault run")
+            amount = SMALL_FUND if slug == "small" else 50_000_000
+            credits_grant(workspace=workspace, amount=amount, reason="fault run")
         client = Client()
         client.force_login(user)
         sessions[slug] = (client.cookies["sessionid"].value, "f" * 32)
@@ -245,6 +263,22 @@ def main() -> None:
         )
         conn.getresponse().read()
         conn.close()
+
+    conn = http.client.HTTPConnection("127.0.0.1", standin_port, timeout=5)
+    conn.request(
+        "POST",
+        "/_standin/metering",
+        body=json.dumps(
+            {
+                "answer_words": ANSWER_WORDS,
+                "stream_word_delay": WORD_DELAY,
+                "hidden_thinking_tokens": HIDDEN_THINKING_TOKENS,
+            }
+        ),
+    )
+    conn.getresponse().read()
+    conn.close()
+    from credits.services import credits_reservations_release_expired
 
     start("web", args.server_cmd.format(port=web_port).split())
     worker_cmd = [
@@ -294,6 +328,9 @@ def main() -> None:
                 os.kill(int(children[0]), signal.SIGKILL)
                 events.append(f"{elapsed:5.1f} s: killed web process {children[0]}")
             killed_web = True
+        swept = credits_reservations_release_expired()
+        if swept:
+            events.append(f"{elapsed:5.1f} s: the sweep released {len(swept)} reservation(s)")
         if not killed_worker and elapsed > args.seconds / 2:
             os.killpg(procs["worker"].pid, signal.SIGKILL)
             procs["worker"].wait()
@@ -306,6 +343,8 @@ def main() -> None:
     for name in ("byok", "platform"):
         behave(SENTINELS[name], "ok")
     time.sleep(max(10.0, load.longest))  # streams settle, checks land
+    time.sleep(LEASE_SECONDS + 1)
+    swept_after = credits_reservations_release_expired()  # the killed web process's
 
     for name in ("web", "worker", "standin"):
         os.killpg(procs[name].pid, signal.SIGTERM)
@@ -316,12 +355,10 @@ def main() -> None:
     for log in logs.values():
         log.close()
 
-    from datetime import timedelta
-
-    from django.db.models import Sum
-    from django.utils import timezone
+    from django.db.models import Count, Sum
 
     from ai_gateway.models import AIRequest
+    from credits.models import CreditReservation
     from tests.leaks import database_text
 
     sent = sum(load.sent.values())
@@ -336,12 +373,28 @@ def main() -> None:
         )
         if total != account.balance:
             mismatched.append(account.workspace_id)
-    old = timezone.now() - timedelta(seconds=load.longest + 1)
-    open_holds = (
-        CreditEntry.objects.filter(kind=EntryKind.HOLD, created_at__lt=old)
-        .exclude(closes__isnull=False)
-        .count()
+    open_reservations = CreditReservation.objects.filter(state="open").count()
+    free = AIRequest.objects.filter(
+        credential_source="platform", credits_charged=0, output_tokens__gt=0
+    ).count()
+    shortfalls = CreditEntry.objects.filter(kind=EntryKind.SETTLE, written_off__gt=0).aggregate(
+        n=Count("id"), credits=Sum("written_off")
     )
+    late = CreditEntry.objects.filter(
+        kind=EntryKind.SETTLE, hold__closes__kind=EntryKind.RELEASE
+    ).count()
+    outcomes = Counter(
+        AIRequest.objects.filter(credential_source="platform").values_list("outcome", flat=True)
+    )
+    per_workspace = []
+    for account in CreditAccount.objects.select_related("workspace").order_by("workspace__slug"):
+        total = (
+            CreditEntry.objects.filter(workspace_id=account.workspace_id).aggregate(
+                s=Sum("amount")
+            )["s"]
+            or 0
+        )
+        per_workspace.append((account.workspace.slug, account.balance, total))
     invalid = sorted(
         LLMKey.objects.filter(status=KeyStatus.INVALID).values_list("workspace__slug", flat=True)
     )
@@ -364,9 +417,18 @@ def main() -> None:
         "request that reached the gateway: answered <= rows <= sent)"
     )
     print(f"ledger accounts whose balance != sum of entries: {len(mismatched)}  (target 0)")
+    for slug, balance, total in per_workspace:
+        mark = "=" if balance == total else "!="
+        print(f"  {slug}: balance {balance:,} {mark} ledger {total:,}")
+    print(f"credit requests by outcome: {dict(outcomes)}")
+    print(f"credit requests free of charge (output produced, 0 charged): {free}  (target 0)")
     print(
-        f"holds open longer than the longest request ({load.longest:.1f} s): {open_holds}  "
-        "(target 0 once a reaper has run)"
+        f"shortfalls (usage the balance could not cover): {shortfalls['n']} requests, "
+        f"{shortfalls['credits'] or 0:,} credits; late settles after a sweep: {late}"
+    )
+    print(
+        f"open reservations after the last sweep ({len(swept_after)} released then): "
+        f"{open_reservations}  (target 0)"
     )
     print(f"keys marked invalid: {invalid}; false invalidations: {len(false_invalid)}  (target 0)")
     print(f"sentinel keys in any output: {sum(leaks.values())} {leaks}  (target 0)")

@@ -463,6 +463,9 @@ def main() -> None:
     standin = benchlib.StandinProcess(events=args.events, seconds=args.seconds)
     env = benchlib.server_environment(standin_url=standin.url, database_url=args.database_url)
     env["WEB_CONCURRENCY"] = str(args.web_concurrency)
+    # A capacity bench: every stream a workspace opens is let through (the per-workspace limit
+    # of credit-paid requests, 16 by default, would answer 429 above it).
+    env["AI_CREDITS_MAX_CONCURRENT_REQUESTS"] = str(max(args.clients))
     servers: list[benchlib.Served] = []
     try:
         workspaces, sources = _setup_project(args, env)

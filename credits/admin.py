@@ -16,7 +16,14 @@ from workspaces.formatting import format_credits
 from workspaces.models import Workspace
 
 from .exceptions import CreditsError
-from .models import CreditAlert, CreditEntry, CreditLimitEvent, EntryKind, MemberCreditLimit
+from .models import (
+    CreditAlert,
+    CreditEntry,
+    CreditLimitEvent,
+    CreditReservation,
+    EntryKind,
+    MemberCreditLimit,
+)
 from .selectors import credits_balance
 from .services import credits_grant
 
@@ -229,3 +236,15 @@ class CreditAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("workspace__slug",)
     list_select_related = ("workspace",)
     ordering = ("-id",)
+
+
+@admin.register(CreditReservation)
+class CreditReservationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """What AI requests hold now: an open one past its lease belongs to a dead process and is
+    released by the sweep (docs/decisions/100)."""
+
+    list_display = ("hold", "workspace", "held", "extensions", "state", "renewed_at", "closed_at")
+    list_filter = ("state",)
+    search_fields = ("workspace__slug",)
+    list_select_related = ("workspace", "hold")
+    ordering = ("-hold_id",)

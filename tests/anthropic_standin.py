@@ -911,6 +911,9 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self._send(200, _batch(body))
             return
+        if url.path == "/_standin/metering":
+            self._metering_control(body or {})
+            return
         if url.path not in ("/v1/messages", "/v1/messages/count_tokens"):
             self._not_found(f"POST {url.path}")
             return
@@ -947,6 +950,20 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self._send(400, {"error": "give 'key' or 'hint'"})
                 return
+        self._send(200, {"ok": True})
+
+    def _metering_control(self, body: dict[str, Any]) -> None:
+        """Set the metering shapes of every answer from now on (a bench in another process):
+        ``answer_words``, ``stream_word_delay``, ``hidden_thinking_tokens``."""
+        state = self.server.state
+        with state.lock:
+            for name, kind in (
+                ("answer_words", int),
+                ("stream_word_delay", float),
+                ("hidden_thinking_tokens", int),
+            ):
+                if name in body:
+                    setattr(state, name, kind(body[name]))
         self._send(200, {"ok": True})
 
     def _input_usage(self, body: dict[str, Any]) -> dict[str, Any]:

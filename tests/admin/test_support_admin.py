@@ -11,7 +11,13 @@ from django.urls import reverse
 
 from ai_gateway.models import AIRequest
 from api_tokens.models import ApiToken, ApiTokenEvent
-from credits.models import CreditAlert, CreditEntry, CreditLimitEvent, MemberCreditLimit
+from credits.models import (
+    CreditAlert,
+    CreditEntry,
+    CreditLimitEvent,
+    CreditReservation,
+    MemberCreditLimit,
+)
 from credits.services import credits_grant, credits_hold, credits_settle
 from llm_keys.models import KeyEvent, KeyStatus, LLMKey
 from tests.admin.conftest import assert_no_secret
@@ -34,6 +40,7 @@ SUPPORT_PERMISSIONS = {
     ("credits", "view_creditalert"),
     ("credits", "view_creditlimitevent"),
     ("credits", "view_membercreditlimit"),
+    ("credits", "view_creditreservation"),
     ("llm_keys", "change_llmkey"),
     ("llm_keys", "delete_llmkey"),
     ("llm_keys", "view_keyevent"),
@@ -50,6 +57,7 @@ SUPPORT_MODELS = {
     MemberCreditLimit,
     CreditLimitEvent,
     CreditAlert,
+    CreditReservation,
     ApiToken,
     ApiTokenEvent,
     AccessAttempt,

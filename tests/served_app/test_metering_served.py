@@ -6,6 +6,8 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,17 +18,23 @@ import pytest
 
 from credits import pricing
 from providers import Usage
-from tests.served import make_serve_command, sse_events, start
+from tests.served import ROOT, make_serve_command, sse_events, start
 
 pytestmark = pytest.mark.served
 
 LEASE_SECONDS = 2
 CONCURRENT = 5
-# The sweep as it exists before and after issue 19: release what was not renewed (before:
-# what is older than) LEASE_SECONDS.
-SWEEP = (
-    "import datetime; from credits.services import credits_release_stale_holds; "
-    f"print(credits_release_stale_holds(older_than=datetime.timedelta(seconds={LEASE_SECONDS})))"
+# The sweep as it exists before and after issue 19, every half second in one process: release
+# what was not renewed (before: what is older than) LEASE_SECONDS.
+SWEEP_LOOP = (
+    "import datetime, pathlib, time\n"
+    "from credits.services import credits_release_stale_holds\n"
+    "while True:\n"
+    f"    n = credits_release_stale_holds(older_than=datetime.timedelta(seconds={LEASE_SECONDS}))\n"
+    "    print(n, time.monotonic(), flush=True)\n"
+    "    if pathlib.Path('{stop}').exists():\n"
+    "        break\n"
+    "    time.sleep(0.5)\n"
 )
 
 
@@ -108,32 +116,39 @@ def _wait_for(predicate, timeout: float = 30.0):
     raise AssertionError("timed out waiting")
 
 
-def test_a_stream_longer_than_the_lease_is_charged_in_full_while_the_sweep_runs(metered, standin):
+def test_a_stream_longer_than_the_lease_is_charged_in_full_while_the_sweep_runs(
+    metered, standin, tmp_path
+):
     app = metered
     token = _workspace(app, "longrun", 100_000)
-    standin.state.answer_words = 40
-    standin.state.stream_word_delay = 0.15  # about 6 s: three leases
-    stop = threading.Event()
-    sweeps: list[str] = []
-
-    def sweep_while_streaming():
-        while not stop.is_set():
-            sweeps.append(app.manage("shell", "-v0", "-c", SWEEP).strip())
-
-    sweeper = threading.Thread(target=sweep_while_streaming)
-    sweeper.start()
+    standin.state.answer_words = 50
+    standin.state.stream_word_delay = 0.2  # about 10 s: five leases
+    stop_file = tmp_path / "stop-sweeping"
+    # One process sweeping every half second (a manage.py per sweep takes seconds to start).
+    sweeper = subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "-v0", "-c", SWEEP_LOOP.format(stop=stop_file)],
+        cwd=ROOT,
+        env=app.env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    sweeps = [sweeper.stdout.readline().split()]  # its first sweep: it is running
     try:
+        began = time.monotonic()
         with _sdk(app, token).messages.stream(
             model="claude-sonnet-5",
             max_tokens=1000,
             messages=[{"role": "user", "content": "Tell me a long story"}],
         ) as stream:
             final = stream.get_final_message()
+        ended = time.monotonic()
     finally:
-        stop.set()
-        sweeper.join()
-
-    assert len(sweeps) >= 2, sweeps  # the sweep ran while the stream outlived its lease
+        stop_file.touch()
+        out, _ = sweeper.communicate(timeout=60)
+    sweeps += [line.split() for line in out.splitlines()]
+    during = [s for s in sweeps if began + LEASE_SECONDS < float(s[1]) < ended]
+    assert during, sweeps  # the sweep ran while the stream was older than its lease
+    assert {s[0] for s in sweeps} == {"0"}  # and released nothing
     expected = _cost("claude-sonnet-5", final.usage)
     [(outcome, charged, _input, output)] = _rows(app, "longrun")
     assert (outcome, charged, output) == ("ok", expected, final.usage.output_tokens)
