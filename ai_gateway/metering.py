@@ -61,12 +61,18 @@ def extension(*, held: int, produced: int, worst: int, first: int) -> int:
     """Credits to add to a stream's reservation now (0: none needed).
 
     Extend once what was produced passes three quarters of what is held, by as much as is
-    held already (at least the first reservation), so a stream of any length extends a
-    logarithmic number of times; never past the worst case.
+    held already (at least the first reservation, and at least what was produced beyond the
+    hold), so a stream of any length extends a logarithmic number of times; never past the
+    worst case. Server-tool results (web search pages, fetched documents) arrive as input the
+    request's own estimate could not see, so what was produced can pass that worst case: the
+    reservation then follows what was produced, one first reservation beyond it.
     """
-    if produced * 4 < held * 3 or held >= worst:
+    if produced * 4 < held * 3:
         return 0
-    return max(0, min(max(held, first), worst - held))
+    ceiling = worst if produced <= worst else produced + first
+    if held >= ceiling:
+        return 0
+    return min(max(held, first, produced - held + first), ceiling - held)
 
 
 def usage_problem(usage: Usage) -> str | None:
