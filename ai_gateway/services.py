@@ -679,6 +679,18 @@ def relayed_headers(source: str, headers: dict[str, str]) -> dict[str, str]:
     return {name: value for name, value in headers.items() if name == "request-id"}
 
 
+# Server-sent events end at a blank line, whichever line ending the provider uses
+# (html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-stream): Anthropic
+# and OpenAI send "\n\n", Google's streams "\r\n\r\n".
+EVENT_BOUNDARIES = (b"\n\n", b"\r\n\r\n", b"\r\r")
+
+
+def events_end(data: bytes) -> int:
+    """Where the last whole event in ``data`` ends (0: no whole event yet)."""
+    ends = [data.rfind(mark) + len(mark) for mark in EVENT_BOUNDARIES if mark in data]
+    return max(ends, default=0)
+
+
 def sse_event(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
@@ -841,7 +853,7 @@ class GatewayStream:
                     # Relay whole events only, so that an error event the gateway adds
                     # never lands inside a provider's event.
                     data = pending + chunk if pending else chunk
-                    end = data.rfind(b"\n\n") + 2
+                    end = events_end(data)
                     pending = data[end:]
                     if end:
                         await self._deliver(data[:end])

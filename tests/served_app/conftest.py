@@ -51,6 +51,9 @@ def served_small_pool(served_database, standin_server, tmp_path_factory):
         tmp_path_factory,
         DATABASE_POOL_MIN_SIZE="1",
         DATABASE_POOL_SIZE="2",
+        # Twenty credit-paid requests of one workspace at once: above the default limit of
+        # concurrent credit requests (16), which is not what this server measures.
+        AI_CREDITS_MAX_CONCURRENT_REQUESTS="32",
         # So that its connections can be told from the other servers' on the same database.
         DATABASE_URL=f"{served_database.url}?application_name=byok-small-pool",
     )
