@@ -198,10 +198,27 @@ def unpriced_features(provider: str, body: Mapping[str, Any]) -> list[str]:
             found.extend(
                 f"tool {shown(str(name))}" for name in tool if name not in TOKEN_ONLY_GEMINI_TOOLS
             )
+    if provider == Provider.GEMINI and any(
+        str(mime).startswith("audio/") for mime in _gemini_mime_types(body.get("contents"))
+    ):
+        # Gemini bills audio input at its own, higher rate (decision 148).
+        found.append("audio input")
     tier = body.get("service_tier")
     if provider == Provider.OPENAI and tier is not None and tier not in STANDARD_OPENAI_TIERS:
         found.append(f"service_tier {shown(str(tier))}")
     return list(dict.fromkeys(found))
+
+
+def _gemini_mime_types(contents: Any) -> list[Any]:
+    found = []
+    for content in contents if isinstance(contents, list) else [contents]:
+        parts = content.get("parts") if isinstance(content, Mapping) else None
+        for part in parts if isinstance(parts, list) else ():
+            for name in ("inlineData", "inline_data", "fileData", "file_data"):
+                data = part.get(name) if isinstance(part, Mapping) else None
+                if isinstance(data, Mapping):
+                    found.append(data.get("mimeType") or data.get("mime_type") or "")
+    return found
 
 
 def _reserve(call: AICall, *, amount: int) -> None:
