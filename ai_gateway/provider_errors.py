@@ -17,7 +17,7 @@ import logging
 
 from django.http import JsonResponse
 
-from .errors import GatewayError
+from .errors import GatewayError, ProviderFailedError
 from .request_ids import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,18 @@ def _message(error: GatewayError) -> tuple[str, str]:
     return message, request_id
 
 
+def _code(error: GatewayError) -> str:
+    """The provider's own code for an error it made and the gateway passes on; the gateway's
+    type for its own (an invalid key is ``llm_key_invalid`` whatever the provider said)."""
+    if (
+        isinstance(error, ProviderFailedError)
+        and error.provider_error_type
+        and not error.permanent  # the platform key refused: the gateway's own refusal
+    ):
+        return error.provider_error_type
+    return error.error_type
+
+
 def _finish(response: JsonResponse, error: GatewayError, request_id: str) -> JsonResponse:
     if request_id:
         response["request-id"] = request_id
@@ -75,7 +87,7 @@ def openai_error_response(error: GatewayError) -> JsonResponse:
     error_type = OPENAI_TYPES.get(status) or (
         "server_error" if status >= 500 else "invalid_request_error"
     )
-    code = error.provider_error_type or error.error_type
+    code = _code(error)
     response = JsonResponse(
         {"error": {"message": message, "type": error_type, "param": None, "code": code}},
         status=status,
@@ -97,7 +109,7 @@ def gemini_error_response(error: GatewayError) -> JsonResponse:
             "details": [
                 {
                     "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                    "reason": (error.provider_error_type or error.error_type).upper(),
+                    "reason": _code(error).upper(),
                     "domain": "gateway",
                 }
             ],

@@ -549,7 +549,7 @@ def key_rejected(llm_key: LLMKey, error: KeyRejectedError) -> GatewayError:
             error_type=error.provider_error_type,
             status_code=error.status_code,
         ),
-        actor=Actor(label="system (AI request refused by Anthropic)"),
+        actor=Actor(label=f"system (AI request refused by {Provider(llm_key.provider).label})"),
     )
     return LLMKeyRejectedError(
         f"{error.message} The key is now marked invalid; update it in Workspace Settings → "

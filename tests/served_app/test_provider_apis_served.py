@@ -26,6 +26,8 @@ OPENAI_PLATFORM = "sk-proj-served0openai0platform0key00000000000PLAT"
 OPENAI_REVOKED = "sk-proj-served0openai0gone0key0000000000000-revoked"
 GEMINI_BYOK = "AIza" + "ServedGeminiByokKey".ljust(35, "0")
 GEMINI_PLATFORM = "AIza" + "ServedGeminiPlatformKey".ljust(35, "1")
+OPENAI_GONE = "sk-proj-served0openai0unverified0key00000000-revoked"
+GEMINI_GONE = "AIza" + "ServedGeminiGone-revoked".ljust(35, "0")
 ANTHROPIC_BYOK = "sk-ant-api03-served0mixed0byok0key00000000000000000000MIXD"
 # Credits per million tokens (config/settings.py, decision 148).
 GPT_5_MINI = {"input": 2_500, "output": 20_000, "cache_read": 250}
@@ -57,8 +59,11 @@ def app(
 def tokens(app, openai_standin_server):
     """One workspace on its own keys, one on AI credits, one whose OpenAI key is invalid but
     whose Anthropic key works."""
-    for slug in ("pv-byok", "pv-credits", "pv-mixed"):
+    for slug in ("pv-byok", "pv-credits", "pv-mixed", "pv-gone"):
         app.workspace(slug, admin=f"admin@{slug}.test")
+    # Saved unchecked (unverified): the providers refuse them on the first request.
+    app.manage("set_llm_key", "pv-gone", "--provider", "openai", "--no-check", stdin=OPENAI_GONE)
+    app.manage("set_llm_key", "pv-gone", "--provider", "gemini", "--no-check", stdin=GEMINI_GONE)
     app.manage("set_llm_key", "pv-byok", "--provider", "openai", "--no-check", stdin=OPENAI_BYOK)
     app.manage("set_llm_key", "pv-byok", "--provider", "gemini", "--no-check", stdin=GEMINI_BYOK)
     app.manage("grant_credits", "pv-credits", "5000000", "--reason", "served test")
@@ -68,7 +73,8 @@ def tokens(app, openai_standin_server):
     )
     # OpenAI refuses the key: it is marked invalid.
     app.manage("check_llm_keys", "pv-mixed", "--provider", "openai", expect_ok=False)
-    return {slug: app.api_token(slug, "ci job") for slug in ("pv-byok", "pv-credits", "pv-mixed")}
+    slugs = ("pv-byok", "pv-credits", "pv-mixed", "pv-gone")
+    return {slug: app.api_token(slug, "ci job") for slug in slugs}
 
 
 def oai(app, token):
@@ -335,3 +341,36 @@ def test_gemini_refusals_are_in_googles_shape(app, tokens):
     assert listed.status_code == 200
     assert "models/gemini-2.5-flash" in {m["name"] for m in listed.json()["models"]}
     assert listed.headers["x-credential-source"] == "byok"
+
+
+def key_status(app, slug, provider):
+    [(status,)] = app.database.rows(
+        "SELECT k.status FROM llm_keys_llmkey k JOIN workspaces_workspace w"
+        f" ON w.id = k.workspace_id WHERE w.slug = '{slug}' AND k.provider = '{provider}'"
+    )
+    return status
+
+
+def test_a_key_the_provider_refuses_is_marked_invalid_and_not_tried_again(
+    app, tokens, openai_standin, gemini_standin
+):
+    client = oai(app, tokens["pv-gone"])
+    for _ in range(2):
+        with pytest.raises(openai.ConflictError) as refused:
+            client.chat.completions.create(
+                model="gpt-5-mini", messages=[{"role": "user", "content": "Hi"}]
+            )
+        assert refused.value.code == "llm_key_invalid"
+    gemini = gem(app, tokens["pv-gone"])
+    for _ in range(2):
+        with pytest.raises(genai_errors.ClientError) as google_refused:
+            gemini.models.generate_content(model="gemini-2.5-flash", contents="Hi")
+        assert google_refused.value.code == 409
+        assert google_refused.value.status == "FAILED_PRECONDITION"
+
+    # One provider call each, the first; the second request is refused without one.
+    assert len(sent(openai_standin, "/v1/chat/completions")) == 1
+    assert len(gemini_standin.requests) == 1
+    assert key_status(app, "pv-gone", "openai") == "invalid"
+    assert key_status(app, "pv-gone", "gemini") == "invalid"
+    assert "Google Gemini key is invalid" in google_refused.value.message
