@@ -333,25 +333,36 @@ class AICall:
         return error
 
 
+# Where each provider's platform key is configured (SPEC §18): without one, the provider
+# is BYOK-only.
+PLATFORM_KEY_SETTINGS = {
+    Provider.ANTHROPIC: "PLATFORM_ANTHROPIC_API_KEY",
+    Provider.OPENAI: "PLATFORM_OPENAI_API_KEY",
+    Provider.GEMINI: "PLATFORM_GEMINI_API_KEY",
+}
+
+
 @sensitive_variables("api_key")
 def credentials_resolve(*, workspace: Workspace, provider: str = Provider.ANTHROPIC) -> Credentials:
     """Return the credentials this workspace's next AI request uses, or raise why none."""
+    name = Provider(provider).label
     llm_key = LLMKey.objects.filter(workspace=workspace, provider=provider).first()
     if llm_key is None:
-        api_key = settings.PLATFORM_ANTHROPIC_API_KEY
+        setting = PLATFORM_KEY_SETTINGS[provider]
+        api_key = getattr(settings, setting, "")
         if not api_key:
             raise PlatformNotConfiguredError(
-                "AI credits are not available on this server: operators have not configured "
-                "PLATFORM_ANTHROPIC_API_KEY. A workspace admin can save the workspace's own "
-                "Anthropic key in Workspace Settings → LLM Key instead."
+                f"AI credits are not available for {name} on this server: operators have not "
+                f"configured {setting}. A workspace admin can save the workspace's own "
+                f"{name} key in Workspace Settings → LLM Key instead."
             )
         return Credentials(source=CredentialSource.PLATFORM, api_key=api_key)
     if llm_key.status == KeyStatus.INVALID:
-        raise LLMKeyInvalidError(KEY_INVALID_MESSAGE)
+        raise LLMKeyInvalidError(KEY_INVALID_MESSAGE.replace("Anthropic", name))
     try:
         api_key = llm_key_decrypt(llm_key)
     except KeyUnreadableError:
-        raise LLMKeyUnreadableError(KEY_UNREADABLE_MESSAGE) from None
+        raise LLMKeyUnreadableError(KEY_UNREADABLE_MESSAGE.replace("Anthropic", name)) from None
     return Credentials(source=CredentialSource.BYOK, api_key=api_key, llm_key=llm_key)
 
 
@@ -541,7 +552,7 @@ def key_rejected(llm_key: LLMKey, error: KeyRejectedError) -> GatewayError:
             error_type=error.provider_error_type,
             status_code=error.status_code,
         ),
-        actor=Actor(label="system (AI request refused by Anthropic)"),
+        actor=Actor(label=f"system (AI request refused by {Provider(llm_key.provider).label})"),
     )
     return LLMKeyRejectedError(
         f"{error.message} The key is now marked invalid; update it in Workspace Settings → "

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import anthropic_api, home_views, usage_views, views
+from . import anthropic_api, gemini_api, home_views, openai_api, usage_views, views
 
 urlpatterns = [
     # The Anthropic-compatible API (SPEC §13): Anthropic(base_url="<site>/anthropic").
@@ -19,6 +19,20 @@ urlpatterns = [
     ),
     # Last: every other path under /anthropic answers in Anthropic's 404 envelope.
     re_path(r"^anthropic(?:/(?P<path>.*))?$", anthropic_api.not_found),
+    # Each provider's own API (SPEC §18), with a workspace API token.
+    path("openai/v1/chat/completions", openai_api.chat_completions, name="openai_chat"),
+    path("openai/v1/responses", openai_api.responses, name="openai_responses"),
+    path("openai/v1/embeddings", openai_api.embeddings, name="openai_embeddings"),
+    path("openai/v1/models", openai_api.models, name="openai_models"),
+    re_path(r"^openai(?:/(?P<path>.*))?$", openai_api.not_found),
+    re_path(
+        r"^gemini/(?P<version>v1beta|v1)/models/(?P<model>[A-Za-z0-9][A-Za-z0-9._-]{0,127})"
+        r":(?P<method>[A-Za-z]+)$",
+        gemini_api.model_method,
+        name="gemini_model_method",
+    ),
+    re_path(r"^gemini/(?P<version>v1beta|v1)/models$", gemini_api.models, name="gemini_models"),
+    re_path(r"^gemini(?:/(?P<path>.*))?$", gemini_api.not_found),
     path("api/v1/w/<slug:slug>/messages", views.messages_api, name="ai_messages_api"),
     path("", home_views.home, name="home"),
     path("w/<slug:slug>/", views.workspace_home, name="workspace_home"),

@@ -399,6 +399,9 @@ EXPORT_COLUMNS = (
     "stream",
     "request_id",
     "estimated_usd",
+    # Which provider served the request (SPEC §18, contract); last, so that the columns
+    # before it keep their places.
+    "provider",
 )
 
 _EXPORT_VALUES = (
@@ -416,6 +419,7 @@ _EXPORT_VALUES = (
     "latency_ms",
     "stream",
     "provider_request_id",
+    "provider",
 )
 
 
@@ -447,6 +451,7 @@ def ai_requests_for_export(
             "true" if row["stream"] else "false",
             row["provider_request_id"],
             _estimated_usd(row),
+            row["provider"],
         ]
 
 

@@ -21,7 +21,7 @@ from django.conf import settings
 
 from ai_gateway.request_ids import new_request_id
 
-API_PREFIXES = ("/anthropic/", "/api/")
+API_PREFIXES = ("/anthropic/", "/api/", "/openai/", "/gemini/")
 TOKEN_HEADERS = (b"x-api-key", b"authorization")
 
 

@@ -9,7 +9,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import sync_and_async_middleware
 
 # Programs' answers: AI output, usage, errors. Never stored by a browser or a proxy.
-API_PREFIXES = ("/api/", "/anthropic/")
+API_PREFIXES = ("/api/", "/anthropic/", "/openai/", "/gemini/")
 
 
 def _keep_no_copy(request: HttpRequest, response: HttpResponse) -> None:

@@ -287,33 +287,57 @@ _HAIKU_5_5 = _price(
 )
 _HAIKU_4_5 = _price(10_000, 50_000, 1_000, 12_500, 64_000)
 
+# OpenAI and Gemini (decision 148), from the providers' pricing pages as read on
+# 4 December 2026: https://platform.openai.com/docs/pricing and
+# https://ai.google.dev/gemini-api/docs/pricing (standard tier, text). Their prompt caching
+# is implicit: no cache write is billed, so a write is priced as plain input (also the 1-hour
+# one), and reasoning tokens are output. Embeddings bill input only (they produce no output
+# tokens; the output rate, which the table requires, is never applied).
+_OPENAI_GPT_5_MINI = _price(2_500, 20_000, 250, 2_500, 128_000, cache_write_1h=2_500)
+_OPENAI_TEXT_EMBEDDING_3_SMALL = _price(200, 200, 200, 200, 1, cache_write_1h=200)
+_GEMINI_2_5_FLASH = _price(3_000, 25_000, 300, 3_000, 65_536, cache_write_1h=3_000)
+_GEMINI_EMBEDDING_001 = _price(1_500, 1_500, 1_500, 1_500, 1, cache_write_1h=1_500)
+
+_ANTHROPIC_PRICES_2026_11 = {
+    "claude-fable-5-2": _FABLE_5_2,
+    "claude-mythos-5-2": _FABLE_5_2,
+    "claude-fable-5-1": _FABLE_5_1,
+    "claude-mythos-5-1": _FABLE_5_1,
+    "claude-fable-5": _FABLE_5,
+    "claude-mythos-5": _FABLE_5,
+    "claude-opus-5-5": _OPUS_5_5,
+    "claude-opus-5": _OPUS_5,
+    "claude-opus-4-8": _OPUS_5,
+    "claude-opus-4-7": _OPUS_4_7,
+    "claude-opus-4-6": _OPUS_4_7,
+    "claude-opus-4-5": _OPUS_4_5,
+    "claude-opus-4-5-20251101": _OPUS_4_5,
+    "claude-opus-4-1": _OPUS_4_1,
+    "claude-sonnet-5-5": _SONNET_5_5,
+    "claude-sonnet-5": _SONNET_5,
+    "claude-sonnet-4-6": _SONNET_4_6,
+    "claude-sonnet-4-5": _SONNET_4_5,
+    "claude-sonnet-4-5-20250929": _SONNET_4_5,
+    "claude-haiku-5-5": _HAIKU_5_5,
+    "claude-haiku-4-5": _HAIKU_4_5,
+    "claude-haiku-4-5-20251001": _HAIKU_4_5,
+}
+
 AI_MODEL_PRICE_VERSIONS = [
     {
         # The list prices as read on 2 December 2026 (decisions 010 and 110).
         "effective_from": "2026-11-01T00:00:00+00:00",
+        "prices": _ANTHROPIC_PRICES_2026_11,
+    },
+    {
+        # OpenAI and Gemini join the table (decision 148); Anthropic's rows unchanged.
+        "effective_from": "2026-12-04T00:00:00+00:00",
         "prices": {
-            "claude-fable-5-2": _FABLE_5_2,
-            "claude-mythos-5-2": _FABLE_5_2,
-            "claude-fable-5-1": _FABLE_5_1,
-            "claude-mythos-5-1": _FABLE_5_1,
-            "claude-fable-5": _FABLE_5,
-            "claude-mythos-5": _FABLE_5,
-            "claude-opus-5-5": _OPUS_5_5,
-            "claude-opus-5": _OPUS_5,
-            "claude-opus-4-8": _OPUS_5,
-            "claude-opus-4-7": _OPUS_4_7,
-            "claude-opus-4-6": _OPUS_4_7,
-            "claude-opus-4-5": _OPUS_4_5,
-            "claude-opus-4-5-20251101": _OPUS_4_5,
-            "claude-opus-4-1": _OPUS_4_1,
-            "claude-sonnet-5-5": _SONNET_5_5,
-            "claude-sonnet-5": _SONNET_5,
-            "claude-sonnet-4-6": _SONNET_4_6,
-            "claude-sonnet-4-5": _SONNET_4_5,
-            "claude-sonnet-4-5-20250929": _SONNET_4_5,
-            "claude-haiku-5-5": _HAIKU_5_5,
-            "claude-haiku-4-5": _HAIKU_4_5,
-            "claude-haiku-4-5-20251001": _HAIKU_4_5,
+            **_ANTHROPIC_PRICES_2026_11,
+            "gpt-5-mini": _OPENAI_GPT_5_MINI,
+            "text-embedding-3-small": _OPENAI_TEXT_EMBEDDING_3_SMALL,
+            "gemini-2.5-flash": _GEMINI_2_5_FLASH,
+            "gemini-embedding-001": _GEMINI_EMBEDDING_001,
         },
     },
 ]

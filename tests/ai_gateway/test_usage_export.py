@@ -241,3 +241,23 @@ def test_the_export_carries_cost_and_the_providers_request_id(admin_client, work
     per_million = settings.AI_MODEL_PRICES["claude-sonnet-5"]["input"]  # credits
     assert float(rows[1]["estimated_usd"]) == pytest.approx(per_million / 10_000)
     assert rows[2]["estimated_usd"] == ""  # no list price: left empty, not guessed
+
+
+def test_each_row_names_its_provider(admin_client, workspace, admin_user):
+    AIRequestFactory(
+        workspace=workspace, user=admin_user, provider="openai", model="gpt-5-mini",
+        at=at(2026, 11, 2),
+    )  # fmt: skip
+    AIRequestFactory(
+        workspace=workspace, user=admin_user, provider="gemini", model="gemini-2.5-flash",
+        at=at(2026, 11, 3),
+    )  # fmt: skip
+    AIRequestFactory(workspace=workspace, user=admin_user, at=at(2026, 11, 4))
+
+    rows = rows_of(admin_client.get(EXPORT + NOVEMBER))
+
+    assert [(r["provider"], r["model"]) for r in rows][:2] == [
+        ("openai", "gpt-5-mini"),
+        ("gemini", "gemini-2.5-flash"),
+    ]
+    assert rows[2]["provider"] == "anthropic"

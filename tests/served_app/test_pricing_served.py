@@ -7,6 +7,7 @@ import math
 
 import anthropic
 import pytest
+from django.conf import settings
 
 from tests.served import PLATFORM_KEY
 
@@ -230,4 +231,5 @@ def test_the_usage_row_stores_the_prices_it_was_charged_at(served, tokens, stand
     )
     prices = json.loads(prices) if isinstance(prices, str) else prices
     assert (prices["input"], prices["output"], prices["web_search"]) == (30_000, 150_000, 100)
-    assert prices["effective_from"].startswith("2026-11-01")
+    # The version in force now: the newest of the table.
+    assert prices["effective_from"] == settings.AI_MODEL_PRICE_VERSIONS[-1]["effective_from"]

@@ -1,0 +1,149 @@
+"""The Gemini-compatible API (SPEC §18): ``genai.Client(api_key=<workspace API token>,
+http_options=HttpOptions(base_url="<site>/gemini"))``, the official SDK unchanged.
+
+``/gemini/{v1beta|v1}/models/{model}:{method}`` and ``GET /gemini/{v1beta|v1}/models``,
+authenticated by a workspace API token in ``x-goog-api-key`` (or ``?key=``, as Google
+accepts). Answers and stream events are Google's bytes; the gateway adds
+``x-credential-source`` and ``x-credits-charged``. Errors are ``google.rpc.Status`` JSON
+(``ai_gateway.provider_errors``).
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
+
+from api_tokens.models import ApiToken
+from api_tokens.services import api_token_authenticate
+from llm_keys.models import Provider
+from providers import RelayRequest
+
+from .api import aread_json_body, refused, relay_headers, stream_response
+from .database import database_section
+from .errors import GatewayError
+from .provider_errors import gemini_error_response
+from .relay import METERED, relay_begin, relay_credentials, relay_free, relay_send, relay_stream
+from .services import relayed_headers
+
+PROVIDER = Provider.GEMINI
+METHODS = frozenset(
+    ("generateContent", "streamGenerateContent", "countTokens", "embedContent",
+     "batchEmbedContents")
+)  # fmt: skip
+TOKEN_MISSING = (
+    "Send a workspace API token in the x-goog-api-key header (the google-genai SDK's "
+    "api_key). Workspace admins create tokens at Workspace Settings → API tokens."
+)
+TOKEN_REFUSED = (
+    "API key not valid: this workspace API token is mistyped, revoked, or its workspace is "
+    "gone. Ask a workspace admin for a new one at Workspace Settings → API tokens."
+)
+LIST_PARAMS = ("pageSize", "pageToken")
+
+
+@sensitive_variables("raw_token")
+def _token_of(request: HttpRequest) -> ApiToken:
+    raw_token = request.headers.get("x-goog-api-key", "").strip() or request.GET.get("key", "")
+    if not raw_token:
+        # Google answers a request without a key 403 PERMISSION_DENIED.
+        raise refused(403, "permission_denied", TOKEN_MISSING)
+    token = api_token_authenticate(raw_token=raw_token)
+    if token is None:
+        # Google answers a bad key 400 with reason API_KEY_INVALID (its SDKs know it so).
+        raise refused(400, "api_key_invalid", TOKEN_REFUSED)
+    return token
+
+
+@csrf_exempt
+async def model_method(request: HttpRequest, version: str, model: str, method: str):
+    """``POST /gemini/{version}/models/{model}:{method}``."""
+    if method not in METHODS:
+        return not_found(request, f"{version}/models/{model}:{method}")
+    if request.method != "POST":
+        return _method_not_allowed("POST")
+    stream = method == "streamGenerateContent"
+    try:
+        if stream and request.GET.get("alt") != "sse":
+            raise refused(
+                400,
+                "invalid_argument",
+                "This gateway streams as server-sent events only: call "
+                ":streamGenerateContent?alt=sse (the google-genai SDK does).",
+            )
+        token = await database_section(_token_of)(request)
+        body = await aread_json_body(request)
+        relay = RelayRequest(operation=method, body=body, model=model, api_version=version)
+        if method not in METERED[PROVIDER]:
+            credentials = await database_section(relay_credentials)(
+                workspace=token.workspace, provider=PROVIDER
+            )
+            result = await relay_free(credentials, provider=PROVIDER, request=relay)
+            source, charged = credentials.source, 0
+        else:
+            call = await database_section(relay_begin)(
+                token=token, provider=PROVIDER, request=relay, stream=stream
+            )
+            if stream:
+                return stream_response(await relay_stream(call, relay))
+            result, charged = await relay_send(call, relay)
+            source = call.source
+    except GatewayError as error:
+        return gemini_error_response(error)
+    response = relay_headers(
+        HttpResponse(result.content, content_type="application/json; charset=UTF-8"),
+        relayed_headers(source, result.headers),
+    )
+    response["x-credential-source"] = str(source)
+    response["x-credits-charged"] = str(charged)
+    return response
+
+
+def _credentials_of_token(request: HttpRequest):
+    return relay_credentials(workspace=_token_of(request).workspace, provider=PROVIDER)
+
+
+@csrf_exempt
+async def models(request: HttpRequest, version: str) -> HttpResponse:
+    """``GET /gemini/{version}/models`` (``pageSize``, ``pageToken``)."""
+    if request.method != "GET":
+        return _method_not_allowed("GET")
+    try:
+        credentials = await database_section(_credentials_of_token)(request)
+        params = {name: request.GET[name] for name in LIST_PARAMS if name in request.GET}
+        result = await relay_free(
+            credentials,
+            provider=PROVIDER,
+            request=RelayRequest(operation="models.list", params=params, api_version=version),
+        )
+    except GatewayError as error:
+        return gemini_error_response(error)
+    response = relay_headers(
+        HttpResponse(result.content, content_type="application/json; charset=UTF-8"),
+        relayed_headers(credentials.source, result.headers),
+    )
+    response["x-credential-source"] = str(credentials.source)
+    response["x-credits-charged"] = "0"
+    return response
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Any other path under ``/gemini``: Google's 404 ``NOT_FOUND``."""
+    return gemini_error_response(
+        refused(
+            404,
+            "not_found",
+            f"There is no {request.method} /gemini/{path}. This gateway serves "
+            "/{v1beta|v1}/models/{model}:generateContent, :streamGenerateContent?alt=sse, "
+            ":countTokens, :embedContent, :batchEmbedContents and GET /{v1beta|v1}/models.",
+        )
+    )
+
+
+def _method_not_allowed(allowed: str) -> HttpResponse:
+    response = gemini_error_response(
+        refused(405, "method_not_allowed", f"Use {allowed} for this endpoint.")
+    )
+    response["Allow"] = allowed
+    return response

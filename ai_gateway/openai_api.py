@@ -1,0 +1,144 @@
+"""The OpenAI-compatible API (SPEC §18): ``OpenAI(base_url="<site>/openai/v1",
+api_key=<workspace API token>)``, the official SDK unchanged.
+
+Authenticated by a workspace API token in ``Authorization: Bearer``. Answers and stream
+events are OpenAI's bytes; the gateway adds ``x-credential-source`` and
+``x-credits-charged``. Errors are in OpenAI's shape (``ai_gateway.provider_errors``).
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
+
+from api_tokens.models import ApiToken
+from api_tokens.services import api_token_authenticate
+from llm_keys.models import Provider
+from providers import RelayRequest
+
+from .api import aread_json_body, refused, relay_headers, stream_response
+from .database import database_section
+from .errors import GatewayError
+from .provider_errors import openai_error_response
+from .relay import relay_begin, relay_credentials, relay_free, relay_send, relay_stream
+from .services import relayed_headers
+
+PROVIDER = Provider.OPENAI
+TOKEN_MISSING = (
+    "Send a workspace API token as Authorization: Bearer <token> (the OpenAI SDK's api_key). "
+    "Workspace admins create tokens at Workspace Settings → API tokens."
+)
+TOKEN_REFUSED = (
+    "This API token is not valid: it is mistyped, revoked, or its workspace is gone. "
+    "Ask a workspace admin for a new one at Workspace Settings → API tokens."
+)
+# OpenAI's own request headers worth passing on; credentials never are.
+PASSED_ON_HEADERS = ("openai-beta",)
+
+
+@sensitive_variables("raw_token")
+def _token_of(request: HttpRequest) -> ApiToken:
+    scheme, _, raw_token = request.headers.get("authorization", "").partition(" ")
+    raw_token = raw_token.strip() if scheme.lower() == "bearer" else ""
+    if not raw_token:
+        raise refused(401, "missing_api_key", TOKEN_MISSING)
+    token = api_token_authenticate(raw_token=raw_token)
+    if token is None:
+        raise refused(401, "invalid_api_key", TOKEN_REFUSED)
+    return token
+
+
+def _passed_on_headers(request: HttpRequest) -> dict[str, str]:
+    return {name: request.headers[name] for name in PASSED_ON_HEADERS if name in request.headers}
+
+
+async def _metered(request: HttpRequest, operation: str) -> HttpResponse:
+    if request.method != "POST":
+        return _method_not_allowed("POST")
+    try:
+        token = await database_section(_token_of)(request)
+        body = await aread_json_body(request)
+        stream = body.get("stream") is True and operation != "embeddings"
+        relay = RelayRequest(operation=operation, body=body, headers=_passed_on_headers(request))
+        call = await database_section(relay_begin)(
+            token=token, provider=PROVIDER, request=relay, stream=stream
+        )
+        if stream:
+            return stream_response(await relay_stream(call, relay))
+        result, charged = await relay_send(call, relay)
+    except GatewayError as error:
+        return openai_error_response(error)
+    response = relay_headers(
+        HttpResponse(result.content, content_type="application/json"),
+        relayed_headers(call.source, result.headers),
+    )
+    response["x-credential-source"] = str(call.source)
+    response["x-credits-charged"] = str(charged)
+    return response
+
+
+@csrf_exempt
+async def chat_completions(request: HttpRequest) -> HttpResponse:
+    """``POST /openai/v1/chat/completions``, plain and ``"stream": true``."""
+    return await _metered(request, "chat.completions")
+
+
+@csrf_exempt
+async def responses(request: HttpRequest) -> HttpResponse:
+    """``POST /openai/v1/responses``, plain and ``"stream": true``."""
+    return await _metered(request, "responses")
+
+
+@csrf_exempt
+async def embeddings(request: HttpRequest) -> HttpResponse:
+    """``POST /openai/v1/embeddings``."""
+    return await _metered(request, "embeddings")
+
+
+def _credentials_of_token(request: HttpRequest):
+    return relay_credentials(workspace=_token_of(request).workspace, provider=PROVIDER)
+
+
+@csrf_exempt
+async def models(request: HttpRequest) -> HttpResponse:
+    """``GET /openai/v1/models``: the models the request's credentials can use."""
+    if request.method != "GET":
+        return _method_not_allowed("GET")
+    try:
+        credentials = await database_section(_credentials_of_token)(request)
+        result = await relay_free(
+            credentials,
+            provider=PROVIDER,
+            request=RelayRequest(operation="models.list", headers=_passed_on_headers(request)),
+        )
+    except GatewayError as error:
+        return openai_error_response(error)
+    response = relay_headers(
+        HttpResponse(result.content, content_type="application/json"),
+        relayed_headers(credentials.source, result.headers),
+    )
+    response["x-credential-source"] = str(credentials.source)
+    response["x-credits-charged"] = "0"
+    return response
+
+
+@csrf_exempt
+async def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Any other path under ``/openai``: a 404 in OpenAI's shape."""
+    return openai_error_response(
+        refused(
+            404,
+            "unknown_url",
+            f"Unknown request URL: {request.method} /openai/{path}. This gateway serves "
+            "/v1/chat/completions, /v1/responses, /v1/embeddings and /v1/models.",
+        )
+    )
+
+
+def _method_not_allowed(allowed: str) -> HttpResponse:
+    response = openai_error_response(
+        refused(405, "method_not_allowed", f"Use {allowed} for this endpoint.")
+    )
+    response["Allow"] = allowed
+    return response

@@ -1,0 +1,118 @@
+"""Errors in OpenAI's and Google's own shapes, so their official SDKs raise their own
+exception classes for the gateway's refusals too (docs/decisions/147).
+
+- OpenAI: ``{"error": {"message", "type", "param", "code"}}``
+  (https://platform.openai.com/docs/guides/error-codes).
+- Google: ``google.rpc.Status`` as JSON, ``{"error": {"code", "message", "status"}}``
+  (https://cloud.google.com/apis/design/errors), with the canonical status names.
+
+The status stays the gateway's (402 no credits, 409 invalid key, ...), as on ``/anthropic``;
+the retry advice, ``request-id`` and ``x-should-retry: false`` follow the same rules as
+Anthropic's envelope (``ai_gateway.api.error_response``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import JsonResponse
+
+from .errors import GatewayError, ProviderFailedError
+from .request_ids import current_request_id
+
+logger = logging.getLogger(__name__)
+
+# google.rpc.Code names by HTTP status (https://cloud.google.com/apis/design/errors#handling_errors).
+GOOGLE_STATUSES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    402: "RESOURCE_EXHAUSTED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "UNIMPLEMENTED",
+    409: "FAILED_PRECONDITION",
+    413: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+# OpenAI's error types by status; the gateway's own error type goes in ``code``.
+OPENAI_TYPES = {401: "invalid_request_error", 429: "rate_limit_error"}
+
+
+def _message(error: GatewayError) -> tuple[str, str]:
+    request_id = error.request_id or current_request_id()
+    message = error.message
+    if request_id and not error.request_id:
+        message = f"{message} (request id {request_id})"
+    return message, request_id
+
+
+def _code(error: GatewayError) -> str:
+    """The provider's own code for an error it made and the gateway passes on; the gateway's
+    type for its own (an invalid key is ``llm_key_invalid`` whatever the provider said)."""
+    if (
+        isinstance(error, ProviderFailedError)
+        and error.provider_error_type
+        and not error.permanent  # the platform key refused: the gateway's own refusal
+    ):
+        return error.provider_error_type
+    return error.error_type
+
+
+def _finish(response: JsonResponse, error: GatewayError, request_id: str) -> JsonResponse:
+    if request_id:
+        response["request-id"] = request_id
+    for name, value in error.retry_headers.items():
+        response[name] = value
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None and "retry-after" not in error.retry_headers:
+        response["retry-after"] = str(retry_after)
+    if error.permanent and "x-should-retry" not in error.retry_headers:
+        response["x-should-retry"] = "false"
+    logger.info(
+        "API answered %s %s (request-id %s)", error.http_status, error.error_type, request_id
+    )
+    return response
+
+
+def openai_error_response(error: GatewayError) -> JsonResponse:
+    """The error in OpenAI's shape; ``code`` is the provider's code or the gateway's type."""
+    message, request_id = _message(error)
+    status = error.http_status
+    error_type = OPENAI_TYPES.get(status) or (
+        "server_error" if status >= 500 else "invalid_request_error"
+    )
+    code = _code(error)
+    response = JsonResponse(
+        {"error": {"message": message, "type": error_type, "param": None, "code": code}},
+        status=status,
+    )
+    if request_id:
+        response["x-request-id"] = request_id
+    return _finish(response, error, request_id)
+
+
+def gemini_error_response(error: GatewayError) -> JsonResponse:
+    """The error as Google's ``google.rpc.Status``; the gateway's type in an ``ErrorInfo``."""
+    message, request_id = _message(error)
+    status = error.http_status
+    body = {
+        "error": {
+            "code": status,
+            "message": message,
+            "status": GOOGLE_STATUSES.get(status, "UNKNOWN"),
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": _code(error).upper(),
+                    "domain": "gateway",
+                }
+            ],
+        }
+    }
+    return _finish(JsonResponse(body, status=status), error, request_id)
