@@ -1,11 +1,11 @@
 """The leases of the reservations this process serves.
 
-A reservation's lease says its process is alive: the sweep releases only reservations not
-renewed for ``AI_HOLD_MAX_AGE_SECONDS``. One thread per process renews every open
-reservation of the process at once, in one UPDATE, three times per lease, so a request of any
-length (a 40-minute stream, a client reading slowly) keeps its reservation, and a process
-that dies (SIGKILL, OOM) stops renewing and is swept. The thread holds a database connection
-only for the UPDATE.
+A reservation's lease says its process is alive: the sweep charges (whole) only reservations
+not renewed for ``AI_HOLD_MAX_AGE_SECONDS`` (docs/decisions/107). One thread per process
+renews every open reservation of the process at once, in one UPDATE, three times per lease,
+so a request of any length (a 40-minute stream, a client reading slowly) keeps its
+reservation, and a process that dies (SIGKILL, OOM) stops renewing and is swept. The thread
+holds a database connection only for the UPDATE.
 """
 
 from __future__ import annotations

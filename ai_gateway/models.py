@@ -4,7 +4,9 @@ Invariants:
 - a row never holds a prompt, an answer or a key — only counts, names and outcomes;
 - ``credits_charged`` is 0 unless ``credential_source`` is ``platform`` and the outcome is
   ``ok`` (``ai_gateway_airequest_byok_free``, ``ai_gateway_airequest_credits_nonneg``);
-- rows are written once, when the request ends, and never updated;
+- rows are written once, when the request ends, and never updated; a request whose serving
+  process died gets its row from the sweep that charges its reservation, outcome
+  ``process_died`` (docs/decisions/107), and the dead process never writes one;
 - ``prices`` holds the rates a credits request was charged at, so a later price version
   never changes what an old row says it cost.
 """
@@ -29,6 +31,10 @@ class Outcome(models.TextChoices):
     TIMED_OUT = "timed_out", "Stopped: longest request time reached"
     USAGE_UNVERIFIED = "usage_unverified", "Charged the reservation: usage missing or garbled"
     RATE_LIMITED = "rate_limited", "Refused: too many requests in progress"
+    PROCESS_DIED = (
+        "process_died",
+        "Charged the reservation: the serving process died, usage never seen",
+    )
 
 
 class AIRequest(models.Model):

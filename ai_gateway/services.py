@@ -42,11 +42,13 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.views.decorators.debug import sensitive_variables
 
+from api_tokens.models import ApiToken
 from credits import pricing
 from credits import services as ledger
 from credits.exceptions import ConcurrencyLimitError as LedgerConcurrencyError
 from credits.exceptions import InsufficientCreditsError as LedgerInsufficientError
 from credits.exceptions import MemberCreditLimitError as LedgerMemberLimitError
+from credits.exceptions import ReservationExpiredError
 from llm_keys.models import KeyStatus, LLMKey, Provider
 from llm_keys.services import Actor, KeyUnreadableError, llm_key_decrypt, llm_key_record_check
 from providers import (
@@ -196,9 +198,22 @@ class AICall:
             idempotency_key=f"ai-request:{uuid.uuid4().hex}",
             user=self.user if getattr(self.user, "pk", None) else None,
             max_open=settings.AI_CREDITS_MAX_CONCURRENT_REQUESTS,
+            context=self._row_context(),
         )
         self.held = self.first = amount
         leases.keeper.add(self.hold.pk)
+
+    def _row_context(self) -> dict[str, Any]:
+        """What the usage row needs beyond the reservation's own columns, kept with the
+        reservation in its INSERT, should this process die before ``end`` (decision 107)."""
+        return {
+            "provider": self.provider,
+            "model": self.model[:MAX_MODEL_NAME],
+            "stream": self.stream,
+            "api_token": getattr(self.api_token, "pk", None),
+            "request_id": current_request_id()[:100],
+            "prices": self.price.snapshot() if self.price else None,
+        }
 
     def produced(self, usage: Usage) -> int:
         """What the usage seen so far costs (0 when it cannot be priced)."""
@@ -264,6 +279,8 @@ class AICall:
                     request_id=request_id,
                     credits_charged=charged,
                 )
+        except ReservationExpiredError as expired:
+            return self._expired(expired)
         except (OperationalError, InterfaceError):
             # The database cannot be reached: keep renewing the lease and settle once it
             # can (decision 104); the client is answered now.
@@ -302,23 +319,39 @@ class AICall:
 
     def _end_later(self, amount, outcome, usage, request_id, error) -> None:
         """Settle a request whose first settlement found the database unreachable."""
-        with transaction.atomic():
-            if amount == 0:
-                ledger.credits_release(hold=self.hold)
-                charged = 0
-            else:
-                charged = ledger.credits_settle(
-                    hold=self.hold, amount=amount, held=self.held
-                ).charged
-            row = self.record(
-                outcome=outcome,
-                error=error,
-                usage=usage,
-                request_id=request_id,
-                credits_charged=charged,
-            )
+        try:
+            with transaction.atomic():
+                if amount == 0:
+                    ledger.credits_release(hold=self.hold)
+                    charged = 0
+                else:
+                    charged = ledger.credits_settle(
+                        hold=self.hold, amount=amount, held=self.held
+                    ).charged
+                row = self.record(
+                    outcome=outcome,
+                    error=error,
+                    usage=usage,
+                    request_id=request_id,
+                    credits_charged=charged,
+                )
+        except ReservationExpiredError as expired:
+            self._expired(expired)
+            return
         leases.keeper.discard(self.hold.pk)
         self.result = (row, charged)
+
+    def _expired(self, expired: ReservationExpiredError) -> tuple[None, int]:
+        """The sweep took this request for dead and charged its whole reservation, with its
+        usage row (decision 107): neither is written again."""
+        logger.warning(
+            "request ended after the sweep charged its reservation: hold=%s charged=%s",
+            self.hold.pk,
+            expired.charged,
+        )
+        leases.keeper.discard(self.hold.pk)
+        self.result = (None, expired.charged)
+        return self.result
 
     def _release_quietly(self) -> None:
         try:
@@ -331,6 +364,33 @@ class AICall:
         """End the request unsent (or refused by the provider) and return the error to raise."""
         self.end(outcome=error.outcome, error=error, usage=None)
         return error
+
+
+def ai_request_record_process_died(reservation: ledger.ExpiredReservation) -> AIRequest | None:
+    """Write the usage row of a credit-paid request whose serving process died: the sweep
+    charged its whole reservation, in whose transaction this runs (decision 107;
+    ``CREDITS_EXPIRED_RESERVATION_RECORDER``). Its usage was never seen: no token counts."""
+    if not isinstance(reservation.context, dict):
+        return None  # not an AI request's reservation (the gateway always stores one)
+    context = reservation.context
+    token = context.get("api_token")
+    if token is not None and not ApiToken.objects.filter(pk=token).exists():
+        token = None  # deleted since: the row keeps no dangling reference
+    alive = (reservation.renewed_at - reservation.created_at).total_seconds()
+    return AIRequest.objects.create(
+        workspace_id=reservation.workspace_id,
+        user_id=reservation.user_id,
+        api_token_id=token,
+        provider=str(context.get("provider") or Provider.ANTHROPIC)[:20],
+        model=str(context.get("model") or "")[:MAX_MODEL_NAME],
+        credential_source=CredentialSource.PLATFORM,
+        outcome=Outcome.PROCESS_DIED,
+        credits_charged=reservation.credits,
+        latency_ms=max(0, min(int(alive * 1000), 2**31 - 1)),
+        provider_request_id=str(context.get("request_id") or "")[:100],
+        stream=context.get("stream") is True,
+        prices=context.get("prices"),
+    )
 
 
 # Where each provider's platform key is configured (SPEC §18): without one, the provider

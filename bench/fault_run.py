@@ -278,7 +278,7 @@ def main() -> None:
     )
     conn.getresponse().read()
     conn.close()
-    from credits.services import credits_reservations_release_expired
+    from credits.services import credits_reservations_charge_expired
 
     start("web", args.server_cmd.format(port=web_port).split())
     worker_cmd = [
@@ -328,9 +328,9 @@ def main() -> None:
                 os.kill(int(children[0]), signal.SIGKILL)
                 events.append(f"{elapsed:5.1f} s: killed web process {children[0]}")
             killed_web = True
-        swept = credits_reservations_release_expired()
+        swept = credits_reservations_charge_expired()
         if swept:
-            events.append(f"{elapsed:5.1f} s: the sweep released {len(swept)} reservation(s)")
+            events.append(f"{elapsed:5.1f} s: the sweep charged {len(swept)} reservation(s)")
         if not killed_worker and elapsed > args.seconds / 2:
             os.killpg(procs["worker"].pid, signal.SIGKILL)
             procs["worker"].wait()
@@ -344,7 +344,7 @@ def main() -> None:
         behave(SENTINELS[name], "ok")
     time.sleep(max(10.0, load.longest))  # streams settle, checks land
     time.sleep(LEASE_SECONDS + 1)
-    swept_after = credits_reservations_release_expired()  # the killed web process's
+    swept_after = credits_reservations_charge_expired()  # the killed web process's
 
     for name in ("web", "worker", "standin"):
         os.killpg(procs[name].pid, signal.SIGTERM)

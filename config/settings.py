@@ -190,9 +190,12 @@ AI_CREDITS_MONTHLY_ALLOWANCE = env.int("AI_CREDITS_MONTHLY_ALLOWANCE", default=1
 # Admins are e-mailed once when the balance falls below this percentage of the allowance.
 AI_CREDITS_LOW_BALANCE_PERCENT = env.int("AI_CREDITS_LOW_BALANCE_PERCENT", default=10)
 # The lease of a credit reservation (contract): the serving process renews it three times per
-# lease; one not renewed for this long belongs to a process that died, and the sweep releases
-# it (decision 100).
+# lease; one not renewed for this long belongs to a process that died, and the sweep charges
+# it its whole reservation (decisions 100, 107).
 AI_HOLD_MAX_AGE_SECONDS = env.float("AI_HOLD_MAX_AGE_SECONDS", default=300.0)
+# Called by the credits sweep, in the transaction that charges a reservation whose process
+# died, to write the request's one usage row (credits imports nothing of the gateway).
+CREDITS_EXPIRED_RESERVATION_RECORDER = "ai_gateway.services.ai_request_record_process_died"
 # The longest one AI request may run, streams included (contract); then it is cut and charged.
 AI_STREAM_MAX_SECONDS = env.float("AI_STREAM_MAX_SECONDS", default=3600.0)
 # A client that reads nothing of its stream for this long is taken as gone (decision 103).
@@ -400,7 +403,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "credits.tasks.credits_monthly_allowance_grant",
         "schedule": crontab(minute="5", hour="0"),
     },
-    # Every 5 minutes: release holds older than AI_HOLD_MAX_AGE_SECONDS (a dead process's).
+    # Every 5 minutes: charge reservations not renewed for AI_HOLD_MAX_AGE_SECONDS (a dead
+    # process's) their whole hold (docs/decisions/107).
     "credits-release-stale-holds": {
         "task": "credits.tasks.credits_release_stale_holds",
         "schedule": timedelta(minutes=5),

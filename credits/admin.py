@@ -241,7 +241,7 @@ class CreditAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(CreditReservation)
 class CreditReservationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """What AI requests hold now: an open one past its lease belongs to a dead process and is
-    released by the sweep (docs/decisions/100)."""
+    charged its whole reservation by the sweep (docs/decisions/100, 107)."""
 
     list_display = ("hold", "workspace", "held", "extensions", "state", "renewed_at", "closed_at")
     list_filter = ("state",)

@@ -49,3 +49,15 @@ class ConcurrencyLimitError(CreditsError):
             "has finished."
         )
         self.limit = limit
+
+
+class ReservationExpiredError(CreditsError):
+    """The sweep already charged this reservation whole: its lease had expired (its process
+    stopped renewing it). The request must not be charged or recorded again."""
+
+    def __init__(self, *, hold_id: int, charged: int):
+        super().__init__(
+            f"Hold {hold_id} was charged {charged:,} credits by the sweep: its lease expired."
+        )
+        self.hold_id = hold_id
+        self.charged = charged

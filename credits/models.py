@@ -11,8 +11,9 @@ Invariants (each enforced by the database, not only by Python):
 - ``(workspace, idempotency_key)`` is unique (``credits_entry_unique_idempotency_key``): a
   repeated operation cannot be applied twice.
 - A hold is settled at most once and released at most once
-  (``credits_entry_one_settle_one_release_per_hold``); a settle after a release is the late
-  charge of a request whose reservation the sweep took back (its lease had expired).
+  (``credits_entry_one_settle_one_release_per_hold``). A reservation whose lease expired (its
+  process died) is settled by the sweep for its whole ``held``; a settle after a release is
+  the late charge of a request released before that rule (docs/decisions/107).
 - Every hold has one ``CreditReservation``: the mutable state the append-only entries cannot
   carry (credits set aside now, lease, open or closed). ``CreditAccount.open_reservations``
   counts a workspace's open ones, moved in the same UPDATE as the balance.
@@ -57,6 +58,9 @@ class ReservationState(models.TextChoices):
     OPEN = "open", "In progress"
     SETTLED = "settled", "Settled"
     RELEASED = "released", "Released"
+    # Closed by the sweep: its process died before it ended the request, so the usage was never
+    # seen and the whole reservation is charged (docs/decisions/107).
+    EXPIRED = "expired", "Charged: its process died"
 
 
 # How bad each state is: an alert is sent only when the state gets worse.
@@ -352,9 +356,12 @@ class CreditReservation(models.Model):
     row is updated while the request runs and closed once.
 
     - ``held`` is the hold plus its extensions while open (the credits set aside now);
-    - the serving process renews ``renewed_at`` while the request runs; the sweep releases an
-      open reservation not renewed for ``AI_HOLD_MAX_AGE_SECONDS`` (its process died);
-    - a reservation leaves ``open`` once, to ``settled`` or ``released``
+    - the serving process renews ``renewed_at`` while the request runs; the sweep charges an
+      open reservation not renewed for ``AI_HOLD_MAX_AGE_SECONDS`` its whole ``held`` (its
+      process died; the usage was never seen), state ``expired`` (docs/decisions/107);
+    - ``context`` is what the caller stored to account for the request should its process
+      die (the AI gateway's usage row); credits never reads it;
+    - a reservation leaves ``open`` once, to ``settled``, ``released`` or ``expired``
       (``credits_reservation_closed_when_not_open``).
     """
 
@@ -371,6 +378,11 @@ class CreditReservation(models.Model):
     )
     renewed_at = models.DateTimeField(help_text="The serving process's last sign of life.")
     closed_at = models.DateTimeField(null=True, blank=True)
+    context = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The caller's: what it needs to account for the request if its process dies.",
+    )
 
     class Meta:
         constraints = [

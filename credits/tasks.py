@@ -28,13 +28,13 @@ def credits_monthly_allowance_grant() -> int:
 
 @shared_task(name="credits.tasks.credits_release_stale_holds", ignore_result=True, acks_late=True)
 def credits_release_stale_holds() -> int:
-    """Release reservations whose lease expired (their process died)."""
-    released = services.credits_release_stale_holds(
+    """Charge reservations whose lease expired (their process died) their whole hold."""
+    charged = services.credits_release_stale_holds(
         older_than=datetime.timedelta(seconds=settings.AI_HOLD_MAX_AGE_SECONDS)
     )
-    if released:
-        logger.warning("Released %d stale credit holds.", released)
-    return released
+    if charged:
+        logger.warning("Charged %d stale credit reservations whole: their process died.", charged)
+    return charged
 
 
 @shared_task(

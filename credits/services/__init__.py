@@ -17,6 +17,7 @@ from ..exceptions import (
     IdempotencyConflictError,
     InsufficientCreditsError,
     MemberCreditLimitError,
+    ReservationExpiredError,
 )
 from .alerts import alert_state_for, credits_alert_email_send, low_balance_threshold
 from .grants import (
@@ -36,12 +37,12 @@ from .limits import (
 )
 from .reservations import (
     STALE_HOLD_REASON,
-    ReleasedReservation,
+    ExpiredReservation,
     credits_extend,
     credits_hold,
     credits_release,
     credits_release_stale_holds,
-    credits_reservations_release_expired,
+    credits_reservations_charge_expired,
     credits_reservations_renew,
     credits_settle,
 )
@@ -52,12 +53,13 @@ __all__ = [
     "STALE_HOLD_REASON",
     "ConcurrencyLimitError",
     "CreditsError",
+    "ExpiredReservation",
     "HoldAlreadyClosedError",
     "IdempotencyConflictError",
     "InsufficientCreditsError",
     "MemberCreditLimitError",
     "MemberLimit",
-    "ReleasedReservation",
+    "ReservationExpiredError",
     "alert_state_for",
     "credits_adjust",
     "credits_alert_email_send",
@@ -71,7 +73,7 @@ __all__ = [
     "credits_refund",
     "credits_release",
     "credits_release_stale_holds",
-    "credits_reservations_release_expired",
+    "credits_reservations_charge_expired",
     "credits_reservations_renew",
     "credits_settle",
     "equal_share",

@@ -10,8 +10,12 @@ update, terminate).
 - ``credits_settle`` charges the real cost and gives back the rest, or, after a release,
   charges what the balance covers (a late settle); any usage the balance cannot cover is
   recorded as written off (a shortfall);
-- ``credits_release`` gives a reservation back whole; ``credits_release_stale_holds`` does so
-  for those whose lease expired (their process died).
+- ``credits_release`` gives a reservation back whole;
+- ``credits_reservations_charge_expired`` (``credits_release_stale_holds``) charges those whose
+  lease expired their whole ``held``: their process died and the usage was never seen, so the
+  reservation is the bound charged (docs/decisions/107). In the same transaction it hands
+  each to ``CREDITS_EXPIRED_RESERVATION_RECORDER`` (the AI gateway writes the usage row), so
+  credits imports nothing of its callers.
 
 Each closes the reservation at most once, under its row lock (see ``ledger`` for the order).
 """
@@ -20,11 +24,14 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from workspaces.models import Workspace
 
@@ -33,6 +40,7 @@ from ..exceptions import (
     CreditsError,
     IdempotencyConflictError,
     InsufficientCreditsError,
+    ReservationExpiredError,
 )
 from ..models import (
     CreditAccount,
@@ -53,17 +61,23 @@ from .limits import (
 
 logger = logging.getLogger("credits.services")
 
-STALE_HOLD_REASON = "released by the stale-hold sweep: the request's process stopped renewing it"
+STALE_HOLD_REASON = (
+    "charged its whole reservation by the stale-hold sweep: the request's process died "
+    "(stopped renewing it), so its usage was never seen"
+)
 
 
 @dataclass(frozen=True, slots=True)
-class ReleasedReservation:
-    """One reservation the sweep released."""
+class ExpiredReservation:
+    """One reservation the sweep charged whole: its process died."""
 
     workspace_id: int
     hold_id: int
-    credits: int
-    renewed_at: datetime.datetime
+    user_id: int | None
+    credits: int  # charged: what the reservation held
+    created_at: datetime.datetime  # the hold: when the request began
+    renewed_at: datetime.datetime  # the process's last sign of life
+    context: Any  # what the caller stored with the reservation (``credits_hold``)
 
 
 def _require_hold(hold: CreditEntry) -> None:
@@ -78,10 +92,12 @@ def credits_hold(
     idempotency_key: str,
     user=None,
     max_open: int | None = None,
+    context: Any = None,
 ) -> CreditEntry:
     """Reserve credits for a request, or raise InsufficientCreditsError (balance),
     MemberCreditLimitError (the user's monthly limit) or ConcurrencyLimitError (``max_open``
-    requests of the workspace already in progress)."""
+    requests of the workspace already in progress). ``context`` (JSON) is stored with the
+    reservation, unread, for the recorder of a reservation whose process dies."""
     require_amount(amount)
     key = require_key(idempotency_key)
     user_id = getattr(user, "pk", None)
@@ -109,7 +125,11 @@ def credits_hold(
             member=member,
             fields={"actor_id": user_id},
             then=lambda entry: CreditReservation.objects.create(
-                hold=entry, workspace_id=workspace.pk, held=amount, renewed_at=entry.created_at
+                hold=entry,
+                workspace_id=workspace.pk,
+                held=amount,
+                renewed_at=entry.created_at,
+                context=context,
             ),
         )
         return posted.entry
@@ -209,7 +229,9 @@ def credits_settle(*, hold: CreditEntry, amount: int, held: int | None = None) -
     Usage above the reservation is taken from the balance as far as it covers it; the
     shortfall is recorded on the entry (``written_off``) so the balance never goes below
     zero. After a release (the sweep took the reservation for dead), the whole cost is
-    charged that way: a late settle. A second call returns the first result. ``held`` is the
+    charged that way: a late settle. After the sweep charged it whole (its lease expired),
+    raises ReservationExpiredError: it is never charged twice. A second call returns the
+    first result. ``held`` is the
     caller's own count of what the reservation holds (saves reading it). Works inside a
     caller's transaction, e.g. one that also writes the usage row.
     """
@@ -231,17 +253,45 @@ def credits_settle(*, hold: CreditEntry, amount: int, held: int | None = None) -
         raise CreditsError(f"Hold {hold.pk} has no reservation.")
     if state == ReservationState.SETTLED:
         return _settle_replay(hold, amount)
+    if state == ReservationState.EXPIRED:
+        raise _expired(hold)
     logger.warning("credits late settle: hold=%s usage=%s", hold.pk, amount)
     return _settle(hold, amount, held=0, closing=False)
 
 
-def _settle(hold: CreditEntry, amount: int, *, held: int, closing: bool) -> CreditEntry:
+def _expired(hold: CreditEntry) -> ReservationExpiredError:
+    charged = (
+        CreditEntry.objects.filter(hold=hold, kind=EntryKind.SETTLE)
+        .values_list("charged", flat=True)
+        .first()
+    )
+    logger.warning("credits settle after the sweep charged it: hold=%s", hold.pk)
+    return ReservationExpiredError(hold_id=hold.pk, charged=charged or 0)
+
+
+def _settle(
+    hold: CreditEntry,
+    amount: int,
+    *,
+    held: int,
+    closing: bool,
+    expired_before: datetime.datetime | None = None,
+    then_too: Callable[[CreditEntry], None] | None = None,
+) -> CreditEntry:
+    """Settle ``amount`` against ``held``. ``expired_before``: the sweep's, closing only a
+    reservation not renewed since (state ``expired``), ``then_too`` run in its transaction."""
     excess = amount - held
+    reservation = CreditReservation.objects.filter(
+        pk=hold.pk, state=ReservationState.OPEN, held=held
+    )
+    if expired_before is not None:
+        reservation = reservation.filter(renewed_at__lt=expired_before)
 
     def close() -> None:
-        closed = CreditReservation.objects.filter(
-            pk=hold.pk, state=ReservationState.OPEN, held=held
-        ).update(state=ReservationState.SETTLED, closed_at=timezone.now())
+        closed = reservation.update(
+            state=ReservationState.SETTLED if expired_before is None else ReservationState.EXPIRED,
+            closed_at=timezone.now(),
+        )
         if not closed:
             raise _Closed
 
@@ -252,6 +302,7 @@ def _settle(hold: CreditEntry, amount: int, *, held: int, closing: bool) -> Cred
             "actor_id": hold.actor_id,
             "charged": amount if excess <= 0 else held + collected,
             "written_off": max(0, excess - collected),
+            "reason": "" if expired_before is None else STALE_HOLD_REASON,
         }
 
     def then(entry: CreditEntry) -> None:
@@ -263,6 +314,8 @@ def _settle(hold: CreditEntry, amount: int, *, held: int, closing: bool) -> Cred
                 amount,
                 entry.written_off,
             )
+        if then_too is not None:
+            then_too(entry)
 
     return ledger_post(
         workspace_id=hold.workspace_id,
@@ -342,50 +395,74 @@ def credits_release(*, hold: CreditEntry, reason: str = "") -> CreditEntry:
     reason = (reason or "").strip()
     if len(reason) > 500:
         raise ValueError("A reason is at most 500 characters.")
-    entry, _released = _release(hold, reason=reason)
+    entry, released = _release(hold, reason=reason)
+    if not released and entry is not None and entry.kind == EntryKind.SETTLE:
+        state = CreditReservation.objects.filter(pk=hold.pk).values_list("state", flat=True)
+        if state.first() == ReservationState.EXPIRED:
+            raise _expired(hold)
     return entry
 
 
-def credits_reservations_release_expired(
+def credits_reservations_charge_expired(
     *, older_than: datetime.timedelta | None = None
-) -> list[ReleasedReservation]:
-    """Release every open reservation whose lease was not renewed for ``older_than``
-    (default ``AI_HOLD_MAX_AGE_SECONDS``): its process died. Return those released now.
+) -> list[ExpiredReservation]:
+    """Charge every open reservation whose lease was not renewed for ``older_than`` (default
+    ``AI_HOLD_MAX_AGE_SECONDS``) its whole ``held``: its process died, the usage was never
+    seen, and what it held is the bound that covers what the provider produced (a stream
+    extends at three quarters of what it holds; docs/decisions/107). Return those charged now.
 
-    A live request renews its lease, so it is never released; a settle racing with the sweep
-    wins or loses on the reservation's row lock, and a settle that comes after still charges.
+    Each is settled through the settle path (state ``expired``, the entry's reason says why)
+    and handed, in the same transaction, to ``CREDITS_EXPIRED_RESERVATION_RECORDER`` (a dotted
+    path; the AI gateway writes the request's one usage row). A live request renews its lease,
+    so it is never charged; a settle racing with the sweep wins or loses on the reservation's
+    row lock, and one that comes after raises ReservationExpiredError (never charged twice).
     """
     if older_than is None:
         older_than = datetime.timedelta(seconds=settings.AI_HOLD_MAX_AGE_SECONDS)
     cutoff = timezone.now() - older_than
+    path = getattr(settings, "CREDITS_EXPIRED_RESERVATION_RECORDER", "")
+    recorder = import_string(path) if path else None
     expired = (
         CreditReservation.objects.filter(state=ReservationState.OPEN, renewed_at__lt=cutoff)
         .order_by("pk")
-        .values_list("pk", flat=True)
+        .values_list("pk", "held", "renewed_at", "context")
     )
-    released = []
-    for hold_id in list(expired[:10_000]):
+    charged = []
+    for hold_id, held, renewed_at, context in list(expired[:10_000]):
         hold = CreditEntry.objects.get(pk=hold_id)
-        entry, now = _release(hold, reason=STALE_HOLD_REASON, renewed_before=cutoff)
-        if now:
-            reservation = CreditReservation.objects.get(pk=hold_id)
-            released.append(
-                ReleasedReservation(
-                    workspace_id=hold.workspace_id,
-                    hold_id=hold_id,
-                    credits=entry.amount,
-                    renewed_at=reservation.renewed_at,
-                )
+        item = ExpiredReservation(
+            workspace_id=hold.workspace_id,
+            hold_id=hold_id,
+            user_id=hold.actor_id,
+            credits=held,
+            created_at=hold.created_at,
+            renewed_at=renewed_at,
+            context=context,
+        )
+        try:
+            _settle(
+                hold,
+                held,
+                held=held,
+                closing=True,
+                expired_before=cutoff,
+                then_too=(lambda _entry, item=item: recorder(item)) if recorder else None,
             )
-            logger.warning(
-                "credits stale reservation released: workspace=%s hold=%s credits=%s",
-                hold.workspace_id,
-                hold_id,
-                entry.amount,
-            )
-    return released
+        except _Closed:
+            continue  # renewed, extended, settled or released meanwhile: its process is alive
+        except Exception:
+            logger.exception("credits stale reservation not charged: hold=%s", hold_id)
+            continue
+        charged.append(item)
+        logger.warning(
+            "credits stale reservation charged: workspace=%s hold=%s credits=%s",
+            hold.workspace_id,
+            hold_id,
+            held,
+        )
+    return charged
 
 
 def credits_release_stale_holds(*, older_than: datetime.timedelta | None = None) -> int:
-    """Release the reservations whose lease expired; return how many were released now."""
-    return len(credits_reservations_release_expired(older_than=older_than))
+    """Charge the reservations whose lease expired; return how many were charged now."""
+    return len(credits_reservations_charge_expired(older_than=older_than))

@@ -4,7 +4,8 @@ provider billed (or a bound covering it, never 0 once the provider produced some
 leaves the ledger equal to the balance with no request counted as in progress.
 
 A worker killed mid-request is the one ending no code of the request runs for: the sweep
-releases its reservation (tests/served_app/test_metering_served.py).
+charges its whole reservation and writes its usage row (decision 107;
+tests/ai_gateway/test_process_died.py, tests/served_app/test_metering_served.py).
 """
 
 import json

@@ -3,6 +3,7 @@ event, and a stream the provider breaks or the client abandons charged for what 
 produced, the rest of the hold released."""
 
 import asyncio
+import contextlib
 import json
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -145,9 +146,12 @@ def test_a_cancelled_relay_settles_once(workspace, member_user, funded, standin)
         received = []
 
         async def relay():
-            async for chunk in stream:
-                received.append(chunk)
-                await asyncio.sleep(3600)  # a client that stopped reading
+            # As Django's ASGI handler relays a streaming response: the iterator is closed
+            # when the relay ends, also when it is cancelled.
+            async with contextlib.aclosing(aiter(stream)) as chunks:
+                async for chunk in chunks:
+                    received.append(chunk)
+                    await asyncio.sleep(3600)  # a client that stopped reading
 
         task = asyncio.ensure_future(relay())
         while not received:

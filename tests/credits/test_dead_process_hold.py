@@ -1,5 +1,5 @@
 """A real process dies (SIGKILL) while its AI request waits for the provider: its hold stays
-open until the stale-hold sweep releases it."""
+open until the stale-hold sweep charges it whole and writes its usage row (decision 107)."""
 
 import datetime
 import os
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from ai_gateway.models import AIRequest
 from credits.models import CreditEntry, EntryKind
 from credits.selectors import credits_balance
 from credits.services import STALE_HOLD_REASON, credits_grant, credits_release_stale_holds
@@ -38,7 +39,9 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def test_the_sweep_releases_the_hold_of_a_killed_process(on_postgres, standin, settings):
+def test_the_sweep_charges_the_hold_of_a_killed_process_and_records_it(
+    on_postgres, standin, settings
+):
     workspace = WorkspaceFactory(name="Dying", slug="dying")
     MembershipFactory(workspace=workspace, role="admin")
     credits_grant(workspace=workspace, amount=100_000, reason="Test")
@@ -77,8 +80,19 @@ def test_the_sweep_releases_the_hold_of_a_killed_process(on_postgres, standin, s
     assert not CreditEntry.objects.filter(hold=hold).exists()  # leaked ...
     assert credits_balance(workspace=workspace) == 100_000 - hold.held
 
-    # ... until the sweep (here: with no minimum age) gives it back, with its reason.
+    # ... until the sweep (here: with no minimum age) charges it whole, with its reason: the
+    # usage was never seen, the request was at the provider.
     assert credits_release_stale_holds(older_than=datetime.timedelta(0)) == 1
-    release = CreditEntry.objects.get(hold=hold)
-    assert (release.kind, release.reason) == (EntryKind.RELEASE, STALE_HOLD_REASON)
-    assert credits_balance(workspace=workspace) == 100_000
+    charge = CreditEntry.objects.get(hold=hold)
+    assert (charge.kind, charge.charged, charge.reason) == (
+        EntryKind.SETTLE,
+        hold.held,
+        STALE_HOLD_REASON,
+    )
+    assert credits_balance(workspace=workspace) == 100_000 - hold.held
+    [row] = AIRequest.objects.filter(workspace=workspace)
+    assert (row.outcome, row.credits_charged, row.model) == (
+        "process_died",
+        hold.held,
+        "claude-sonnet-5",
+    )

@@ -1,4 +1,5 @@
-"""Holds never leak: the stale-hold sweep releases what a dead process left open."""
+"""Holds never leak: the stale-hold sweep charges what a dead process left open its whole
+reservation (docs/decisions/107), never a live one, and never twice."""
 
 import datetime
 
@@ -11,8 +12,10 @@ from credits.models import CreditEntry, CreditReservation, EntryKind
 from credits.selectors import credits_balance
 from credits.services import (
     STALE_HOLD_REASON,
+    ReservationExpiredError,
     credits_grant,
     credits_hold,
+    credits_release,
     credits_release_stale_holds,
     credits_reservations_renew,
     credits_settle,
@@ -50,7 +53,7 @@ def old_clock(monkeypatch):
 
 
 @pytest.mark.django_db
-def test_the_sweep_releases_only_old_open_holds_with_a_reason(workspace, old_clock):
+def test_the_sweep_charges_only_old_open_holds_with_a_reason(workspace, old_clock):
     credits_grant(workspace=workspace, amount=1_000, reason="Test")
     with old_clock:
         stale = credits_hold(workspace=workspace, amount=100, idempotency_key="dead")
@@ -60,33 +63,40 @@ def test_the_sweep_releases_only_old_open_holds_with_a_reason(workspace, old_clo
 
     assert credits_release_stale_holds(older_than=MAX_AGE) == 1
 
-    release = CreditEntry.objects.get(hold=stale)
-    assert (release.kind, release.amount, release.reason) == (
-        EntryKind.RELEASE,
+    charge = CreditEntry.objects.get(hold=stale)
+    assert (charge.kind, charge.amount, charge.charged, charge.reason) == (
+        EntryKind.SETTLE,
+        0,
         100,
         STALE_HOLD_REASON,
     )
+    assert CreditReservation.objects.get(pk=stale.pk).state == "expired"
     assert not CreditEntry.objects.filter(hold=fresh).exists()
     assert CreditEntry.objects.get(hold=settled).kind == EntryKind.SETTLE
-    assert credits_balance(workspace=workspace) == 1_000 - 40 - 100 == entries_sum(workspace)
-    # Idempotent: a second sweep finds nothing left to release.
+    # The stale hold stays charged, the fresh one stays held.
+    assert credits_balance(workspace=workspace) == 1_000 - 40 - 100 - 100 == entries_sum(workspace)
+    # Idempotent: a second sweep finds nothing left to charge.
     assert credits_release_stale_holds(older_than=MAX_AGE) == 0
-    assert CreditEntry.objects.filter(kind=EntryKind.RELEASE).count() == 1
+    assert CreditEntry.objects.filter(hold=stale).count() == 1
 
 
 @pytest.mark.django_db
-def test_a_settle_after_the_sweep_still_charges(workspace, old_clock):
+def test_a_settle_after_the_sweep_does_not_charge_twice(workspace, old_clock):
     credits_grant(workspace=workspace, amount=1_000, reason="Test")
     with old_clock:
         hold = credits_hold(workspace=workspace, amount=100, idempotency_key="dead")
     credits_release_stale_holds(older_than=MAX_AGE)
-    late = credits_settle(hold=hold, amount=60)
-    assert (late.kind, late.charged, late.written_off) == (EntryKind.SETTLE, 60, 0)
-    assert credits_balance(workspace=workspace) == 940 == entries_sum(workspace)
+    with pytest.raises(ReservationExpiredError) as raised:
+        credits_settle(hold=hold, amount=60)
+    assert raised.value.charged == 100
+    with pytest.raises(ReservationExpiredError):
+        credits_release(hold=hold)
+    assert CreditEntry.objects.filter(hold=hold).count() == 1
+    assert credits_balance(workspace=workspace) == 900 == entries_sum(workspace)
 
 
 @pytest.mark.django_db
-def test_the_sweep_releases_by_lease_not_by_age(workspace, old_clock):
+def test_the_sweep_charges_by_lease_not_by_age(workspace, old_clock):
     credits_grant(workspace=workspace, amount=1_000, reason="Test")
     with old_clock:
         renewed = credits_hold(workspace=workspace, amount=100, idempotency_key="long")
@@ -94,11 +104,11 @@ def test_the_sweep_releases_by_lease_not_by_age(workspace, old_clock):
     assert credits_reservations_renew(hold_ids=[renewed.pk]) == 1  # its process is alive
 
     assert credits_release_stale_holds(older_than=MAX_AGE) == 1
-    assert CreditEntry.objects.get(hold=dead).kind == EntryKind.RELEASE
+    assert CreditEntry.objects.get(hold=dead).charged == 100
     assert not CreditEntry.objects.filter(hold=renewed).exists()
     settle = credits_settle(hold=renewed, amount=100)
     assert settle.charged == 100
-    assert credits_balance(workspace=workspace) == 900 == entries_sum(workspace)
+    assert credits_balance(workspace=workspace) == 800 == entries_sum(workspace)
 
 
 @pytest.mark.django_db
@@ -110,7 +120,7 @@ def test_the_beat_task_uses_the_max_age_setting(workspace, old_clock, settings):
     assert sweep_task.delay().get() == 0
     settings.AI_HOLD_MAX_AGE_SECONDS = 1500
     assert sweep_task.delay().get() == 1
-    assert credits_balance(workspace=workspace) == 1_000
+    assert credits_balance(workspace=workspace) == 900  # charged, not given back
 
 
 def test_the_sweep_is_on_the_beat_schedule_and_the_lease_is_renewed_well_within_it():
@@ -138,13 +148,17 @@ def test_sweeps_racing_with_settles_close_every_hold_exactly_once(on_postgres, o
         return credits_settle(hold=holds[i // 2 % 20], amount=30)
 
     results = run_in_threads(30, work)
-    assert not [r for r in results if isinstance(r, Exception)], results
+    late = [r for r in results if isinstance(r, ReservationExpiredError)]
+    assert not [r for r in results if isinstance(r, Exception) and r not in late], results
     closes = CreditEntry.objects.filter(hold__in=holds)
-    released = closes.filter(kind=EntryKind.RELEASE).count()
-    settled = closes.filter(kind=EntryKind.SETTLE).count()
-    assert released == sum(r for r in results if isinstance(r, int))
-    assert settled == 15  # each settle charged, late when the sweep came first
-    assert set(closes.values_list("hold", flat=True)) == {h.pk for h in holds}  # none left
+    assert not closes.filter(kind=EntryKind.RELEASE).exists()
+    assert closes.filter(kind=EntryKind.SETTLE).count() == 20  # each hold closed once
+    swept = closes.filter(reason=STALE_HOLD_REASON)
+    assert swept.count() == sum(r for r in results if isinstance(r, int))
+    assert swept.count() == 5 + len(late)  # the five nobody settles, and each lost race
+    assert set(swept.values_list("charged", flat=True)) == {100}
+    assert set(closes.exclude(reason=STALE_HOLD_REASON).values_list("charged", flat=True)) <= {30}
     assert not CreditReservation.objects.filter(state="open").exists()
-    expected = 100_000 - 30 * settled
-    assert credits_balance(workspace=workspace) == expected == entries_sum(workspace)
+    charged = closes.aggregate(s=Sum("charged"))["s"]
+    assert charged == 100 * swept.count() + 30 * (15 - len(late))
+    assert credits_balance(workspace=workspace) == 100_000 - charged == entries_sum(workspace)

@@ -1,5 +1,6 @@
 """A server process killed in the middle of a request (SIGKILL: no code of ours runs) leaves
-its hold open; the periodic stale-hold sweep releases it with an entry saying why."""
+its hold open; the periodic stale-hold sweep charges it whole with an entry saying why, and
+writes the request's usage row (docs/decisions/107)."""
 
 import contextlib
 import os
@@ -20,9 +21,7 @@ SWEEP = (
 )
 
 
-def test_a_hold_left_by_a_killed_server_is_released_by_the_sweep(
-    served_database, standin, tmp_path
-):
+def test_a_hold_left_by_a_killed_server_is_charged_by_the_sweep(served_database, standin, tmp_path):
     app = start(
         make_serve_command,
         database=served_database,
@@ -65,19 +64,22 @@ def test_a_hold_left_by_a_killed_server_is_released_by_the_sweep(
         )
         assert kinds == [("grant",), ("hold",)]  # nothing closed the hold
         assert app.manage("shell", "-v0", "-c", SWEEP).strip() == "1"
-        [(amount, reason)] = app.database.rows(
-            f"SELECT e.amount, e.reason FROM credits_creditentry e"
-            f" WHERE e.kind = 'release' AND e.{of_workspace}"
+        [(charged, reason)] = app.database.rows(
+            f"SELECT e.charged, e.reason FROM credits_creditentry e"
+            f" WHERE e.kind = 'settle' AND e.{of_workspace}"
         )
         [(held,)] = app.database.rows(
             f"SELECT amount FROM credits_creditentry WHERE kind = 'hold' AND {of_workspace}"
         )
-        assert amount == -held
+        assert charged == -held
         assert "stale-hold sweep" in reason
         [(balance,)] = app.database.rows(
             f"SELECT balance FROM credits_creditaccount WHERE {of_workspace}"
         )
-        assert balance == 500000
+        assert balance == 500000 + held
+        assert app.database.rows(
+            f"SELECT outcome, credits_charged FROM ai_gateway_airequest WHERE {of_workspace}"
+        ) == [("process_died", -held)]
         assert app.manage("shell", "-v0", "-c", SWEEP).strip() == "0"  # a second sweep does nothing
     finally:
         standin.state.latency = 0.0

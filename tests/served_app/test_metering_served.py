@@ -158,7 +158,7 @@ def test_a_stream_longer_than_the_lease_is_charged_in_full_while_the_sweep_runs(
     assert _balance(app, "longrun") == 100_000 - expected
 
 
-def test_the_sweep_leaves_a_live_request_and_releases_a_killed_servers(
+def test_the_sweep_leaves_a_live_request_and_charges_a_killed_servers(
     served_database, standin, tmp_path
 ):
     app = start(
@@ -188,9 +188,7 @@ def test_the_sweep_leaves_a_live_request_and_releases_a_killed_servers(
             )
         )
         time.sleep(LEASE_SECONDS + 1)  # older than a lease, but renewed: alive
-        assert (
-            app.manage("release_stale_holds").strip().endswith("Released 0 stale reservation(s).")
-        )
+        assert app.manage("release_stale_holds").strip().endswith("Charged 0 stale reservation(s).")
 
         os.killpg(app.process.pid, signal.SIGKILL)
         app.process.wait()
@@ -198,16 +196,22 @@ def test_the_sweep_leaves_a_live_request_and_releases_a_killed_servers(
         time.sleep(LEASE_SECONDS + 0.5)  # nobody renews it any more
         out = app.manage("release_stale_holds")
         assert "of 'killed-lease'" in out and out.strip().endswith(
-            "Released 1 stale reservation(s)."
+            "Charged 1 stale reservation(s)."
         )
-        kinds = [kind for kind, *_ in _ledger(app, "killed-lease")]
-        assert kinds == ["grant", "hold", "release"]
-        assert _balance(app, "killed-lease") == 500_000
+        # Charged its whole reservation (the bound on what the provider billed: its usage was
+        # never seen), through the settle path, and recorded in the request's one usage row.
+        ledger = _ledger(app, "killed-lease")
+        [(_, hold, _, _)] = [entry for entry in ledger if entry[0] == "hold"]
+        assert ledger[1:] == [("hold", hold, 0, 0), ("settle", 0, -hold, 0)]
+        assert _balance(app, "killed-lease") == 500_000 + hold
         [(state,)] = app.database.rows(
             "SELECT state FROM credits_creditreservation r JOIN credits_creditentry e"
             f" ON e.id = r.hold_id WHERE e.{_of('killed-lease')}"
         )
-        assert state == "released"
+        assert state == "expired"
+        assert _rows(app, "killed-lease") == [("process_died", -hold, 0, 0)]
+        assert app.manage("release_stale_holds").strip() == "Charged 0 stale reservation(s)."
+        assert len(_rows(app, "killed-lease")) == 1
     finally:
         standin.state.latency = 0.0
         app.stop()
