@@ -24,7 +24,11 @@ def test_every_current_sdk_model_and_every_standin_model_has_a_price():
 
 
 def test_every_price_is_a_positive_integer_and_output_dearer_than_input(settings):
-    for model in settings.AI_MODEL_PRICES:
+    # Anthropic's models; OpenAI's and Gemini's rows (no cache-write price, embeddings with
+    # no output) are charged as their providers bill in test_provider_apis_served.py.
+    claude = [model for model in settings.AI_MODEL_PRICES if model.startswith("claude-")]
+    assert claude
+    for model in claude:
         price = get_price(model)
         for value in (price.input, price.output, price.cache_read, price.cache_write):
             assert isinstance(value, int) and value > 0, model
