@@ -302,7 +302,9 @@ def _record_check_locked(
             return None, ""
         previous = current.status
         current.last_checked_at = now
-        update_fields = ["last_checked_at", "updated_at", "last_error"]
+        # Not updated_at: a check changes the key's status, not the key, and the settings
+        # page's "Last changed … by <admin>" must not say the admin changed it now.
+        update_fields = ["last_checked_at", "last_error"]
         if new_status is None:
             current.last_error = result.reason[:300]
         else:
