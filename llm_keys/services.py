@@ -339,8 +339,30 @@ def _enqueue_invalid_notice(llm_key_id: int) -> None:
         llm_key_invalid_notify(llm_key_id)
 
 
+# What found a key invalid, in the words of the e-mail, by the actor of its audit event.
+FOUND_BY = {
+    "system (periodic check)": "the periodic check found it invalid",
+    "system (AI request refused by Anthropic)": "Anthropic refused an AI request made with it",
+}
+
+
+def _found_by(workspace_id: int) -> str:
+    event = (
+        KeyEvent.objects.filter(workspace_id=workspace_id, action=KeyEvent.Action.BECAME_INVALID)
+        .select_related("actor")
+        .order_by("-id")
+        .first()
+    )
+    if event is None:
+        return "a check found it invalid"
+    if event.actor_id is not None:
+        return f"a check by {event.actor_display} found it invalid"
+    return FOUND_BY.get(event.actor_label, "a check found it invalid")
+
+
 def notify_admins_key_invalid(workspace_id: int, reason: str, *, masked: str = "") -> int:
-    """E-mail every admin of the workspace that its key stopped working. Returns the count."""
+    """E-mail every admin of the workspace that its key stopped working, saying what found
+    it (the periodic check, a refused AI request, an admin's check). Returns the count."""
     workspace = Workspace.objects.get(pk=workspace_id)
     recipients = list(
         Membership.objects.filter(workspace=workspace, role=Membership.Role.ADMIN)
@@ -352,7 +374,7 @@ def notify_admins_key_invalid(workspace_id: int, reason: str, *, masked: str = "
     link = settings.SITE_URL.rstrip("/") + reverse("llm_key_settings", args=[workspace.slug])
     body = (
         f"The Anthropic API key{' ' + masked if masked else ''} of the workspace "
-        f'"{workspace.name}" stopped working: a check found it invalid '
+        f'"{workspace.name}" stopped working: {_found_by(workspace_id)} '
         f"({format_datetime(timezone.now())}).\n\n"
         f"{reason}\n\n"
         "AI features of this workspace are stopped until a valid key is saved: they do not "
