@@ -314,7 +314,9 @@ def _record_check_locked(
             return None, ""
         previous = current.status
         current.last_checked_at = now
-        update_fields = ["last_checked_at", "updated_at", "last_error"]
+        # Not updated_at: a check changes the key's status, not the key, and the settings
+        # page's "Last changed … by <admin>" must not say the admin changed it now.
+        update_fields = ["last_checked_at", "last_error"]
         if new_status is None:
             current.last_error = result.reason[:300]
         else:
@@ -349,10 +351,34 @@ def _enqueue_invalid_notice(llm_key_id: int) -> None:
         llm_key_invalid_notify(llm_key_id)
 
 
+# What found a key invalid, in the words of the e-mail, by the actor of its audit event.
+FOUND_BY = {
+    "system (periodic check)": "the periodic check found it invalid",
+    "system (AI request refused by Anthropic)": "Anthropic refused an AI request made with it",
+}
+
+
+def _found_by(workspace_id: int, provider: str) -> str:
+    event = (
+        KeyEvent.objects.filter(
+            workspace_id=workspace_id, provider=provider, action=KeyEvent.Action.BECAME_INVALID
+        )
+        .select_related("actor")
+        .order_by("-id")
+        .first()
+    )
+    if event is None:
+        return "a check found it invalid"
+    if event.actor_id is not None:
+        return f"a check by {event.actor_display} found it invalid"
+    return FOUND_BY.get(event.actor_label, "a check found it invalid")
+
+
 def notify_admins_key_invalid(
     workspace_id: int, reason: str, *, masked: str = "", provider: str = Provider.ANTHROPIC
 ) -> int:
-    """E-mail every admin of the workspace that its key for ``provider`` stopped working.
+    """E-mail every admin of the workspace that its key for ``provider`` stopped working,
+    saying what found it (the periodic check, a refused AI request, an admin's check).
     Returns the count."""
     label = shape_for(provider).label
     workspace = Workspace.objects.get(pk=workspace_id)
@@ -366,7 +392,7 @@ def notify_admins_key_invalid(
     link = settings.SITE_URL.rstrip("/") + reverse("llm_key_settings", args=[workspace.slug])
     body = (
         f"The {label} API key{' ' + masked if masked else ''} of the workspace "
-        f'"{workspace.name}" stopped working: a check found it invalid '
+        f'"{workspace.name}" stopped working: {_found_by(workspace_id, provider)} '
         f"({format_datetime(timezone.now())}).\n\n"
         f"{reason}\n\n"
         f"AI features of this workspace that use {label} are stopped until a valid key is "

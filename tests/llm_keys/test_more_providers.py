@@ -83,7 +83,7 @@ def test_an_unreachable_provider_saves_the_key_unverified(workspace, actor, prov
     assert llm_key.status == KeyStatus.UNVERIFIED
     assert llm_key.status_reason == (
         f"Not verified yet: {LABEL[provider]} could not be reached. "
-        "It will be checked again automatically."
+        "It will be checked again automatically within a few minutes."
     )
 
 
