@@ -499,9 +499,10 @@ def call_failed(call: AICall, error: ProviderError) -> GatewayError:
     return call.refuse(failure)
 
 
-def call_aborted(call: AICall) -> None:
-    """The request stopped for a reason of our own (an exception) before any answer."""
-    call.end(outcome=Outcome.PROVIDER_ERROR)
+def call_aborted(call: AICall, *, outcome: str = Outcome.PROVIDER_ERROR) -> None:
+    """The request stopped before any answer: for a reason of our own (an exception), or
+    because the client left (``Outcome.CLIENT_DISCONNECTED``)."""
+    call.end(outcome=outcome)
 
 
 def provider_failed(error: ProviderError, *, source: str) -> GatewayError:
@@ -661,6 +662,12 @@ async def astream_message(
         )
     except ProviderError as error:
         raise await database_section(call_failed)(call, error) from None
+    except asyncio.CancelledError:
+        # The client left before the provider answered (Stop before the first token): the
+        # user's choice, not the provider's failure.
+        ended = database_section(call_aborted)(call, outcome=Outcome.CLIENT_DISCONNECTED)
+        await asyncio.shield(ended)
+        raise
     except BaseException:
         await asyncio.shield(database_section(call_aborted)(call))
         raise
