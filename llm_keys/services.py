@@ -20,6 +20,7 @@ from workspaces.models import Membership, Workspace
 
 from .crypto import DecryptionError, EncryptedValue, KeyRingError, get_key_ring
 from .models import KeyEvent, KeyStatus, LLMKey, Provider, associated_data_for
+from .selectors import key_found_invalid_by
 
 logger = logging.getLogger(__name__)
 
@@ -352,28 +353,6 @@ def _enqueue_invalid_notice(llm_key_id: int) -> None:
 
 
 # What found a key invalid, in the words of the e-mail, by the actor of its audit event.
-FOUND_BY = {
-    "system (periodic check)": "the periodic check found it invalid",
-    "system (AI request refused by Anthropic)": "Anthropic refused an AI request made with it",
-}
-
-
-def _found_by(workspace_id: int, provider: str) -> str:
-    event = (
-        KeyEvent.objects.filter(
-            workspace_id=workspace_id, provider=provider, action=KeyEvent.Action.BECAME_INVALID
-        )
-        .select_related("actor")
-        .order_by("-id")
-        .first()
-    )
-    if event is None:
-        return "a check found it invalid"
-    if event.actor_id is not None:
-        return f"a check by {event.actor_display} found it invalid"
-    return FOUND_BY.get(event.actor_label, "a check found it invalid")
-
-
 def notify_admins_key_invalid(
     workspace_id: int, reason: str, *, masked: str = "", provider: str = Provider.ANTHROPIC
 ) -> int:
@@ -390,9 +369,10 @@ def notify_admins_key_invalid(
     if not recipients:
         return 0
     link = settings.SITE_URL.rstrip("/") + reverse("llm_key_settings", args=[workspace.slug])
+    found_by = key_found_invalid_by(workspace_id=workspace_id, provider=provider)
     body = (
         f"The {label} API key{' ' + masked if masked else ''} of the workspace "
-        f'"{workspace.name}" stopped working: {_found_by(workspace_id, provider)} '
+        f'"{workspace.name}" stopped working: {found_by} '
         f"({format_datetime(timezone.now())}).\n\n"
         f"{reason}\n\n"
         f"AI features of this workspace that use {label} are stopped until a valid key is "
