@@ -111,7 +111,8 @@ def workspace_home(request: HttpRequest, slug: str) -> HttpResponse:
 def ai_playground(request: HttpRequest, slug: str) -> HttpResponse:
     member = get_member_context(request, slug)
     workspace = member.workspace
-    form = PromptForm(request.POST or None)
+    paid_with = credentials_next(workspace=workspace).source
+    form = PromptForm(request.POST or None, in_usd=paid_with == CredentialSource.BYOK)
     answer: MessageResponse | None = None
     error: GatewayError | None = None
     status = 200
