@@ -15,7 +15,7 @@
   const answer = $("live-answer");
   const answerText = $("live-answer-text");
   const errorBox = $("live-error");
-  const SOURCES = { byok: "the workspace's Anthropic key", platform: "AI credits" };
+  const SOURCES = { byok: "Workspace key", platform: "AI credits" };
   let controller = null;
 
   function field(name) { return form.elements.namedItem(name); }
