@@ -64,12 +64,12 @@ from .database import database_section
 from .errors import (
     BadRequestError,
     ConcurrencyLimitedError,
+    CreditsRefusedError,
     GatewayError,
-    InsufficientCreditsError,
     LLMKeyInvalidError,
     LLMKeyRejectedError,
     LLMKeyUnreadableError,
-    MemberCreditLimitError,
+    MemberLimitRefusedError,
     PlatformNotConfiguredError,
     ProviderFailedError,
     StreamTimedOutError,
@@ -444,10 +444,10 @@ def _reserve(call: AICall, *, amount: int) -> None:
     except LedgerConcurrencyError as exc:
         raise call.refuse(ConcurrencyLimitedError(str(exc))) from None
     except LedgerMemberLimitError as exc:
-        raise call.refuse(MemberCreditLimitError(str(exc))) from None
+        raise call.refuse(MemberLimitRefusedError(str(exc))) from None
     except LedgerInsufficientError as exc:
         raise call.refuse(
-            InsufficientCreditsError(
+            CreditsRefusedError(
                 f"Not enough AI credits: this request needs {amount:,} credits set aside "
                 f"{_reserved_for(call)} and the workspace has {exc.balance:,}. "
                 f"{_what_to_do(call)} Ask a workspace admin to add credits, or save your own "
@@ -859,7 +859,7 @@ class GatewayStream:
                     # is cut.
                     if produced > call.held and not self._stream.summary.finished:
                         outcome = Outcome.CREDITS_EXHAUSTED
-                        notice = InsufficientCreditsError(CREDITS_RAN_OUT_MESSAGE)
+                        notice = CreditsRefusedError(CREDITS_RAN_OUT_MESSAGE)
                         break
         except ProviderError as broken:
             outcome, error = Outcome.PROVIDER_ERROR, broken

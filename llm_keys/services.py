@@ -4,7 +4,6 @@ the Celery tasks and the AI gateway all go through these functions."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -17,6 +16,7 @@ from providers import CheckOutcome, CheckResult, get_adapter
 from providers.keys import KEY_CHARACTERS, other_provider, shape_for
 from workspaces.formatting import format_datetime
 from workspaces.models import Membership, Workspace
+from workspaces.services import Actor
 
 from .crypto import DecryptionError, EncryptedValue, KeyRingError, get_key_ring
 from .models import KeyEvent, KeyStatus, LLMKey, Provider, associated_data_for
@@ -29,7 +29,7 @@ class KeyFormatError(ValueError):
     """The value is not shaped like the provider's API key; no provider was asked."""
 
 
-class KeyRejectedError(Exception):
+class KeyNotSavedError(Exception):
     """The provider refused the key; it was not saved."""
 
     def __init__(self, reason: str):
@@ -39,14 +39,6 @@ class KeyRejectedError(Exception):
 
 class KeyUnreadableError(Exception):
     """A stored key cannot be decrypted with the configured key ring."""
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who made a change: a user, or a label for the system or an operator."""
-
-    user: object | None = None
-    label: str = ""
 
 
 @sensitive_variables("raw_key", "key")
@@ -120,7 +112,7 @@ def llm_key_set(
 ) -> LLMKey:
     """Validate and store a workspace's key, replacing any key it had.
 
-    A key the provider refuses is not saved (KeyRejectedError) and a key already in place
+    A key the provider refuses is not saved (KeyNotSavedError) and a key already in place
     stays. When the provider cannot be reached the key is saved as ``unverified``.
     """
     key = validate_key_format(raw_key, provider)
@@ -135,7 +127,7 @@ def llm_key_set(
             hint=hint,
             detail=result.reason,
         )
-        raise KeyRejectedError(result.reason)
+        raise KeyNotSavedError(result.reason)
 
     now = timezone.now()
     sealed = get_key_ring().encrypt(key, associated_data_for(workspace.pk, provider))
