@@ -66,7 +66,7 @@ class LLMKeyUnreadableError(GatewayError):
     permanent = True
 
 
-class InsufficientCreditsError(GatewayError):
+class CreditsRefusedError(GatewayError):
     """The workspace's AI credits do not cover the most this request can cost."""
 
     error_type = "insufficient_credits"
@@ -75,7 +75,7 @@ class InsufficientCreditsError(GatewayError):
     permanent = True
 
 
-class MemberCreditLimitError(GatewayError):
+class MemberLimitRefusedError(GatewayError):
     """The member's monthly credit limit does not cover the most this request can cost."""
 
     error_type = "member_credit_limit"

@@ -1,16 +1,78 @@
+import re
+
 from django import forms
 from django.conf import settings
 
+from credits.pricing import get_price
+
 DEFAULT_MODEL = "claude-sonnet-5"
+# A dated id ("claude-sonnet-4-5-20250929") is a snapshot of the undated one beside it.
+_DATED = re.compile(r"^(?P<alias>.+)-\d{8}$")
+_PROVIDERS = {"claude": "Anthropic", "gpt": "OpenAI", "o1": "OpenAI", "gemini": "Google"}
+# Tiers as Anthropic's model overview orders them, most capable first.
+_TIERS = {
+    "fable": "frontier",
+    "mythos": "frontier",
+    "opus": "most capable",
+    "sonnet": "balanced",
+    "haiku": "fastest, lowest price",
+}
+_ACRONYMS = {"gpt": "GPT"}
+CREDITS_PER_USD = 10_000
 
 
-def _model_choices() -> list[tuple[str, str]]:
-    return [(name, name) for name in sorted(settings.AI_MODEL_PRICES)]
+def model_name(model: str) -> str:
+    """Return a model's name as people write it: "claude-sonnet-4-5" → "Claude Sonnet 4.5"."""
+    words, version = [], []
+    for part in model.split("-"):
+        (version if part.isdigit() or version else words).append(part)
+    name = " ".join(_ACRONYMS.get(w, w.capitalize()) for w in words)
+    return name + (" " + ".".join(version) if version else "")
+
+
+def _offered_models() -> list[str]:
+    """Return the price table's models, one entry per model: a dated id is left out when the
+    id it is a snapshot of is offered too."""
+    models = set(settings.AI_MODEL_PRICES)
+    return [m for m in models if not ((dated := _DATED.match(m)) and dated["alias"] in models)]
+
+
+def _sort_key(model: str) -> tuple:
+    words = model.split("-")
+    family = words[1] if len(words) > 1 else ""
+    tiers = list(_TIERS)
+    version = tuple(-int(p) for p in words if p.isdigit())
+    version += (0,) * (3 - len(version))  # 5.2 before 5.1 before 5
+    return (tiers.index(family) if family in tiers else len(tiers), version, model)
+
+
+def model_choices(*, in_usd: bool = False) -> list:
+    """Return Try AI's model choices: name, tier and price per million tokens (credits, or the
+    US$ list price for a workspace paying with its own key), grouped by provider when more
+    than one provider has models."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for model in sorted(_offered_models(), key=_sort_key):
+        price = get_price(model)
+        family = model.split("-")[1] if "-" in model else ""
+        tier = _TIERS.get(family)
+        if in_usd:
+            cost = (
+                f"US${price.input / CREDITS_PER_USD:,g} / US${price.output / CREDITS_PER_USD:,g}"
+                " per M tokens in / out"
+            )
+        else:
+            cost = f"{price.input:,} / {price.output:,} credits per M tokens in / out"
+        label = " · ".join(part for part in (model_name(model), tier, cost) if part)
+        provider = _PROVIDERS.get(model.split("-")[0], "Other")
+        groups.setdefault(provider, []).append((model, label))
+    if len(groups) == 1:
+        return next(iter(groups.values()))
+    return list(groups.items())
 
 
 class PromptForm(forms.Form):
     model = forms.ChoiceField(
-        choices=_model_choices,
+        choices=model_choices,
         initial=DEFAULT_MODEL,
         error_messages={"invalid_choice": "That model is not offered: choose one from the list."},
     )
@@ -34,3 +96,7 @@ class PromptForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 5}),
         error_messages={"required": "Write a prompt first."},
     )
+
+    def __init__(self, *args, in_usd: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["model"].choices = model_choices(in_usd=in_usd)

@@ -38,9 +38,9 @@ from .database import database_section
 from .errors import (
     BadRequestError,
     ConcurrencyLimitedError,
+    CreditsRefusedError,
     GatewayError,
-    InsufficientCreditsError,
-    MemberCreditLimitError,
+    MemberLimitRefusedError,
     ProviderFailedError,
 )
 from .models import CredentialSource
@@ -228,10 +228,10 @@ def _reserve(call: AICall, *, amount: int) -> None:
     except LedgerConcurrencyError as exc:
         raise call.refuse(ConcurrencyLimitedError(str(exc))) from None
     except LedgerMemberLimitError as exc:
-        raise call.refuse(MemberCreditLimitError(str(exc))) from None
+        raise call.refuse(MemberLimitRefusedError(str(exc))) from None
     except LedgerInsufficientError as exc:
         raise call.refuse(
-            InsufficientCreditsError(
+            CreditsRefusedError(
                 f"Not enough AI credits: this request needs {amount:,} credits set aside and "
                 f"the workspace has {exc.balance:,}. Lower the output limit or shorten the "
                 f"input; ask a workspace admin to add credits, or save your own {name} key "

@@ -69,12 +69,12 @@ from .database import database_section
 from .errors import (
     BadRequestError,
     ConcurrencyLimitedError,
+    CreditsRefusedError,
     GatewayError,
-    InsufficientCreditsError,
     LLMKeyInvalidError,
     LLMKeyRejectedError,
     LLMKeyUnreadableError,
-    MemberCreditLimitError,
+    MemberLimitRefusedError,
     PlatformNotConfiguredError,
     ProviderFailedError,
     StreamTimedOutError,
@@ -518,10 +518,10 @@ def _reserve(call: AICall, *, amount: int) -> None:
     except LedgerConcurrencyError as exc:
         raise call.refuse(ConcurrencyLimitedError(str(exc))) from None
     except LedgerMemberLimitError as exc:
-        raise call.refuse(MemberCreditLimitError(str(exc))) from None
+        raise call.refuse(MemberLimitRefusedError(str(exc))) from None
     except LedgerInsufficientError as exc:
         raise call.refuse(
-            InsufficientCreditsError(
+            CreditsRefusedError(
                 f"Not enough AI credits: this request needs {amount:,} credits set aside "
                 f"{_reserved_for(call)} and the workspace has {exc.balance:,}. "
                 f"{_what_to_do(call)} Ask a workspace admin to add credits, or save your own "
@@ -574,7 +574,8 @@ def call_failed(call: AICall, error: ProviderError) -> GatewayError:
 
 
 def call_aborted(call: AICall, *, outcome: str = Outcome.PROVIDER_ERROR) -> None:
-    """The request stopped before any answer (an exception of our own, or its client left)."""
+    """The request stopped before any answer: for a reason of our own (an exception), or
+    because the client left (``Outcome.CLIENT_DISCONNECTED``)."""
     call.end(outcome=outcome)
 
 
@@ -735,6 +736,12 @@ async def astream_message(
         )
     except ProviderError as error:
         raise await database_section(call_failed)(call, error) from None
+    except asyncio.CancelledError:
+        # The client left before the provider answered (Stop before the first token): the
+        # user's choice, not the provider's failure.
+        ended = database_section(call_aborted)(call, outcome=Outcome.CLIENT_DISCONNECTED)
+        await asyncio.shield(ended)
+        raise
     except BaseException:
         await asyncio.shield(database_section(call_aborted)(call))
         raise
@@ -945,7 +952,7 @@ class GatewayStream:
                     # is cut.
                     if produced > call.held and not self._stream.summary.finished:
                         outcome = Outcome.CREDITS_EXHAUSTED
-                        notice = InsufficientCreditsError(CREDITS_RAN_OUT_MESSAGE)
+                        notice = CreditsRefusedError(CREDITS_RAN_OUT_MESSAGE)
                         break
         except ProviderError as broken:
             outcome, error = Outcome.PROVIDER_ERROR, broken

@@ -37,6 +37,7 @@ urlpatterns = [
     path("", home_views.home, name="home"),
     path("w/<slug:slug>/", views.workspace_home, name="workspace_home"),
     path("w/<slug:slug>/ai/", views.ai_playground, name="ai_playground"),
+    path("w/<slug:slug>/ai/status/", views.ai_playground_status, name="ai_playground_status"),
     path("w/<slug:slug>/usage/", usage_views.ai_usage, name="ai_usage"),
     path("w/<slug:slug>/usage/export.csv", usage_views.ai_usage_export, name="ai_usage_export"),
 ]

@@ -5,12 +5,14 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from credits.selectors import credits_balance
 from llm_keys.access import MemberContext, get_member_context
-from llm_keys.selectors import credentials_next
+from llm_keys.models import CredentialSource
+from llm_keys.selectors import credentials_next, key_found_invalid_by, workspace_admin_contacts
 
 from .api import (
     aread_json_body,
@@ -23,6 +25,7 @@ from .api import (
 from .database import database_section
 from .errors import GatewayError
 from .forms import PromptForm
+from .models import AIRequest
 from .selectors import workspace_statuses
 from .services import (
     MessageResponse,
@@ -108,7 +111,8 @@ def workspace_home(request: HttpRequest, slug: str) -> HttpResponse:
 def ai_playground(request: HttpRequest, slug: str) -> HttpResponse:
     member = get_member_context(request, slug)
     workspace = member.workspace
-    form = PromptForm(request.POST or None)
+    paid_with = credentials_next(workspace=workspace).source
+    form = PromptForm(request.POST or None, in_usd=paid_with == CredentialSource.BYOK)
     answer: MessageResponse | None = None
     error: GatewayError | None = None
     status = 200
@@ -131,15 +135,67 @@ def ai_playground(request: HttpRequest, slug: str) -> HttpResponse:
         request,
         "ai_gateway/playground.html",
         {
-            **member.as_context(),
+            **_who_pays_context(member),
             "form": form,
             "answer": answer,
             "answer_text": _text_of(answer.body) if answer else "",
             "error": error,
-            "next_credentials": credentials_next(workspace=workspace),
-            "credits_balance": credits_balance(workspace=workspace),
         },
         status=status,
+    )
+
+
+def _who_pays_context(member: MemberContext) -> dict[str, Any]:
+    workspace = member.workspace
+    next_credentials = credentials_next(workspace=workspace)
+    context = {
+        **member.as_context(),
+        "next_credentials": next_credentials,
+        "credits_balance": credits_balance(workspace=workspace),
+    }
+    if next_credentials.source == CredentialSource.NONE:
+        context["found_by"] = key_found_invalid_by(workspace_id=workspace.pk)
+        context["admin_contacts"] = workspace_admin_contacts(workspace=workspace)
+    return context
+
+
+@login_required
+@require_GET
+def ai_playground_status(request: HttpRequest, slug: str) -> JsonResponse:
+    """``GET /w/<slug>/ai/status/``: what Try AI shows without a reload after a request —
+    who pays next (and, with the key invalid, why sending is off), the balance, and with
+    ``?request_id=`` the tokens and credits of the reader's own request (a stopped stream
+    never receives the ``gateway`` trailer that says them)."""
+    member = get_member_context(request, slug)
+    context = _who_pays_context(member)
+    charged = None
+    request_id = request.GET.get("request_id", "")
+    if request_id:
+        row = (
+            AIRequest.objects.filter(
+                workspace=member.workspace, user=request.user, provider_request_id=request_id
+            )
+            .order_by("-id")
+            .first()
+        )
+        if row is not None:
+            charged = {
+                "outcome": row.outcome,
+                "credential_source": row.credential_source,
+                "input_tokens": row.input_tokens,
+                "output_tokens": row.output_tokens,
+                "credits_charged": row.credits_charged,
+            }
+    return JsonResponse(
+        {
+            "credential_source": context["next_credentials"].source,
+            "credits_balance": context["credits_balance"],
+            "who_pays_html": render_to_string("ai_gateway/_who_pays.html", context, request),
+            "send_blocked_html": render_to_string(
+                "ai_gateway/_send_blocked.html", context, request
+            ).strip(),
+            "request": charged,
+        }
     )
 
 

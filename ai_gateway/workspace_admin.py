@@ -220,6 +220,12 @@ class WorkspaceAdmin(admin.ModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "has_grant_permission": request.user.has_perm("credits.add_creditentry"),
+            # "Check key now" right on the workspace: one click, and back here after it.
+            "llm_key_to_check": (
+                _key_of(obj)
+                if obj is not None and request.user.has_perm("llm_keys.change_llmkey")
+                else None
+            ),
             "recent_ai_requests": self.recent_ai_requests(obj) if obj is not None else "",
             "recent_ai_requests_title": f"Recent AI requests (last {RECENT_AI_REQUESTS})",
         }

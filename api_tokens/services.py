@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from workspaces.models import Workspace
+from workspaces.services import Actor
 
 from .models import PREFIX_LENGTH, TOKEN_PREFIX, ApiToken, ApiTokenEvent
 
@@ -43,14 +44,6 @@ class ApiTokenNameError(ValueError):
 
 class ApiTokenNotFoundError(LookupError):
     """No live token of the workspace has that name or id."""
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who made a change: a user, or a label for an operator or support."""
-
-    user: object | None = None
-    label: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,6 +151,11 @@ class LLMKeyAdmin(admin.ModelAdmin):
     def _check_one(self, request: HttpRequest, object_id: str) -> HttpResponse:
         llm_key = get_object_or_404(self.get_queryset(request), pk=object_id)
         self.check_now(request, self.get_queryset(request).filter(pk=llm_key.pk))
+        if request.GET.get("return") == "workspace":
+            # The workspace page's "Check key now": back where support clicked it.
+            return HttpResponseRedirect(
+                reverse("admin:workspaces_workspace_change", args=[llm_key.workspace_id])
+            )
         return HttpResponseRedirect(self._change_url(llm_key))
 
     def remove_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from workspaces.models import Workspace
+from workspaces.models import Membership, Workspace
 
 from .models import CredentialSource, KeyEvent, KeyStatus, LLMKey, Provider
 
@@ -27,6 +27,46 @@ def key_events_recent(*, workspace: Workspace, limit: int = 20) -> QuerySet[KeyE
 def llm_key_get_for_check(llm_key_id: int) -> LLMKey | None:
     """Return a stored key for a check, or None if it was removed meanwhile."""
     return LLMKey.objects.filter(pk=llm_key_id).first()
+
+
+FOUND_BY = {
+    "system (periodic check)": "the periodic check found it invalid",
+    "system (AI request refused by Anthropic)": "Anthropic refused an AI request made with it",
+}
+
+
+def key_found_invalid_by(*, workspace_id: int, provider: str = Provider.ANTHROPIC) -> str:
+    """Return what last found the workspace's key invalid, as the end of a sentence."""
+    event = (
+        KeyEvent.objects.filter(
+            workspace_id=workspace_id, provider=provider, action=KeyEvent.Action.BECAME_INVALID
+        )
+        .select_related("actor")
+        .order_by("-id")
+        .first()
+    )
+    if event is None:
+        return "a check found it invalid"
+    if event.actor_id is not None:
+        return f"a check by {event.actor_display} found it invalid"
+    return FOUND_BY.get(event.actor_label, "a check found it invalid")
+
+
+def workspace_admin_contacts(*, workspace: Workspace) -> list[str]:
+    """Return the workspace's admins as "Name <e-mail>" (or the e-mail alone), for members
+    to know whom to ask."""
+    admins = (
+        Membership.objects.filter(workspace=workspace, role=Membership.Role.ADMIN)
+        .exclude(user__email="")
+        .select_related("user")
+        .order_by("user__email")
+    )
+    contacts = []
+    for membership in admins:
+        name = membership.user.get_full_name().strip()
+        email = membership.user.email
+        contacts.append(f"{name} <{email}>" if name else email)
+    return contacts
 
 
 @dataclass(frozen=True, slots=True)

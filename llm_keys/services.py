@@ -4,7 +4,6 @@ the Celery tasks and the AI gateway all go through these functions."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -17,9 +16,11 @@ from providers import CheckOutcome, CheckResult, get_adapter
 from providers.keys import KEY_CHARACTERS, other_provider, shape_for
 from workspaces.formatting import format_datetime
 from workspaces.models import Membership, Workspace
+from workspaces.services import Actor
 
 from .crypto import DecryptionError, EncryptedValue, KeyRingError, get_key_ring
 from .models import KeyEvent, KeyStatus, LLMKey, Provider, associated_data_for
+from .selectors import key_found_invalid_by
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ class KeyFormatError(ValueError):
     """The value is not shaped like the provider's API key; no provider was asked."""
 
 
-class KeyRejectedError(Exception):
+class KeyNotSavedError(Exception):
     """The provider refused the key; it was not saved."""
 
     def __init__(self, reason: str):
@@ -38,14 +39,6 @@ class KeyRejectedError(Exception):
 
 class KeyUnreadableError(Exception):
     """A stored key cannot be decrypted with the configured key ring."""
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who made a change: a user, or a label for the system or an operator."""
-
-    user: object | None = None
-    label: str = ""
 
 
 @sensitive_variables("raw_key", "key")
@@ -119,7 +112,7 @@ def llm_key_set(
 ) -> LLMKey:
     """Validate and store a workspace's key, replacing any key it had.
 
-    A key the provider refuses is not saved (KeyRejectedError) and a key already in place
+    A key the provider refuses is not saved (KeyNotSavedError) and a key already in place
     stays. When the provider cannot be reached the key is saved as ``unverified``.
     """
     key = validate_key_format(raw_key, provider)
@@ -134,7 +127,7 @@ def llm_key_set(
             hint=hint,
             detail=result.reason,
         )
-        raise KeyRejectedError(result.reason)
+        raise KeyNotSavedError(result.reason)
 
     now = timezone.now()
     sealed = get_key_ring().encrypt(key, associated_data_for(workspace.pk, provider))
@@ -314,7 +307,9 @@ def _record_check_locked(
             return None, ""
         previous = current.status
         current.last_checked_at = now
-        update_fields = ["last_checked_at", "updated_at", "last_error"]
+        # Not updated_at: a check changes the key's status, not the key, and the settings
+        # page's "Last changed … by <admin>" must not say the admin changed it now.
+        update_fields = ["last_checked_at", "last_error"]
         if new_status is None:
             current.last_error = result.reason[:300]
         else:
@@ -349,10 +344,12 @@ def _enqueue_invalid_notice(llm_key_id: int) -> None:
         llm_key_invalid_notify(llm_key_id)
 
 
+# What found a key invalid, in the words of the e-mail, by the actor of its audit event.
 def notify_admins_key_invalid(
     workspace_id: int, reason: str, *, masked: str = "", provider: str = Provider.ANTHROPIC
 ) -> int:
-    """E-mail every admin of the workspace that its key for ``provider`` stopped working.
+    """E-mail every admin of the workspace that its key for ``provider`` stopped working,
+    saying what found it (the periodic check, a refused AI request, an admin's check).
     Returns the count."""
     label = shape_for(provider).label
     workspace = Workspace.objects.get(pk=workspace_id)
@@ -364,9 +361,10 @@ def notify_admins_key_invalid(
     if not recipients:
         return 0
     link = settings.SITE_URL.rstrip("/") + reverse("llm_key_settings", args=[workspace.slug])
+    found_by = key_found_invalid_by(workspace_id=workspace_id, provider=provider)
     body = (
         f"The {label} API key{' ' + masked if masked else ''} of the workspace "
-        f'"{workspace.name}" stopped working: a check found it invalid '
+        f'"{workspace.name}" stopped working: {found_by} '
         f"({format_datetime(timezone.now())}).\n\n"
         f"{reason}\n\n"
         f"AI features of this workspace that use {label} are stopped until a valid key is "

@@ -17,7 +17,7 @@ from .selectors import (
 )
 from .services import (
     Actor,
-    KeyRejectedError,
+    KeyNotSavedError,
     KeyUnreadableError,
     llm_key_check,
     llm_key_remove,
@@ -40,7 +40,7 @@ def llm_key_settings(request, slug):
                 raw_key=form.cleaned_data["api_key"],
                 actor=Actor(user=request.user),
             )
-        except KeyRejectedError as exc:
+        except KeyNotSavedError as exc:
             form.add_error(
                 "api_key",
                 f"{exc.reason} The key was not saved; "

@@ -1,3 +1,5 @@
+from dataclasses import dataclass
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.contrib.auth.password_validation import validate_password
@@ -7,6 +9,15 @@ from django.db import transaction
 
 from .echo import shown
 from .models import Membership, Workspace
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who made a change (a key, a token): a user, or a label for the system, an operator or
+    support, as audit events record it."""
+
+    user: object | None = None
+    label: str = ""
 
 
 def user_get_or_create(*, email: str, password: str | None = None) -> tuple[AbstractBaseUser, bool]:

@@ -64,22 +64,14 @@ def credits_grant(
     idempotency_key: str | None = None,
 ) -> CreditEntry:
     """Add credits to a workspace's balance, saying why and who."""
-    require_amount(amount)
-    reason = require_reason(reason)
-    key = key_or_new(idempotency_key, prefix="grant")
-    entry, created = _post(
+    return _credits_by_hand(
         workspace=workspace,
         kind=EntryKind.GRANT,
         amount=amount,
-        key=key,
         reason=reason,
         actor=actor,
+        idempotency_key=idempotency_key,
     )
-    if created:
-        logger.info(
-            "credits granted: workspace=%s amount=%s entry=%s", workspace.slug, amount, entry.pk
-        )
-    return entry
 
 
 def credits_adjust(
@@ -91,17 +83,44 @@ def credits_adjust(
     idempotency_key: str | None = None,
 ) -> CreditEntry:
     """Correct a balance by a signed amount; a debit never takes it below zero."""
-    require_amount(amount, allow_negative=True)
-    reason = require_reason(reason)
-    key = key_or_new(idempotency_key, prefix="adjust")
-    entry, _created = _post(
+    return _credits_by_hand(
         workspace=workspace,
         kind=EntryKind.ADJUSTMENT,
         amount=amount,
-        key=key,
         reason=reason,
         actor=actor,
+        idempotency_key=idempotency_key,
     )
+
+
+# The entries people post by hand: the idempotency-key prefix and the log's verb of each.
+_BY_HAND = {EntryKind.GRANT: ("grant", "granted"), EntryKind.ADJUSTMENT: ("adjust", "adjusted")}
+
+
+def _credits_by_hand(
+    *,
+    workspace: Workspace,
+    kind: str,
+    amount: int,
+    reason: str,
+    actor,
+    idempotency_key: str | None,
+) -> CreditEntry:
+    """Post a grant (positive) or an adjustment (signed), with its reason, once per key."""
+    prefix, verb = _BY_HAND[kind]
+    require_amount(amount, allow_negative=kind == EntryKind.ADJUSTMENT)
+    entry, created = _post(
+        workspace=workspace,
+        kind=kind,
+        amount=amount,
+        key=key_or_new(idempotency_key, prefix=prefix),
+        reason=require_reason(reason),
+        actor=actor,
+    )
+    if created:
+        logger.info(
+            "credits %s: workspace=%s amount=%s entry=%s", verb, workspace.slug, amount, entry.pk
+        )
     return entry
 
 

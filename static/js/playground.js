@@ -8,13 +8,14 @@
   if (!form || !window.fetch || !window.ReadableStream || !window.AbortController) return;
   const send = form.querySelector("[data-send]");
   const stop = form.querySelector("[data-stop]");
-  if (!send) return; // sending is off (invalid key): the page says why
+  if (!send) return;
   const $ = (id) => document.getElementById(id);
+  const whoPays = $("who-pays");
   const status = $("stream-status");
   const answer = $("live-answer");
   const answerText = $("live-answer-text");
   const errorBox = $("live-error");
-  const SOURCES = { byok: "the workspace's Anthropic key", platform: "AI credits" };
+  const SOURCES = { byok: "Workspace key", platform: "AI credits" };
   let controller = null;
 
   function field(name) { return form.elements.namedItem(name); }
@@ -48,6 +49,47 @@
     errorBox.hidden = false;
     errorBox.focus();
     errorBox.scrollIntoView({ block: "start" });
+  }
+
+  // Who pays next, the balance and, with the key now invalid, why sending is off: asked of
+  // the server after every request, so the page never needs a reload to tell the truth.
+  async function refreshStatus(requestId) {
+    let url = whoPays.dataset.statusUrl;
+    if (requestId) url += `?request_id=${encodeURIComponent(requestId)}`;
+    let data;
+    try {
+      const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!response.ok) return null;
+      data = await response.json();
+    } catch (e) { return null; }
+    whoPays.innerHTML = data.who_pays_html;
+    const blocked = $("send-blocked");
+    if (data.credential_source === "none") {
+      blocked.innerHTML = data.send_blocked_html;
+      blocked.hidden = false;
+      send.disabled = true;
+      send.setAttribute("aria-describedby", "send-blocked");
+    }
+    return data;
+  }
+
+  // A stopped stream never gets the gateway's trailer: ask for the request's row, which the
+  // server writes once it has noticed the closed connection and closed the provider's stream.
+  async function showStoppedCharge(requestId) {
+    const credits = $("live-credits");
+    credits.textContent = "counting what was produced before Stop…";
+    for (let attempt = 0; attempt < 20; attempt += 1) {
+      const data = await refreshStatus(requestId);
+      if (data && data.request) {
+        const row = data.request;
+        credits.textContent = `${Number(row.credits_charged).toLocaleString("en")} (for what was produced before Stop)`;
+        credits.dataset.liveCreditsCharged = String(row.credits_charged);
+        $("live-tokens").textContent = `${row.input_tokens.toLocaleString("en")} in, ${row.output_tokens.toLocaleString("en")} out`;
+        return;
+      }
+      await new Promise((resolve) => { window.setTimeout(resolve, 500); });
+    }
+    credits.textContent = "charged for what was produced before Stop (see Usage)";
   }
 
   function paidWith(source) {
@@ -96,19 +138,38 @@
       });
     } catch (error) {
       setBusy(false);
-      status.textContent = "";
-      showError(error.name === "AbortError" ? "Stopped before the answer began; nothing was charged."
-        : "The server could not be reached. Check your connection and send again.");
+      controller = null;
+      if (error.name === "AbortError") {
+        // The user's choice, not a failure: no error card.
+        status.textContent = "Stopped before the answer began; nothing was charged.";
+        refreshStatus();
+      } else {
+        status.textContent = "";
+        showError("The server could not be reached. Check your connection and send again.");
+      }
       return;
     }
     if (!response.ok || !(response.headers.get("Content-Type") || "").startsWith("text/event-stream")) {
       let message = `The server answered ${response.status}.`;
-      try { message = (await response.json()).error.message || message; } catch (e) { /* not JSON */ }
+      let type = "";
+      try {
+        const error = (await response.json()).error;
+        message = error.message || message;
+        type = error.type || "";
+      } catch (e) { /* not JSON */ }
       setBusy(false);
+      controller = null;
       status.textContent = "";
       showError(message);
+      // The key may have been found invalid meanwhile (409 llm_key_invalid): say who pays now.
+      refreshStatus().then((data) => {
+        if (type === "llm_key_invalid" && data && data.send_blocked_html) {
+          $("live-error-message").innerHTML = data.send_blocked_html;
+        }
+      });
       return;
     }
+    const requestId = response.headers.get("request-id");
     answer.hidden = false;
     paidWith(response.headers.get("X-Credential-Source"));
     status.textContent = "Answering…";
@@ -146,6 +207,7 @@
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
     let buffer = "";
+    let stopped = false;
     try {
       for (;;) {
         const { value, done } = await reader.read();
@@ -161,8 +223,7 @@
     } catch (error) {
       if (error.name === "AbortError") {
         status.textContent = "Stopped.";
-        $("live-credits").textContent =
-          "charged for what was produced before Stop (see Usage)";
+        stopped = true;
       } else {
         showError("The connection broke before the answer ended.");
       }
@@ -172,13 +233,15 @@
       controller = null;
       if (hadFocus) answer.focus();
     }
+    if (stopped && requestId) await showStoppedCharge(requestId);
+    else await refreshStatus();
   }
 
   form.addEventListener("submit", (event) => {
     const body = requestBody();
     if (!body) return; // let the server say what is missing
     event.preventDefault();
-    if (controller) return;
+    if (controller || send.disabled) return;
     stream(body);
   });
   stop.addEventListener("click", () => { if (controller) controller.abort(); });

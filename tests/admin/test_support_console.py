@@ -2,6 +2,7 @@
 by a member's e-mail, the key and balance first, and no link support cannot follow."""
 
 import re
+from html import unescape
 
 import pytest
 from django.test import Client
@@ -159,3 +160,15 @@ def test_the_index_lists_workspaces_first_and_names_the_lockouts(support_client)
     sections = re.findall(r"<caption>\s*<a[^>]*>([^<]+)</a>", html)
     assert sections[0] == "Workspaces"
     assert "Login lockouts" in sections and "Axes" not in sections and "AXES" not in html
+
+
+def test_check_now_is_one_click_from_the_workspace_page(support_client, sentinel_llm_key):
+    page = f"/admin/workspaces/workspace/{sentinel_llm_key.workspace_id}/change/"
+    html = support_client.get(page).content.decode()
+    action = re.search(r'formaction="([^"]+)"[^>]*data-admin-check', html)
+    assert action, "no Check key now button on the workspace page"
+    response = support_client.post(unescape(action.group(1)))
+    assert response.status_code == 302 and response.url == page
+    assert KeyEvent.objects.latest("id").actor.email == "support@example.com"
+    followed = support_client.get(page).content.decode()
+    assert "checked" in followed.lower()

@@ -411,3 +411,24 @@ def test_the_page_writes_dates_and_times_one_way(admin_client, admin_user, works
     assert "3 Nov 2026, 14:05 UTC" in html  # the request, as on every other page
     assert "2026-11-03 14:05" not in html
     assert re.search(r'data-day="2026-11-03"><th[^>]*>3 Nov 2026<', html)
+
+
+# --- one word per meaning ----------------------------------------------------------------------
+
+
+def test_the_page_names_the_two_sources_as_the_chart_and_answers_do(
+    admin_client, workspace, admin_user, today
+):
+    for source in ("byok", "platform"):
+        AIRequestFactory(
+            workspace=workspace, user=admin_user, credential_source=source, at=at(2026, 11, 14)
+        )
+
+    html = admin_client.get(PAGE).content.decode()
+    text = unescape(re.sub(r"<[^>]+>", " ", html))
+
+    assert "BYOK" not in text  # one pair of words: "Workspace key" and "AI credits"
+    assert "Credits requests" not in text
+    assert "Workspace key" in text and "AI credits" in text
+    # The CSV keeps the API's codes; the page says which word each stands for.
+    assert "byok for Workspace key and platform for AI credits" in " ".join(text.split())

@@ -196,3 +196,82 @@ def test_without_javascript_the_prompt_form_still_answers(new_page, site_url, ac
     page.click("text=Send")
     page.wait_for_selector("[data-answer-source=server]")
     assert "Stand-in reply to: Hello" in page.locator("[data-answer-source=server]").inner_text()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stopped_answer_shows_the_tokens_and_credits_charged(new_page, site_url, standin, acme):
+    workspace, _ = acme
+    page = new_page()
+    row = _stop_after_three_words(page, site_url, standin, workspace)
+    page.wait_for_selector("#live-credits[data-live-credits-charged]")
+    shown = page.locator("#live-credits").get_attribute("data-live-credits-charged")
+    assert int(shown) == row.credits_charged > 0
+    assert page.locator("#live-tokens").inner_text() == (
+        f"{row.input_tokens:,} in, {row.output_tokens:,} out"
+    )
+    # The balance on the page follows the charge without a reload.
+    balance = page.locator("[data-credits-balance]").get_attribute("data-credits-balance")
+    assert int(balance) == credits_balance(workspace=workspace) == 100_000 - row.credits_charged
+    page.screenshot(path=str(OUTPUT / "try-ai-stopped.png"), full_page=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stop_before_the_first_token_is_no_error_and_recorded_as_the_users(
+    new_page, site_url, standin, acme
+):
+    workspace, _ = acme
+    credits_grant(workspace=workspace, amount=100_000, reason="test")
+    standin.state.latency = 3.0  # the provider has not answered yet when Stop is pressed
+    page = new_page()
+    log_in(page, site_url, "admin@example.com", path="/w/acme/ai/")
+    page.fill("textarea[name=prompt]", LONG_PROMPT)
+    page.click("[data-send]")
+    page.wait_for_timeout(500)
+    page.click("[data-stop]")
+    page.wait_for_function(
+        "document.getElementById('stream-status').textContent.startsWith('Stopped before')"
+    )
+    assert not page.locator("#live-error").is_visible()  # not a red error card
+    assert "nothing was charged" in page.locator("#stream-status").inner_text()
+    assert page.locator("[data-send]").is_enabled()
+    deadline = time.monotonic() + 15
+    while not AIRequest.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    row = AIRequest.objects.get()
+    assert row.outcome == Outcome.CLIENT_DISCONNECTED  # the user's choice, not the provider's
+    assert row.credits_charged == 0
+    assert credits_balance(workspace=workspace) == 100_000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_found_invalid_while_the_page_is_open_stops_send_without_a_reload(
+    new_page, site_url, standin, acme
+):
+    from llm_keys.services import Actor, llm_key_record_check, llm_key_set
+    from providers import CheckOutcome, CheckResult
+
+    workspace, admin = acme
+    MembershipFactory(workspace=workspace, role="member", user__email="member@example.com")
+    llm_key = llm_key_set(workspace=workspace, raw_key=fake_key(), actor=Actor(user=admin))
+    page = new_page()
+    log_in(page, site_url, "member@example.com", path="/w/acme/ai/")
+    assert page.locator("[data-next-credential-source=byok]").is_visible()
+
+    # The periodic check finds the key invalid while the member has the page open.
+    llm_key_record_check(
+        llm_key=llm_key,
+        result=CheckResult(outcome=CheckOutcome.INVALID, reason="invalid x-api-key"),
+        actor=Actor(label="system (periodic check)"),
+    )
+    page.fill("textarea[name=prompt]", "Hello")
+    page.click("[data-send]")
+
+    page.wait_for_selector("[data-next-credential-source=none]")
+    assert page.locator("[data-send]").is_disabled()
+    assert page.locator("[data-send]").get_attribute("aria-describedby") == "send-blocked"
+    blocked = page.locator("#send-blocked").inner_text()
+    assert "the periodic check found it invalid" in blocked
+    assert "ask admin@example.com" in blocked
+    assert "the periodic check found it invalid" in page.locator("#live-error").inner_text()
+    assert AIRequest.objects.get().outcome == Outcome.KEY_INVALID
+    page.screenshot(path=str(OUTPUT / "try-ai-key-found-invalid.png"), full_page=True)

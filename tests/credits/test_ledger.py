@@ -513,3 +513,20 @@ def test_the_ledger_services_use_no_hand_written_sql():
     source = inspect.getsource(credits.services)
     assert "config.db" not in source
     assert "cursor" not in source and "raw-sql" not in source
+
+
+def test_grants_and_adjustments_are_logged_once_each(workspace, admin_user, caplog):
+    caplog.set_level("INFO", logger="credits.services")
+    credits_grant(workspace=workspace, amount=500, reason="Promo", idempotency_key="g1")
+    credits_grant(workspace=workspace, amount=500, reason="Promo", idempotency_key="g1")
+    credits_adjust(workspace=workspace, amount=-200, reason="Typo", idempotency_key="a1")
+    credits_adjust(workspace=workspace, amount=-200, reason="Typo", idempotency_key="a1")
+
+    logged = [
+        r.getMessage()
+        for r in caplog.records
+        if r.getMessage().startswith(("credits granted", "credits adjusted"))
+    ]
+    assert [m.split(":")[0] for m in logged] == ["credits granted", "credits adjusted"]
+    assert "amount=-200" in logged[1]
+    assert credits_balance(workspace=workspace) == 300

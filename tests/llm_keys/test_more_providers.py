@@ -11,7 +11,7 @@ from llm_keys.models import KeyEvent, KeyStatus, LLMKey, Provider
 from llm_keys.services import (
     Actor,
     KeyFormatError,
-    KeyRejectedError,
+    KeyNotSavedError,
     llm_key_remove,
     llm_key_set,
     validate_key_format,
@@ -67,7 +67,7 @@ def test_one_key_per_provider_side_by_side(workspace, actor):
     ],
 )
 def test_a_key_the_provider_refuses_is_not_saved(workspace, actor, provider, marker, reason):
-    with pytest.raises(KeyRejectedError, match=reason):
+    with pytest.raises(KeyNotSavedError, match=reason):
         llm_key_set(
             workspace=workspace, provider=provider, raw_key=FAKE[provider](marker), actor=actor
         )
@@ -83,7 +83,7 @@ def test_an_unreachable_provider_saves_the_key_unverified(workspace, actor, prov
     assert llm_key.status == KeyStatus.UNVERIFIED
     assert llm_key.status_reason == (
         f"Not verified yet: {LABEL[provider]} could not be reached. "
-        "It will be checked again automatically."
+        "It will be checked again automatically within a few minutes."
     )
 
 

@@ -43,7 +43,9 @@ def test_a_verdict_writes_the_row_and_one_audit_event(saved_key, admin_user, rec
     assert stored.status == KeyStatus.VALID
     assert stored.status_reason == "Accepted by Anthropic."
     assert stored.last_error == ""
-    assert stored.last_verified_at == stored.last_checked_at <= stored.updated_at
+    assert stored.last_verified_at == stored.last_checked_at
+    # A check changes the key's status, not the key: "Last changed" keeps the save's time.
+    assert stored.updated_at == saved_key.updated_at
     event = KeyEvent.objects.filter(action__in=CHECK_EVENTS).get()
     assert event.action == KeyEvent.Action.BECAME_VALID
     assert event.detail == "invalid → valid: Accepted by Anthropic."

@@ -5,7 +5,7 @@ from django.core.management.base import CommandError
 from django.views.decorators.debug import sensitive_variables
 
 from llm_keys.models import Provider
-from llm_keys.services import Actor, KeyFormatError, KeyRejectedError, llm_key_set
+from llm_keys.services import Actor, KeyFormatError, KeyNotSavedError, llm_key_set
 
 from ._operator import (
     KEY_IN_ARGV,
@@ -53,7 +53,7 @@ class Command(OperatorCommand):
             )
         except KeyFormatError as exc:
             raise CommandError(str(exc)) from None
-        except KeyRejectedError as exc:
+        except KeyNotSavedError as exc:
             raise CommandError(
                 f"The key was not saved: {exc.reason} Any key already in place is unchanged."
             ) from None
