@@ -31,9 +31,13 @@ def model_name(model: str) -> str:
 
 
 def _offered_models() -> list[str]:
-    """Return the price table's models, one entry per model: a dated id is left out when the
-    id it is a snapshot of is offered too."""
-    models = set(settings.AI_MODEL_PRICES)
+    """Return the price table's models Try AI can send, one entry per model: a dated id is
+    left out when the id it is a snapshot of is offered too.
+
+    Try AI sends through the session API, which speaks Anthropic's Messages API only, so the
+    OpenAI and Gemini rows of the table are not offered here (issue 22 leaves that open).
+    """
+    models = {m for m in settings.AI_MODEL_PRICES if _PROVIDERS.get(m.split("-")[0]) == "Anthropic"}
     return [m for m in models if not ((dated := _DATED.match(m)) and dated["alias"] in models)]
 
 
@@ -46,11 +50,10 @@ def _sort_key(model: str) -> tuple:
     return (tiers.index(family) if family in tiers else len(tiers), version, model)
 
 
-def model_choices(*, in_usd: bool = False) -> list:
+def model_choices(*, in_usd: bool = False) -> list[tuple[str, str]]:
     """Return Try AI's model choices: name, tier and price per million tokens (credits, or the
-    US$ list price for a workspace paying with its own key), grouped by provider when more
-    than one provider has models."""
-    groups: dict[str, list[tuple[str, str]]] = {}
+    US$ list price for a workspace paying with its own key)."""
+    choices = []
     for model in sorted(_offered_models(), key=_sort_key):
         price = get_price(model)
         family = model.split("-")[1] if "-" in model else ""
@@ -62,12 +65,10 @@ def model_choices(*, in_usd: bool = False) -> list:
             )
         else:
             cost = f"{price.input:,} / {price.output:,} credits per M tokens in / out"
-        label = " · ".join(part for part in (model_name(model), tier, cost) if part)
-        provider = _PROVIDERS.get(model.split("-")[0], "Other")
-        groups.setdefault(provider, []).append((model, label))
-    if len(groups) == 1:
-        return next(iter(groups.values()))
-    return list(groups.items())
+        choices.append(
+            (model, " · ".join(part for part in (model_name(model), tier, cost) if part))
+        )
+    return choices
 
 
 class PromptForm(forms.Form):
