@@ -22,7 +22,7 @@ from providers import RelayRequest
 from .api import aread_json_body, refused, relay_headers, stream_response
 from .database import database_section
 from .errors import GatewayError
-from .provider_errors import gemini_error_response
+from .provider_errors import gemini_error_response, gemini_stream_error
 from .relay import METERED, relay_begin, relay_credentials, relay_free, relay_send, relay_stream
 from .services import relayed_headers
 
@@ -85,7 +85,9 @@ async def model_method(request: HttpRequest, version: str, model: str, method: s
                 token=token, provider=PROVIDER, request=relay, stream=stream
             )
             if stream:
-                return stream_response(await relay_stream(call, relay))
+                return stream_response(
+                    await relay_stream(call, relay, error_event=gemini_stream_error)
+                )
             result, charged = await relay_send(call, relay)
             source = call.source
     except GatewayError as error:
