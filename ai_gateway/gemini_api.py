@@ -39,6 +39,10 @@ TOKEN_REFUSED = (
     "API key not valid: this workspace API token is mistyped, revoked, or its workspace is "
     "gone. Ask a workspace admin for a new one at Workspace Settings → API tokens."
 )
+BODY_FORM = (
+    "The body must be a JSON object, as the Gemini API takes it: "
+    '{"contents": [{"parts": [{"text": ...}]}]}.'
+)
 LIST_PARAMS = ("pageSize", "pageToken")
 
 
@@ -72,7 +76,7 @@ async def model_method(request: HttpRequest, version: str, model: str, method: s
                 ":streamGenerateContent?alt=sse (the google-genai SDK does).",
             )
         token = await database_section(_token_of)(request)
-        body = await aread_json_body(request)
+        body = await aread_json_body(request, form=BODY_FORM)
         relay = RelayRequest(operation=method, body=body, model=model, api_version=version)
         if method not in METERED[PROVIDER]:
             credentials = await database_section(relay_credentials)(

@@ -33,6 +33,11 @@ TOKEN_REFUSED = (
     "This API token is not valid: it is mistyped, revoked, or its workspace is gone. "
     "Ask a workspace admin for a new one at Workspace Settings → API tokens."
 )
+BODY_FORM = (
+    "The body must be a JSON object, as OpenAI's API takes it: "
+    '{"model": ..., "messages": [...]} for chat completions, {"model": ..., "input": ...} '
+    "for responses and embeddings."
+)
 # OpenAI's own request headers worth passing on; credentials never are.
 PASSED_ON_HEADERS = ("openai-beta",)
 
@@ -58,7 +63,7 @@ async def _metered(request: HttpRequest, operation: str) -> HttpResponse:
         return _method_not_allowed("POST")
     try:
         token = await database_section(_token_of)(request)
-        body = await aread_json_body(request)
+        body = await aread_json_body(request, form=BODY_FORM)
         stream = body.get("stream") is True and operation != "embeddings"
         relay = RelayRequest(operation=operation, body=body, headers=_passed_on_headers(request))
         call = await database_section(relay_begin)(

@@ -51,16 +51,16 @@ GOOGLE_STATUSES = {
 OPENAI_TYPES = {401: "invalid_request_error", 429: "rate_limit_error"}
 
 
-def _openai_error(error: GatewayError, message: str) -> dict:
-    status = error.http_status
+def openai_error_body(status: int, code: str, message: str) -> dict:
+    """OpenAI's error object; ``code`` is the provider's code or the gateway's type."""
     error_type = OPENAI_TYPES.get(status) or (
         "server_error" if status >= 500 else "invalid_request_error"
     )
-    return {"error": {"message": message, "type": error_type, "param": None, "code": _code(error)}}
+    return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
 
 
-def _gemini_error(error: GatewayError, message: str) -> dict:
-    status = error.http_status
+def gemini_error_body(status: int, code: str, message: str) -> dict:
+    """Google's ``google.rpc.Status``; the gateway's type as an ``ErrorInfo`` reason."""
     return {
         "error": {
             "code": status,
@@ -69,12 +69,20 @@ def _gemini_error(error: GatewayError, message: str) -> dict:
             "details": [
                 {
                     "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                    "reason": _code(error).upper(),
+                    "reason": code.upper(),
                     "domain": "gateway",
                 }
             ],
         }
     }
+
+
+def _openai_error(error: GatewayError, message: str) -> dict:
+    return openai_error_body(error.http_status, _code(error), message)
+
+
+def _gemini_error(error: GatewayError, message: str) -> dict:
+    return gemini_error_body(error.http_status, _code(error), message)
 
 
 def _data_event(body: dict, end: str) -> bytes:
