@@ -86,13 +86,20 @@ def read_raw_body(request: HttpRequest) -> bytes:
     return raw
 
 
-async def aread_json_body(request: HttpRequest) -> dict[str, Any]:
+# What a body that is not JSON is told to look like, by API.
+MESSAGES_FORM = (
+    "The body must be JSON in Anthropic's Messages form: "
+    '{"model": ..., "max_tokens": ..., "messages": [...]}.'
+)
+
+
+async def aread_json_body(request: HttpRequest, *, form: str = MESSAGES_FORM) -> dict[str, Any]:
     """``read_json_body`` in a thread of its own, off the event loop (a large body takes a
     while to parse) and off the database sections' shared thread."""
-    return await sync_to_async(read_json_body, thread_sensitive=False)(request)
+    return await sync_to_async(read_json_body, thread_sensitive=False)(request, form=form)
 
 
-def read_json_body(request: HttpRequest) -> dict[str, Any]:
+def read_json_body(request: HttpRequest, *, form: str = MESSAGES_FORM) -> dict[str, Any]:
     """Return the request's JSON object, or raise a 400/413 saying what is wrong with it.
 
     The gateway checks only that the body is sane JSON it can pass on and store counts of:
@@ -107,12 +114,7 @@ def read_json_body(request: HttpRequest) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):
-        raise refused(
-            400,
-            "invalid_request_error",
-            "The body must be JSON in Anthropic's Messages form: "
-            '{"model": ..., "max_tokens": ..., "messages": [...]}.',
-        ) from None
+        raise refused(400, "invalid_request_error", form) from None
     if not isinstance(body, dict):
         raise refused(400, "invalid_request_error", "The body must be a JSON object.")
     problem = _unsendable_text(body)

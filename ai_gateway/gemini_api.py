@@ -22,7 +22,7 @@ from providers import RelayRequest
 from .api import aread_json_body, refused, relay_headers, stream_response
 from .database import database_section
 from .errors import GatewayError
-from .provider_errors import gemini_error_response
+from .provider_errors import gemini_error_response, gemini_stream_error
 from .relay import METERED, relay_begin, relay_credentials, relay_free, relay_send, relay_stream
 from .services import relayed_headers
 
@@ -38,6 +38,10 @@ TOKEN_MISSING = (
 TOKEN_REFUSED = (
     "API key not valid: this workspace API token is mistyped, revoked, or its workspace is "
     "gone. Ask a workspace admin for a new one at Workspace Settings → API tokens."
+)
+BODY_FORM = (
+    "The body must be a JSON object, as the Gemini API takes it: "
+    '{"contents": [{"parts": [{"text": ...}]}]}.'
 )
 LIST_PARAMS = ("pageSize", "pageToken")
 
@@ -72,7 +76,7 @@ async def model_method(request: HttpRequest, version: str, model: str, method: s
                 ":streamGenerateContent?alt=sse (the google-genai SDK does).",
             )
         token = await database_section(_token_of)(request)
-        body = await aread_json_body(request)
+        body = await aread_json_body(request, form=BODY_FORM)
         relay = RelayRequest(operation=method, body=body, model=model, api_version=version)
         if method not in METERED[PROVIDER]:
             credentials = await database_section(relay_credentials)(
@@ -85,7 +89,9 @@ async def model_method(request: HttpRequest, version: str, model: str, method: s
                 token=token, provider=PROVIDER, request=relay, stream=stream
             )
             if stream:
-                return stream_response(await relay_stream(call, relay))
+                return stream_response(
+                    await relay_stream(call, relay, error_event=gemini_stream_error)
+                )
             result, charged = await relay_send(call, relay)
             source = call.source
     except GatewayError as error:

@@ -20,7 +20,7 @@ from providers import RelayRequest
 from .api import aread_json_body, refused, relay_headers, stream_response
 from .database import database_section
 from .errors import GatewayError
-from .provider_errors import openai_error_response
+from .provider_errors import openai_error_response, openai_stream_error
 from .relay import relay_begin, relay_credentials, relay_free, relay_send, relay_stream
 from .services import relayed_headers
 
@@ -32,6 +32,11 @@ TOKEN_MISSING = (
 TOKEN_REFUSED = (
     "This API token is not valid: it is mistyped, revoked, or its workspace is gone. "
     "Ask a workspace admin for a new one at Workspace Settings → API tokens."
+)
+BODY_FORM = (
+    "The body must be a JSON object, as OpenAI's API takes it: "
+    '{"model": ..., "messages": [...]} for chat completions, {"model": ..., "input": ...} '
+    "for responses and embeddings."
 )
 # OpenAI's own request headers worth passing on; credentials never are.
 PASSED_ON_HEADERS = ("openai-beta",)
@@ -58,14 +63,14 @@ async def _metered(request: HttpRequest, operation: str) -> HttpResponse:
         return _method_not_allowed("POST")
     try:
         token = await database_section(_token_of)(request)
-        body = await aread_json_body(request)
+        body = await aread_json_body(request, form=BODY_FORM)
         stream = body.get("stream") is True and operation != "embeddings"
         relay = RelayRequest(operation=operation, body=body, headers=_passed_on_headers(request))
         call = await database_section(relay_begin)(
             token=token, provider=PROVIDER, request=relay, stream=stream
         )
         if stream:
-            return stream_response(await relay_stream(call, relay))
+            return stream_response(await relay_stream(call, relay, error_event=openai_stream_error))
         result, charged = await relay_send(call, relay)
     except GatewayError as error:
         return openai_error_response(error)

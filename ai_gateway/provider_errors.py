@@ -6,13 +6,20 @@ exception classes for the gateway's refusals too (docs/decisions/147).
 - Google: ``google.rpc.Status`` as JSON, ``{"error": {"code", "message", "status"}}``
   (https://cloud.google.com/apis/design/errors), with the canonical status names.
 
-The status stays the gateway's (402 no credits, 409 invalid key, ...), as on ``/anthropic``;
-the retry advice, ``request-id`` and ``x-should-retry: false`` follow the same rules as
-Anthropic's envelope (``ai_gateway.api.error_response``).
+A stream the gateway ends early (credits ran out, the stream cap, the provider broke off)
+ends with the same body as one server-sent event, as each provider sends an error once its
+stream has begun: OpenAI's chat completions stream a ``data:`` line holding
+``{"error": {...}}`` and no event name (the openai SDK raises ``APIError`` for any streamed
+event whose data has an ``error`` key;
+https://community.openai.com/t/what-would-a-stream-for-chat-completions-look-like-if-an-error-occurs-while-streaming/373705);
+Google a ``data:`` line holding the ``google.rpc.Status`` of its error format
+(https://ai.google.dev/gemini-api/docs/generate-content/api-errors; the google-genai SDK
+raises its ``APIError`` for a streamed chunk that is ``{"error": ...}``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.http import JsonResponse
@@ -42,6 +49,55 @@ GOOGLE_STATUSES = {
 }
 # OpenAI's error types by status; the gateway's own error type goes in ``code``.
 OPENAI_TYPES = {401: "invalid_request_error", 429: "rate_limit_error"}
+
+
+def openai_error_body(status: int, code: str, message: str) -> dict:
+    """OpenAI's error object; ``code`` is the provider's code or the gateway's type."""
+    error_type = OPENAI_TYPES.get(status) or (
+        "server_error" if status >= 500 else "invalid_request_error"
+    )
+    return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+
+
+def gemini_error_body(status: int, code: str, message: str) -> dict:
+    """Google's ``google.rpc.Status``; the gateway's type as an ``ErrorInfo`` reason."""
+    return {
+        "error": {
+            "code": status,
+            "message": message,
+            "status": GOOGLE_STATUSES.get(status, "UNKNOWN"),
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": code.upper(),
+                    "domain": "gateway",
+                }
+            ],
+        }
+    }
+
+
+def _openai_error(error: GatewayError, message: str) -> dict:
+    return openai_error_body(error.http_status, _code(error), message)
+
+
+def _gemini_error(error: GatewayError, message: str) -> dict:
+    return gemini_error_body(error.http_status, _code(error), message)
+
+
+def _data_event(body: dict, end: str) -> bytes:
+    return f"data: {json.dumps(body, separators=(',', ':'))}{end}".encode()
+
+
+def openai_stream_error(error: GatewayError) -> bytes:
+    """The notice ending an ``/openai`` stream early, as OpenAI sends a mid-stream error."""
+    return _data_event(_openai_error(error, _message(error)[0]), "\n\n")
+
+
+def gemini_stream_error(error: GatewayError) -> bytes:
+    """The notice ending a ``/gemini`` stream early, as Google sends one (its streams end
+    events with CRLF CRLF)."""
+    return _data_event(_gemini_error(error, _message(error)[0]), "\r\n\r\n")
 
 
 def _message(error: GatewayError) -> tuple[str, str]:
@@ -83,15 +139,7 @@ def _finish(response: JsonResponse, error: GatewayError, request_id: str) -> Jso
 def openai_error_response(error: GatewayError) -> JsonResponse:
     """The error in OpenAI's shape; ``code`` is the provider's code or the gateway's type."""
     message, request_id = _message(error)
-    status = error.http_status
-    error_type = OPENAI_TYPES.get(status) or (
-        "server_error" if status >= 500 else "invalid_request_error"
-    )
-    code = _code(error)
-    response = JsonResponse(
-        {"error": {"message": message, "type": error_type, "param": None, "code": code}},
-        status=status,
-    )
+    response = JsonResponse(_openai_error(error, message), status=error.http_status)
     if request_id:
         response["x-request-id"] = request_id
     return _finish(response, error, request_id)
@@ -100,19 +148,5 @@ def openai_error_response(error: GatewayError) -> JsonResponse:
 def gemini_error_response(error: GatewayError) -> JsonResponse:
     """The error as Google's ``google.rpc.Status``; the gateway's type in an ``ErrorInfo``."""
     message, request_id = _message(error)
-    status = error.http_status
-    body = {
-        "error": {
-            "code": status,
-            "message": message,
-            "status": GOOGLE_STATUSES.get(status, "UNKNOWN"),
-            "details": [
-                {
-                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                    "reason": _code(error).upper(),
-                    "domain": "gateway",
-                }
-            ],
-        }
-    }
-    return _finish(JsonResponse(body, status=status), error, request_id)
+    response = JsonResponse(_gemini_error(error, message), status=error.http_status)
+    return _finish(response, error, request_id)

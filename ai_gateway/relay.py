@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -325,8 +325,12 @@ async def relay_send(call: AICall, request: RelayRequest) -> tuple[MessageResult
 
 
 @sensitive_variables("call")
-async def relay_stream(call: AICall, request: RelayRequest) -> GatewayStream:
-    """Open a begun request's stream; a refusal raises before any byte is relayed."""
+async def relay_stream(
+    call: AICall, request: RelayRequest, *, error_event: Callable[[GatewayError], bytes]
+) -> GatewayStream:
+    """Open a begun request's stream; a refusal raises before any byte is relayed. An early
+    end (credits, the stream cap, the provider broke off) is told by ``error_event``, in the
+    provider's own stream shape."""
     adapter = get_adapter(call.provider)
     try:
         stream = await adapter.astream(api_key=call.credentials.api_key, request=request)
@@ -335,7 +339,22 @@ async def relay_stream(call: AICall, request: RelayRequest) -> GatewayStream:
     except BaseException:
         await asyncio.shield(database_section(call_aborted)(call))
         raise
-    return GatewayStream(call, stream, trailer=False)
+    return GatewayStream(
+        call,
+        stream,
+        trailer=False,
+        error_event=error_event,
+        credits_ran_out=credits_ran_out_message(call.provider),
+    )
+
+
+def credits_ran_out_message(provider: str) -> str:
+    return (
+        "The workspace's AI credits ran out during this answer, so it was stopped here; what "
+        "was produced is charged. Ask a workspace admin to add credits (support grants them; "
+        f"the monthly allowance adds more), or save your own {provider_name(provider)} key in "
+        "Workspace Settings → LLM Key."
+    )
 
 
 @sensitive_variables("credentials")

@@ -33,7 +33,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -807,8 +807,20 @@ class GatewayStream:
       thinking, server tools): then it is read on to its final usage, within the same cap.
     """
 
-    def __init__(self, call: AICall, stream: MessageStream, *, trailer: bool):
+    def __init__(
+        self,
+        call: AICall,
+        stream: MessageStream,
+        *,
+        trailer: bool,
+        error_event: Callable[[GatewayError], bytes] = sse_error,
+        credits_ran_out: str = CREDITS_RAN_OUT_MESSAGE,
+    ):
+        # ``error_event`` writes the notice of an early end in the provider's own stream
+        # shape (Anthropic's ``event: error`` unless the endpoint gives another).
         self.call = call
+        self._error_event = error_event
+        self._credits_ran_out = credits_ran_out
         self.headers = relayed_headers(call.source, stream.headers)
         self.credential_source = call.source
         self.credits_charged = 0
@@ -952,7 +964,7 @@ class GatewayStream:
                     # is cut.
                     if produced > call.held and not self._stream.summary.finished:
                         outcome = Outcome.CREDITS_EXHAUSTED
-                        notice = CreditsRefusedError(CREDITS_RAN_OUT_MESSAGE)
+                        notice = CreditsRefusedError(self._credits_ran_out)
                         break
         except ProviderError as broken:
             outcome, error = Outcome.PROVIDER_ERROR, broken
@@ -967,7 +979,7 @@ class GatewayStream:
         finally:
             await asyncio.shield(self._end(outcome, error))
         if notice is not None:
-            await self._deliver(sse_error(notice))
+            await self._deliver(self._error_event(notice))
         if self._trailer:
             await self._deliver(
                 sse_event(

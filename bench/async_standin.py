@@ -8,6 +8,18 @@ JSON message after ``--latency`` seconds. ``GET /_bench/stats`` counts the TCP c
 it accepted and the requests it answered. ``GET /v1/models`` answers a one-model list,
 ``POST /v1/messages/count_tokens`` a token count. Every well-formed key is accepted.
 
+The same stream in OpenAI's and Google's shapes, for ``--provider openai|gemini``:
+
+- ``POST /v1/chat/completions`` with ``"stream": true``: ``data:`` lines of
+  ``chat.completion.chunk`` objects (a role chunk, ``--events`` content deltas, one with
+  ``finish_reason``, then the usage chunk with empty ``choices`` when
+  ``stream_options.include_usage`` asks for it), then ``data: [DONE]``
+  (https://platform.openai.com/docs/api-reference/chat-streaming).
+- ``POST /v1beta/models/{model}:streamGenerateContent?alt=sse``: ``data:`` lines of
+  ``GenerateContentResponse`` objects, each with ``usageMetadata`` so far, the last with
+  ``finishReason: STOP``; events end with CRLF CRLF as Google's do
+  (https://ai.google.dev/api/generate-content#method:-models.streamgeneratecontent).
+
 It is written on asyncio's streams API with no HTTP library, so a thousand open streams cost
 it little CPU on a machine it shares with the client and the server being measured:
 
@@ -97,7 +109,11 @@ class Standin:
             await writer.drain()
             return True
         self.requests += 1
-        if not (headers.get("x-api-key") or headers.get("authorization")):
+        if not (
+            headers.get("x-api-key")
+            or headers.get("authorization")
+            or headers.get("x-goog-api-key")
+        ):
             self._json(writer, 401, _error("authentication_error", "x-api-key header is required"))
         elif method == "POST" and path == "/v1/messages":
             request = json.loads(body or b"{}")
@@ -107,6 +123,15 @@ class Standin:
                 if self.latency:
                     await asyncio.sleep(self.latency)
                 self._json(writer, 200, self._message(request))
+        elif method == "POST" and path == "/v1/chat/completions":
+            request = json.loads(body or b"{}")
+            if not request.get("stream"):
+                self._json(writer, 400, _error("invalid_request_error", "stream only"))
+            else:
+                await self._openai_stream(writer, request)
+        elif method == "POST" and path.endswith(":streamGenerateContent"):
+            model = path.rsplit("/", 1)[-1].split(":", 1)[0]
+            await self._gemini_stream(writer, model)
         elif method == "POST" and path == "/v1/messages/count_tokens":
             self._json(writer, 200, {"input_tokens": INPUT_TOKENS})
         elif method == "GET" and path == "/v1/models":
@@ -190,6 +215,89 @@ class Standin:
             if writer.transport.get_write_buffer_size() > 65536:
                 await writer.drain()
         writer.write(self.tail)
+
+    async def _paced(self, writer: asyncio.StreamWriter, event_of) -> bool:
+        """Write ``event_of(n)`` for n = 1..events, evenly over the stream's seconds; False if
+        the client left."""
+        began = time.monotonic()
+        step = self.seconds / self.events
+        for n in range(1, self.events + 1):
+            delay = began + n * step - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if writer.is_closing():
+                return False
+            writer.write(event_of(n))
+            if writer.transport.get_write_buffer_size() > 65536:
+                await writer.drain()
+        return True
+
+    def _stream_head(self, writer: asyncio.StreamWriter, request_id_header: str) -> None:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+            b"Transfer-Encoding: chunked\r\n"
+            + f"{request_id_header}: req_bench_{uuid.uuid4().hex[:16]}\r\n\r\n".encode()
+        )
+
+    async def _openai_stream(self, writer: asyncio.StreamWriter, request: dict) -> None:
+        include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+        base = {
+            "id": f"chatcmpl-bench{uuid.uuid4().hex[:20]}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": request.get("model", "gpt-5-mini"),
+            "system_fingerprint": None,
+        }
+        if include_usage:
+            base["usage"] = None
+
+        def chunk(delta: dict, finish: str | None) -> bytes:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            return _data({**base, "choices": [choice]}, b"\n\n")
+
+        self._stream_head(writer, "x-request-id")
+        writer.write(chunk({"role": "assistant", "content": "", "refusal": None}, None))
+        delta = chunk({"content": " word"}, None)
+        if not await self._paced(writer, lambda _n: delta):
+            return
+        tail = [chunk({}, "stop")]
+        if include_usage:
+            usage = {
+                "prompt_tokens": INPUT_TOKENS,
+                "completion_tokens": self.events,
+                "total_tokens": INPUT_TOKENS + self.events,
+                "prompt_tokens_details": {"cached_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": 0},
+            }
+            tail.append(_data({**base, "choices": [], "usage": usage}, b"\n\n"))
+        tail.append(_chunked(b"data: [DONE]\n\n"))
+        writer.write(b"".join(tail) + b"0\r\n\r\n")
+
+    async def _gemini_stream(self, writer: asyncio.StreamWriter, model: str) -> None:
+        response_id = uuid.uuid4().hex[:22]
+        # Formatted per event, only the running count changing.
+        template = (
+            '{"candidates":[{"content":{"parts":[{"text":" word"}],"role":"model"},'
+            '"index":0%s}],"usageMetadata":{"promptTokenCount":%d,"candidatesTokenCount":%d,'
+            '"totalTokenCount":%d},"modelVersion":"%s","responseId":"%s"}'
+        )
+
+        def event(n: int, finish: str = "") -> bytes:
+            text = template % (finish, INPUT_TOKENS, n, INPUT_TOKENS + n, model, response_id)
+            return _chunked(b"data: " + text.encode() + b"\r\n\r\n")
+
+        self._stream_head(writer, "x-request-id")
+        if not await self._paced(writer, lambda n: event(n) if n < self.events else b""):
+            return
+        writer.write(event(self.events, ',"finishReason":"STOP"') + b"0\r\n\r\n")
+
+
+def _chunked(payload: bytes) -> bytes:
+    return f"{len(payload):x}\r\n".encode() + payload + b"\r\n"
+
+
+def _data(data: dict, end: bytes) -> bytes:
+    return _chunked(b"data: " + json.dumps(data, separators=(",", ":")).encode() + end)
 
 
 def _error(kind: str, message: str) -> dict:

@@ -18,7 +18,15 @@ workers, its Anthropic-compatible ``/v1/messages``) on the same stand-in, instal
 bench into var/litellm-venv. ``--api token`` uses ``POST /anthropic/v1/messages`` with a
 workspace API token (``create_api_token``) instead of the session API.
 
+``--provider`` (with ``--api token``) names the providers whose endpoints carry the same
+workload, one after the other on the same server and stand-in, compared in one table:
+``anthropic`` (``/anthropic/v1/messages``), ``openai`` (``/openai/v1/chat/completions``,
+streamed) and ``gemini`` (``/gemini/v1beta/models/{m}:streamGenerateContent?alt=sse``); the
+stand-in streams each provider's own events.
+
     .venv/bin/python bench/stream_capacity.py --clients 100 500 --ramp 5 --litellm
+    .venv/bin/python bench/stream_capacity.py --clients 200 --api token \
+        --provider anthropic openai gemini
 
 The database (``--database-url``, default byok_bench_stream) is dropped, created and
 migrated by each run.
@@ -47,7 +55,34 @@ sys.path.insert(0, str(ROOT / "bench"))
 import benchlib  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/byok_bench_stream"
-DELTA = b'content_block_delta"'  # once per delta event, whatever the JSON spacing
+PROVIDERS = ("anthropic", "openai", "gemini")
+OPENAI_MODEL = "gpt-5-mini"
+GEMINI_MODEL = "gemini-2.5-flash"
+PLATFORM_OPENAI_KEY = "sk-proj-bench0platform0" + "0" * 24
+PLATFORM_GEMINI_KEY = "AIza" + "BenchPlatform".ljust(35, "0")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How one provider's stream reads: a mark once per text delta, the mark of its normal
+    end, and marks of an error event (each provider's own, and the gateway's)."""
+
+    delta: bytes
+    stop: bytes
+    errors: tuple[bytes, ...]
+    end: bytes = b"\n\n"  # where one event ends (Google's: CRLF CRLF)
+
+
+SHAPES = {
+    # once per delta event, whatever the JSON spacing
+    "anthropic": Shape(
+        b'content_block_delta"', b"message_stop", (b'"type":"error"', b"event: error")
+    ),
+    "openai": Shape(b'"content":" word"', b"data: [DONE]", (b'{"error":', b"event: error")),
+    "gemini": Shape(
+        b'"text":" word"', b'"finishReason":"STOP"', (b'{"error":', b"event: error"), b"\r\n\r\n"
+    ),
+}
 
 
 @dataclass
@@ -60,6 +95,7 @@ class Target:
     headers_for: list[dict[str, str]]
     sources: list[str]
     polls_database: bool = True
+    provider: str = "anthropic"
 
 
 @dataclass
@@ -82,6 +118,8 @@ async def _one_stream(session, target: Target, n: int, payload: bytes, args, out
     import aiohttp
 
     index = n % len(target.path_for)
+    shape = SHAPES[target.provider]
+    keep = max(len(mark) for mark in (shape.delta, shape.stop, *shape.errors)) - 1
     began = time.monotonic()
     first = None
     deltas = 0
@@ -106,11 +144,12 @@ async def _one_stream(session, target: Target, n: int, payload: bytes, args, out
                 if first is None:
                     first = time.monotonic() - began
                 buffer = carry + chunk
-                deltas += buffer.count(DELTA)
-                events += (carry[-1:] + chunk).count(b"\n\n")
-                stopped = stopped or b"message_stop" in buffer
-                errored = errored or b'"type":"error"' in buffer or b"event: error" in buffer
-                carry = buffer[-(len(DELTA) - 1) :]
+                # Only the new bytes' marks: the carry is kept to find one cut in two.
+                deltas += buffer.count(shape.delta) - carry.count(shape.delta)
+                events += (carry[-(len(shape.end) - 1) :] + chunk).count(shape.end)
+                stopped = stopped or shape.stop in buffer
+                errored = errored or any(mark in buffer for mark in shape.errors)
+                carry = buffer[-keep:]
     except TimeoutError:
         outcome.failures[f"no answer within {args.timeout:.0f} s"] += 1
         return
@@ -170,17 +209,46 @@ class _Poller(threading.Thread):
                 tick += 1
 
 
+def _payload(provider: str, args) -> bytes:
+    """The same request in each provider's form."""
+    prompt = "Tell me a long story."
+    if provider == "openai":
+        body = {
+            "model": OPENAI_MODEL,
+            "max_completion_tokens": args.events + 50,
+            "messages": [{"role": "user", "content": prompt}],
+            "stream": True,
+        }
+    elif provider == "gemini":
+        body = {
+            "contents": [{"role": "user", "parts": [{"text": prompt}]}],
+            "generationConfig": {"maxOutputTokens": args.events + 50},
+        }
+    else:
+        body = {
+            "model": benchlib.MODEL,
+            "max_tokens": args.events + 50,
+            "messages": [{"role": "user", "content": prompt}],
+            "stream": True,
+        }
+    return json.dumps(body).encode()
+
+
+def _token_route(provider: str, token: str) -> tuple[str, dict[str, str]]:
+    """The streaming path and headers of a provider's endpoint, with a workspace token."""
+    json_type = {"Content-Type": "application/json"}
+    if provider == "openai":
+        return "/openai/v1/chat/completions", {**json_type, "Authorization": f"Bearer {token}"}
+    if provider == "gemini":
+        path = f"/gemini/v1beta/models/{GEMINI_MODEL}:streamGenerateContent?alt=sse"
+        return path, {**json_type, "x-goog-api-key": token}
+    return "/anthropic/v1/messages", {**json_type, "x-api-key": token}
+
+
 async def _workload(target: Target, clients: int, args) -> Outcome:
     import aiohttp
 
-    payload = json.dumps(
-        {
-            "model": benchlib.MODEL,
-            "max_tokens": args.events + 50,
-            "messages": [{"role": "user", "content": "Tell me a long story."}],
-            "stream": True,
-        }
-    ).encode()
+    payload = _payload(target.provider, args)
     outcome = Outcome()
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
     timeout = aiohttp.ClientTimeout(total=args.timeout)
@@ -334,8 +402,19 @@ def _setup_project(args, env: dict[str, str]) -> tuple[list, list[str]]:
         user.set_password(benchlib.PASSWORD)
         user.save(update_fields=["password"])
         if source == "byok":
-            key = "sk-ant-api03-bench-" + os.urandom(12).hex()
-            llm_key_set(workspace=workspace, raw_key=key, actor=Actor(label="bench"), check=False)
+            keys = {
+                "anthropic": "sk-ant-api03-bench-" + os.urandom(12).hex(),
+                "openai": "sk-proj-bench-" + os.urandom(16).hex(),
+                "gemini": "AIza" + os.urandom(16).hex()[:35].ljust(35, "0"),
+            }
+            for provider in args.provider:
+                llm_key_set(
+                    workspace=workspace,
+                    provider=provider,
+                    raw_key=keys[provider],
+                    actor=Actor(label="bench"),
+                    check=False,
+                )
         else:
             credits_grant(workspace=workspace, amount=10**12, reason="stream capacity bench")
         workspaces.append((workspace.slug, email))
@@ -433,6 +512,13 @@ def main() -> None:
     parser.add_argument("--mode", choices=["mixed", "byok", "credits"], default="mixed")
     parser.add_argument("--workspaces", type=int, default=10, help="one user each")
     parser.add_argument("--api", choices=["session", "token"], default="session")
+    parser.add_argument(
+        "--provider",
+        choices=PROVIDERS,
+        nargs="+",
+        default=["anthropic"],
+        help="whose endpoints carry the workload, each in turn (openai, gemini: --api token)",
+    )
     parser.add_argument("--litellm", action="store_true", help="also through a LiteLLM proxy")
     parser.add_argument(
         "--floor",
@@ -453,6 +539,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900.0, help="per stream, seconds")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     args = parser.parse_args()
+    if args.provider != ["anthropic"] and args.api != "token":
+        sys.exit("--provider openai|gemini needs --api token (the session API is Anthropic's).")
     if not args.database_url.startswith("postgres"):
         sys.exit("--database-url must be a PostgreSQL URL (the bench creates the database).")
     serve_command = args.serve_command or benchlib.default_serve_command()
@@ -463,6 +551,14 @@ def main() -> None:
     standin = benchlib.StandinProcess(events=args.events, seconds=args.seconds)
     env = benchlib.server_environment(standin_url=standin.url, database_url=args.database_url)
     env["WEB_CONCURRENCY"] = str(args.web_concurrency)
+    env.update(
+        {
+            "OPENAI_BASE_URL": standin.url + "/v1",
+            "PLATFORM_OPENAI_API_KEY": PLATFORM_OPENAI_KEY,
+            "GEMINI_BASE_URL": standin.url,
+            "PLATFORM_GEMINI_API_KEY": PLATFORM_GEMINI_KEY,
+        }
+    )
     # A capacity bench: every stream a workspace opens is let through (the per-workspace limit
     # of credit-paid requests, 16 by default, would answer 429 above it).
     env["AI_CREDITS_MAX_CONCURRENT_REQUESTS"] = str(max(args.clients))
@@ -487,17 +583,27 @@ def main() -> None:
         )
         servers.append(project)
         if args.api == "token":
-            headers = [
-                {"Content-Type": "application/json", "x-api-key": _api_token(slug, env)}
-                for slug, _email in workspaces
-            ]
-            paths = ["/anthropic/v1/messages"] * len(workspaces)
+            tokens = [_api_token(slug, env) for slug, _email in workspaces]
+            targets = []
+            for provider in args.provider:
+                routes = [_token_route(provider, token) for token in tokens]
+                name = "this project" if len(args.provider) == 1 else f"project /{provider}"
+                targets.append(
+                    Target(
+                        name,
+                        project,
+                        [path for path, _ in routes],
+                        [headers for _, headers in routes],
+                        sources,
+                        provider=provider,
+                    )
+                )
         else:
             headers = [
                 asyncio.run(benchlib.log_in(project.url, email)) for _slug, email in workspaces
             ]
             paths = [f"/api/v1/w/{slug}/messages" for slug, _email in workspaces]
-        targets = [Target("this project", project, paths, headers, sources)]
+            targets = [Target("this project", project, paths, headers, sources)]
         if args.litellm:
             command = benchlib.litellm_command(standin_url=standin.url)
             litellm = benchlib.Served(
@@ -559,7 +665,7 @@ def main() -> None:
                         args,
                         standin,
                         database,
-                        checker if target is targets[0] else None,
+                        checker if target.server is project else None,
                     )
                 )
                 time.sleep(2)

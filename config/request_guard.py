@@ -10,7 +10,9 @@ receive gigabytes before its 401. Here:
 - an API request without any credentials is answered 401 at once, unread;
 
 and the answer closes the connection, so the unread body goes nowhere. API routes answer in
-Anthropic's error envelope with ``x-should-retry: false`` and a ``request-id``.
+their provider's error shape (``/openai`` OpenAI's, ``/gemini`` Google's, the others
+Anthropic's envelope) with ``x-should-retry: false`` and a ``request-id``; a missing token is
+refused as each provider refuses a missing key (OpenAI 401, Google 403 PERMISSION_DENIED).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 
 from django.conf import settings
 
+from ai_gateway.provider_errors import gemini_error_body, openai_error_body
 from ai_gateway.request_ids import new_request_id
 
 API_PREFIXES = ("/anthropic/", "/api/", "/openai/", "/gemini/")
@@ -44,6 +47,14 @@ NO_CREDENTIALS = (
     "Workspace admins create tokens at Workspace Settings → API tokens."
 )
 NO_SESSION = "Log in first: this API uses your session."
+NO_OPENAI_TOKEN = (
+    "Send a workspace API token as Authorization: Bearer <token> (the OpenAI SDK's api_key). "
+    "Workspace admins create tokens at Workspace Settings → API tokens."
+)
+NO_GEMINI_TOKEN = (
+    "Send a workspace API token in the x-goog-api-key header (the google-genai SDK's "
+    "api_key). Workspace admins create tokens at Workspace Settings → API tokens."
+)
 
 
 class RequestGuard:
@@ -67,9 +78,9 @@ class RequestGuard:
             if size > limit:
                 message = _too_large_message(limit)
                 return await _refuse(send, path, 413, "request_too_large", message)
-        refusal = _missing_credentials(path, headers)
+        refusal = _missing_credentials(path, headers, scope.get("query_string", b""))
         if refusal:
-            return await _refuse(send, path, 401, "authentication_error", refusal)
+            return await _refuse(send, path, *refusal)
         if declared is not None:
             # Uvicorn gives the app no more than the declared length.
             return await self.app(scope, receive, send)
@@ -103,26 +114,42 @@ class RequestGuard:
             await _refuse(send, scope["path"], 413, "request_too_large", _too_large_message(limit))
 
 
-def _missing_credentials(path: str, headers: dict[bytes, bytes]) -> str:
-    """Why an API request with a body is refused before it is read, or ''."""
+def _missing_credentials(
+    path: str, headers: dict[bytes, bytes], query: bytes
+) -> tuple[int, str, str] | None:
+    """Why an API request with a body is refused before it is read (status, type, message),
+    or None."""
     if path.startswith("/anthropic/"):
         if not any(headers.get(name, b"").strip() for name in TOKEN_HEADERS):
-            return NO_CREDENTIALS
+            return 401, "authentication_error", NO_CREDENTIALS
+    elif path.startswith("/openai/"):
+        if not headers.get(b"authorization", b"").strip():
+            return 401, "missing_api_key", NO_OPENAI_TOKEN
+    elif path.startswith("/gemini/"):
+        in_query = any(part.startswith(b"key=") for part in query.split(b"&"))
+        if not headers.get(b"x-goog-api-key", b"").strip() and not in_query:
+            return 403, "permission_denied", NO_GEMINI_TOKEN
     elif path.startswith("/api/"):
         cookie = headers.get(b"cookie", b"")
         if settings.SESSION_COOKIE_NAME.encode() + b"=" not in cookie:
-            return NO_SESSION
-    return ""
+            return 401, "authentication_error", NO_SESSION
+    return None
+
+
+def _api_error(path: str, status: int, error_type: str, message: str) -> dict:
+    """The refusal in the error shape of the provider whose API the path is."""
+    if path.startswith("/openai/"):
+        return openai_error_body(status, error_type, message)
+    if path.startswith("/gemini/"):
+        return gemini_error_body(status, error_type, message)
+    return {"type": "error", "error": {"type": error_type, "message": message}}
 
 
 async def _refuse(send, path: str, status: int, error_type: str, message: str) -> None:
     request_id = new_request_id()
     if path.startswith(API_PREFIXES):
         body = json.dumps(
-            {
-                "type": "error",
-                "error": {"type": error_type, "message": f"{message} (request id {request_id})"},
-            }
+            _api_error(path, status, error_type, f"{message} (request id {request_id})")
         ).encode()
         content_type = b"application/json"
     else:

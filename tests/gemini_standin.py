@@ -45,6 +45,7 @@ from tests.standin_base import (
     BaseHandler,
     StandIn,
     estimate_tokens,
+    lengthened,
     request_id,
     words_of,
 )
@@ -291,6 +292,7 @@ class Handler(BaseHandler):
             "to:",
             *words_of(" ".join(texts))[:40],
         ]
+        words = lengthened(words, self.server.state.answer_words)
         limit = config.get("maxOutputTokens")
         finish = "STOP"
         if isinstance(limit, int) and limit < thoughts + len(words):

@@ -48,6 +48,7 @@ from tests.standin_base import (
     BaseHandler,
     StandIn,
     estimate_tokens,
+    lengthened,
     request_id,
     words_of,
 )
@@ -288,6 +289,9 @@ class Handler(BaseHandler):
             return 0
         return REASONING_TOKENS
 
+    def answer_words(self, prompt_text: str) -> list[str]:
+        return lengthened(reply_words(prompt_text), self.server.state.answer_words)
+
     @staticmethod
     def plan(words: list[str], limit: Any, reasoning: int) -> tuple[list[str], bool]:
         """The words that fit the output limit (one token each, after reasoning)."""
@@ -309,7 +313,7 @@ class Handler(BaseHandler):
         prompt_tokens, cached = self.prompt_usage(model, messages)
         reasoning = self.reasoning_tokens(model, body.get("reasoning_effort"))
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
-        words, cut = self.plan(reply_words(prompt_text), limit, reasoning)
+        words, cut = self.plan(self.answer_words(prompt_text), limit, reasoning)
         completion_tokens = len(words) + reasoning
         usage = {
             "prompt_tokens": prompt_tokens,
@@ -384,7 +388,9 @@ class Handler(BaseHandler):
             prompt_text = _text_of(items[-1].get("content")) if items else ""
         prompt_tokens, cached = self.prompt_usage(model, [body.get("instructions"), given])
         reasoning = self.reasoning_tokens(model, (body.get("reasoning") or {}).get("effort"))
-        words, cut = self.plan(reply_words(prompt_text), body.get("max_output_tokens"), reasoning)
+        words, cut = self.plan(
+            self.answer_words(prompt_text), body.get("max_output_tokens"), reasoning
+        )
         output_tokens = len(words) + reasoning
         usage = {
             "input_tokens": prompt_tokens,

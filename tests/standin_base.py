@@ -73,6 +73,8 @@ class StandInState:
     latency: float = 0.0
     stream_word_delay: float = 0.0
     timeout_sleep: float = 30.0
+    # Makes a text answer this many words long (a long stream, for metering tests).
+    answer_words: int = 0
     behaviors: dict[str, str] = field(default_factory=dict)
     hint_behaviors: dict[str, str] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
@@ -97,6 +99,13 @@ class StandInState:
 
 def words_of(text: str) -> list[str]:
     return text.split() or ["Hello."]
+
+
+def lengthened(words: list[str], answer_words: int) -> list[str]:
+    """The answer padded to ``answer_words`` words (``state.answer_words``), else as it is."""
+    if answer_words <= len(words):
+        return words
+    return words + [f"word{i}" for i in range(answer_words - len(words))]
 
 
 def estimate_tokens(value: Any) -> int:
@@ -290,6 +299,7 @@ class StandIn:
             self.state.prompt_cache.clear()
             self.state.latency = 0.0
             self.state.stream_word_delay = 0.0
+            self.state.answer_words = 0
 
     @property
     def requests(self) -> list[RecordedRequest]:

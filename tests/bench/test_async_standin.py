@@ -44,3 +44,37 @@ def test_a_request_without_a_key_is_refused_as_anthropic_does(standin_url):
 
     assert response.status == 401
     assert json.loads(response.read())["error"]["type"] == "authentication_error"
+
+
+def test_an_openai_chat_stream_reads_in_the_openai_sdk(standin_url):
+    import openai
+
+    client = openai.OpenAI(base_url=f"{standin_url}/v1", api_key="sk-proj-bench", max_retries=0)
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-5-mini",
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == " word" * 5
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage.completion_tokens == 5 and chunks[-1].usage.prompt_tokens == 12
+    assert all(c.usage is None for c in chunks[:-1])
+
+
+def test_a_gemini_stream_reads_in_the_google_genai_sdk(standin_url):
+    from google import genai
+    from google.genai import types
+
+    client = genai.Client(
+        api_key="AIza" + "b" * 35, http_options=types.HttpOptions(base_url=standin_url)
+    )
+    chunks = list(client.models.generate_content_stream(model="gemini-2.5-flash", contents="Hi"))
+
+    assert "".join(c.text or "" for c in chunks) == " word" * 5
+    assert chunks[-1].candidates[0].finish_reason == types.FinishReason.STOP
+    assert chunks[-1].usage_metadata.candidates_token_count == 5

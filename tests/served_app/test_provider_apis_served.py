@@ -8,6 +8,7 @@ provider only. Usage rows record the provider's own counts.
 
 import json
 import math
+import time
 
 import anthropic
 import httpx2
@@ -102,6 +103,20 @@ def last_row(app, slug, provider):
     return dict(zip(keys, row, strict=True))
 
 
+def streamed_row(app, slug, provider, timeout=10.0):
+    """The last usage row once it is a streamed request's: a stream's row is written after
+    its last byte, which the SDK may have read (and the test gone on) a moment before."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            row = last_row(app, slug, provider)
+        except ValueError:  # no row yet
+            row = None
+        if (row and row["stream"]) or time.monotonic() > deadline:
+            return row
+        time.sleep(0.1)
+
+
 def balance(app, slug):
     [(value,)] = app.database.rows(
         "SELECT b.balance FROM credits_creditaccount b JOIN workspaces_workspace w"
@@ -170,7 +185,7 @@ def test_stream_without_include_usage_is_charged_and_recorded(app, tokens, opena
     [upstream] = sent(openai_standin, "/v1/chat/completions")
     body = upstream.body if isinstance(upstream.body, dict) else json.loads(upstream.body)
     assert body["stream_options"] == {"include_usage": True}
-    row = last_row(app, "pv-credits", "openai")
+    row = streamed_row(app, "pv-credits", "openai")
     assert row["stream"] and row["outcome"] == "ok" and row["source"] == "platform"
     assert row["input"] > 0 and row["output"] > 0
     assert row["charged"] == cost(GPT_5_MINI, fresh=row["input"], output=row["output"]) > 0
@@ -374,3 +389,89 @@ def test_a_key_the_provider_refuses_is_marked_invalid_and_not_tried_again(
     assert key_status(app, "pv-gone", "openai") == "invalid"
     assert key_status(app, "pv-gone", "gemini") == "invalid"
     assert "Google Gemini key is invalid" in google_refused.value.message
+
+
+# --- Streams the gateway ends early ---------------------------------------------------------
+
+
+def small_credits_token(app, slug, credits):
+    app.workspace(slug, admin=f"admin@{slug}.test")
+    app.manage("grant_credits", slug, str(credits), "--reason", "served test")
+    return app.api_token(slug, "ci job")
+
+
+def data_events(response):
+    """The ``data:`` payloads of a server-sent event stream, whatever its line endings."""
+    text = response.read().decode().replace("\r\n", "\n")
+    events = [event for event in text.split("\n\n") if event.strip()]
+    return [event for event in events if not event.startswith(":")]
+
+
+def test_openai_stream_out_of_credits_ends_with_openais_error(app, openai_standin):
+    openai_standin.state.answer_words = 8_000  # far more than 100 credits buy
+    token = small_credits_token(app, "pv-runs-out-openai", 100)
+    body = {
+        "model": "gpt-5-mini",
+        "stream": True,
+        "messages": [{"role": "user", "content": "Write a very long essay"}],
+    }
+    with httpx2.stream(
+        "POST",
+        f"{app.url}/openai/v1/chat/completions",
+        headers={"authorization": f"Bearer {token}"},
+        json=body,
+        timeout=60,
+    ) as response:
+        events = data_events(response)
+
+    assert response.status_code == 200
+    assert not any(event.startswith("event:") for event in events)
+    last = json.loads(events[-1].removeprefix("data: "))
+    assert last["error"]["code"] == "insufficient_credits"
+    assert last["error"]["type"] == "invalid_request_error"
+    assert "ran out" in last["error"]["message"] and "OpenAI key" in last["error"]["message"]
+    assert "data: [DONE]" not in events
+    row = last_row(app, "pv-runs-out-openai", "openai")
+    assert row["outcome"] == "credits_exhausted" and row["charged"] == 100
+    assert balance(app, "pv-runs-out-openai") == 0
+
+    # The SDK raises its own error, with the gateway's message.
+    token = small_credits_token(app, "pv-runs-out-openai-sdk", 100)
+    stream = oai(app, token).chat.completions.create(**body)
+    with pytest.raises(openai.APIError, match="ran out") as raised:
+        list(stream)
+    assert raised.value.code == "insufficient_credits"
+
+
+def test_gemini_stream_out_of_credits_ends_with_googles_error(app, gemini_standin):
+    gemini_standin.state.answer_words = 8_000  # far more than 120 credits buy
+    token = small_credits_token(app, "pv-runs-out-gemini", 120)
+    with httpx2.stream(
+        "POST",
+        f"{app.url}/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+        headers={"x-goog-api-key": token},
+        json={"contents": [{"parts": [{"text": "Write a very long essay"}]}]},
+        timeout=60,
+    ) as response:
+        raw = response.read()
+        events = data_events(response)
+
+    assert response.status_code == 200
+    assert raw.endswith(b"\r\n\r\n")
+    last = json.loads(events[-1].removeprefix("data: "))
+    assert (last["error"]["code"], last["error"]["status"]) == (402, "RESOURCE_EXHAUSTED")
+    assert last["error"]["details"][0]["reason"] == "INSUFFICIENT_CREDITS"
+    assert "ran out" in last["error"]["message"]
+    assert "Google Gemini key" in last["error"]["message"]
+    row = last_row(app, "pv-runs-out-gemini", "gemini")
+    assert row["outcome"] == "credits_exhausted" and row["charged"] == 120
+    assert balance(app, "pv-runs-out-gemini") == 0
+
+    token = small_credits_token(app, "pv-runs-out-gemini-sdk", 120)
+    client = gem(app, token)  # kept: a collected client closes its connections
+    stream = client.models.generate_content_stream(
+        model="gemini-2.5-flash", contents="Write a very long essay"
+    )
+    with pytest.raises(genai_errors.APIError, match="ran out") as raised:
+        list(stream)
+    assert raised.value.code == 402

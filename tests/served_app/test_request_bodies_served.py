@@ -175,3 +175,92 @@ def test_a_body_within_the_limits_still_passes(served, tokens, standin):
     )
 
     assert response.status_code == 200, response.text
+
+
+# --- /openai and /gemini answer these refusals in their provider's own error shape ----------
+
+OPENAI_CHAT = "/openai/v1/chat/completions"
+GEMINI_GENERATE = "/gemini/v1beta/models/gemini-2.5-flash:generateContent"
+
+
+def send_and_read(app, head: str) -> tuple[str, dict, float]:
+    """Send a request's head only; read the whole answer (the guard closes the connection)."""
+    url = urlsplit(app.url)
+    started = time.monotonic()
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(head.encode() + b"\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head_part, _, body = answer.partition(b"\r\n\r\n")
+    return head_part.decode(), json.loads(body), time.monotonic() - started
+
+
+def test_an_oversized_openai_body_is_refused_in_openais_shape(served, tokens):
+    answer, body, seconds = send_and_read(
+        served, head(OPENAI_CHAT, LIMIT + 1, f"Authorization: Bearer {tokens['body-one']}")
+    )
+
+    assert seconds < 3
+    assert answer.startswith("HTTP/1.1 413"), answer
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["error"]["code"] == "request_too_large"
+    assert body["error"]["type"] == "invalid_request_error"
+    assert "too large" in body["error"]["message"]
+
+
+def test_an_oversized_gemini_body_is_refused_in_googles_shape(served, tokens):
+    answer, body, seconds = send_and_read(
+        served, head(GEMINI_GENERATE, LIMIT + 1, f"x-goog-api-key: {tokens['body-one']}")
+    )
+
+    assert seconds < 3
+    assert answer.startswith("HTTP/1.1 413"), answer
+    assert (body["error"]["code"], body["error"]["status"]) == (413, "INVALID_ARGUMENT")
+    assert body["error"]["details"][0]["reason"] == "REQUEST_TOO_LARGE"
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "check"),
+    [
+        (OPENAI_CHAT, 401, lambda e: e["code"] == "missing_api_key"),
+        (GEMINI_GENERATE, 403, lambda e: e["status"] == "PERMISSION_DENIED"),
+    ],
+)
+def test_no_token_is_refused_before_the_body_in_the_providers_shape(
+    served, tokens, path, status, check
+):
+    answer, body, seconds = send_and_read(served, head(path, 1024 * 1024))
+
+    assert seconds < 3
+    assert answer.startswith(f"HTTP/1.1 {status}"), answer
+    assert check(body["error"]) and "API token" in body["error"]["message"]
+
+
+def test_a_body_that_is_not_json_is_refused_in_each_providers_shape(served, tokens):
+    token = tokens["body-one"]
+    openai_answer = httpx2.post(
+        f"{served.url}{OPENAI_CHAT}",
+        content=b'{"model": "gpt-5-mini", "messages": [',
+        headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
+    )
+    gemini_answer = httpx2.post(
+        f"{served.url}{GEMINI_GENERATE}",
+        content=b'{"contents": [',
+        headers={"x-goog-api-key": token, "content-type": "application/json"},
+    )
+    deep = httpx2.post(
+        f"{served.url}{OPENAI_CHAT}",
+        content=b'{"model": "gpt-5-mini", "x": ' + b"[" * 5_000 + b"]" * 5_000 + b"}",
+        headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
+    )
+
+    assert openai_answer.status_code == 400
+    error = openai_answer.json()["error"]
+    assert (error["type"], error["code"]) == ("invalid_request_error", "invalid_request_error")
+    assert "OpenAI" in error["message"] and "Anthropic" not in error["message"]
+    assert gemini_answer.status_code == 400
+    error = gemini_answer.json()["error"]
+    assert error["status"] == "INVALID_ARGUMENT"
+    assert "Gemini" in error["message"] and "Anthropic" not in error["message"]
+    assert deep.status_code == 400 and deep.json()["error"]["param"] is None
