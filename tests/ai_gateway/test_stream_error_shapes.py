@@ -2,13 +2,13 @@
 
 import json
 
-from ai_gateway.errors import InsufficientCreditsError, StreamTimedOutError
+from ai_gateway.errors import CreditsRefusedError, StreamTimedOutError
 from ai_gateway.provider_errors import gemini_stream_error, openai_stream_error
 from ai_gateway.services import sse_error
 
 
 def test_openai_notice_is_a_data_event_holding_an_error_object():
-    event = openai_stream_error(InsufficientCreditsError("Credits ran out."))
+    event = openai_stream_error(CreditsRefusedError("Credits ran out."))
 
     assert event.startswith(b"data: ") and event.endswith(b"\n\n")
     assert b"event:" not in event
@@ -29,6 +29,6 @@ def test_gemini_notice_is_a_google_rpc_status_with_crlf_endings():
 
 
 def test_anthropic_notice_is_unchanged():
-    event = sse_error(InsufficientCreditsError("Credits ran out."))
+    event = sse_error(CreditsRefusedError("Credits ran out."))
 
     assert event.startswith(b"event: error\ndata: ")
