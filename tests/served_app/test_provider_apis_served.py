@@ -8,6 +8,7 @@ provider only. Usage rows record the provider's own counts.
 
 import json
 import math
+import time
 
 import anthropic
 import httpx2
@@ -102,6 +103,24 @@ def last_row(app, slug, provider):
     return dict(zip(keys, row, strict=True))
 
 
+def row_count(app, slug, provider):
+    [(count,)] = app.database.rows(
+        "SELECT count(*) FROM ai_gateway_airequest r"
+        " JOIN workspaces_workspace w ON w.id = r.workspace_id"
+        f" WHERE w.slug = '{slug}' AND r.provider = '{provider}'"
+    )
+    return count
+
+
+def streamed_row(app, slug, provider, before):
+    """The usage row of a stream the SDK has finished: it stops reading at ``[DONE]``, and
+    the server writes the row just after, so wait (briefly) for a row past ``before``."""
+    deadline = time.monotonic() + 5
+    while row_count(app, slug, provider) <= before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return last_row(app, slug, provider)
+
+
 def balance(app, slug):
     [(value,)] = app.database.rows(
         "SELECT b.balance FROM credits_creditaccount b JOIN workspaces_workspace w"
@@ -159,6 +178,7 @@ def test_chat_completion_on_credits_is_charged_the_providers_count(app, tokens, 
 
 
 def test_stream_without_include_usage_is_charged_and_recorded(app, tokens, openai_standin):
+    before = row_count(app, "pv-credits", "openai")
     stream = oai(app, tokens["pv-credits"]).chat.completions.create(
         model="gpt-5-mini", messages=[{"role": "user", "content": "Stream to me"}], stream=True
     )
@@ -170,13 +190,14 @@ def test_stream_without_include_usage_is_charged_and_recorded(app, tokens, opena
     [upstream] = sent(openai_standin, "/v1/chat/completions")
     body = upstream.body if isinstance(upstream.body, dict) else json.loads(upstream.body)
     assert body["stream_options"] == {"include_usage": True}
-    row = last_row(app, "pv-credits", "openai")
+    row = streamed_row(app, "pv-credits", "openai", before)
     assert row["stream"] and row["outcome"] == "ok" and row["source"] == "platform"
     assert row["input"] > 0 and row["output"] > 0
     assert row["charged"] == cost(GPT_5_MINI, fresh=row["input"], output=row["output"]) > 0
 
 
 def test_stream_with_include_usage_on_the_workspace_key(app, tokens):
+    before = row_count(app, "pv-byok", "openai")
     stream = oai(app, tokens["pv-byok"]).chat.completions.create(
         model="gpt-5-mini",
         messages=[{"role": "user", "content": "Stream with usage"}],
@@ -186,7 +207,7 @@ def test_stream_with_include_usage_on_the_workspace_key(app, tokens):
     usage = [chunk.usage for chunk in stream if chunk.usage is not None]
 
     assert len(usage) == 1
-    row = last_row(app, "pv-byok", "openai")
+    row = streamed_row(app, "pv-byok", "openai", before)
     assert (row["input"], row["output"], row["charged"]) == (
         usage[0].prompt_tokens,
         usage[0].completion_tokens,
