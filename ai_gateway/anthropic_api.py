@@ -26,6 +26,7 @@ from providers import KeyRejectedError, ProviderError, get_adapter
 
 from .api import (
     aread_json_body,
+    early_token,
     error_response,
     passed_on_headers,
     read_raw_body,
@@ -60,12 +61,18 @@ TOKEN_REFUSED = (
 )
 
 
-@sensitive_variables("raw_token")
 def _token_of(request: HttpRequest) -> ApiToken:
     """The request's live API token, or a 401 in Anthropic's envelope."""
-    raw_token = request.headers.get("x-api-key", "")
+    return early_token(request) or token_of_headers(request.headers, request.GET)
+
+
+@sensitive_variables("raw_token")
+def token_of_headers(headers, params) -> ApiToken:
+    """The live API token of these request headers, or a 401 in Anthropic's envelope (also
+    called by config.request_guard before the body is read)."""
+    raw_token = headers.get("x-api-key", "")
     if not raw_token:
-        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        scheme, _, credentials = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer":
             raw_token = credentials.strip()
     if not raw_token:

@@ -56,6 +56,17 @@ def error_response(error: GatewayError) -> JsonResponse:
     return response
 
 
+# The ASGI scope key under which config.request_guard leaves the API token it looked up
+# before the body was read, so the view does not look it up again.
+EARLY_TOKEN = "gateway.api_token"
+
+
+def early_token(request: HttpRequest):
+    """The API token the request guard already found for this request, or None."""
+    scope = getattr(request, "scope", None)
+    return scope.get(EARLY_TOKEN) if isinstance(scope, dict) else None
+
+
 def refused(status: int, error_type: str, message: str) -> RefusedError:
     return RefusedError(message, error_type=error_type, http_status=status)
 

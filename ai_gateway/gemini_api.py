@@ -19,7 +19,7 @@ from api_tokens.services import api_token_authenticate
 from llm_keys.models import Provider
 from providers import RelayRequest
 
-from .api import aread_json_body, refused, relay_headers, stream_response
+from .api import aread_json_body, early_token, refused, relay_headers, stream_response
 from .database import database_section
 from .errors import GatewayError
 from .provider_errors import gemini_error_response, gemini_stream_error
@@ -46,9 +46,15 @@ BODY_FORM = (
 LIST_PARAMS = ("pageSize", "pageToken")
 
 
-@sensitive_variables("raw_token")
 def _token_of(request: HttpRequest) -> ApiToken:
-    raw_token = request.headers.get("x-goog-api-key", "").strip() or request.GET.get("key", "")
+    return early_token(request) or token_of_headers(request.headers, request.GET)
+
+
+@sensitive_variables("raw_token")
+def token_of_headers(headers, params) -> ApiToken:
+    """The live API token of these request headers (or ``?key=``), or a refusal in Google's
+    terms (also called by config.request_guard before the body is read)."""
+    raw_token = headers.get("x-goog-api-key", "").strip() or params.get("key", "")
     if not raw_token:
         # Google answers a request without a key 403 PERMISSION_DENIED.
         raise refused(403, "permission_denied", TOKEN_MISSING)

@@ -17,7 +17,7 @@ from api_tokens.services import api_token_authenticate
 from llm_keys.models import Provider
 from providers import RelayRequest
 
-from .api import aread_json_body, refused, relay_headers, stream_response
+from .api import aread_json_body, early_token, refused, relay_headers, stream_response
 from .database import database_section
 from .errors import GatewayError
 from .provider_errors import openai_error_response, openai_stream_error
@@ -42,9 +42,15 @@ BODY_FORM = (
 PASSED_ON_HEADERS = ("openai-beta",)
 
 
-@sensitive_variables("raw_token")
 def _token_of(request: HttpRequest) -> ApiToken:
-    scheme, _, raw_token = request.headers.get("authorization", "").partition(" ")
+    return early_token(request) or token_of_headers(request.headers, request.GET)
+
+
+@sensitive_variables("raw_token")
+def token_of_headers(headers, params) -> ApiToken:
+    """The live API token of these request headers, or a refusal in OpenAI's terms (also
+    called by config.request_guard before the body is read)."""
+    scheme, _, raw_token = headers.get("authorization", "").partition(" ")
     raw_token = raw_token.strip() if scheme.lower() == "bearer" else ""
     if not raw_token:
         raise refused(401, "missing_api_key", TOKEN_MISSING)

@@ -7,6 +7,7 @@ and its usage row stores, so a user can give it to support.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import secrets
 
@@ -20,6 +21,17 @@ _current: contextvars.ContextVar[str] = contextvars.ContextVar("gateway_request_
 def new_request_id() -> str:
     """Return a fresh gateway request id."""
     return f"req_gw_{secrets.token_hex(12)}"
+
+
+@contextlib.contextmanager
+def request_id_set(request_id: str):
+    """Make ``request_id`` the current one inside the block (for answers made outside
+    Django's middleware, by config.request_guard)."""
+    token = _current.set(request_id)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def current_request_id() -> str:

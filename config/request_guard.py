@@ -8,24 +8,29 @@ receive gigabytes before its 401. Here:
 - a declared ``Content-Length`` over the route's limit is answered 413 at once, unread;
 - a body without a declared length (chunked) is cut where it passes the limit, and 413;
 - an API request without any credentials is answered 401 at once, unread;
+- on ``/anthropic/``, ``/openai/`` and ``/gemini/``, the token is looked up (the views' own
+  lookup, in a short database section) and a wrong or revoked one is refused at once,
+  unread, in that provider's shape; the token found goes on in the scope
+  (``ai_gateway.api.EARLY_TOKEN``), so the view does not look it up again;
 
 and the answer closes the connection, so the unread body goes nowhere. API routes answer in
 their provider's error shape (``/openai`` OpenAI's, ``/gemini`` Google's, the others
 Anthropic's envelope) with ``x-should-retry: false`` and a ``request-id``; a missing token is
-refused as each provider refuses a missing key (OpenAI 401, Google 403 PERMISSION_DENIED).
+refused as that provider's view refuses a missing key.
 """
 
 from __future__ import annotations
 
 import json
 
+from asgiref.sync import ThreadSensitiveContext
 from django.conf import settings
+from django.http import QueryDict
 
 from ai_gateway.provider_errors import gemini_error_body, openai_error_body
-from ai_gateway.request_ids import new_request_id
+from ai_gateway.request_ids import new_request_id, request_id_set
 
 API_PREFIXES = ("/anthropic/", "/api/", "/openai/", "/gemini/")
-TOKEN_HEADERS = (b"x-api-key", b"authorization")
 
 
 def _limit(path: str) -> int:
@@ -42,19 +47,7 @@ def _too_large_message(limit: int) -> str:
     )
 
 
-NO_CREDENTIALS = (
-    "Send a workspace API token in the x-api-key header (or Authorization: Bearer). "
-    "Workspace admins create tokens at Workspace Settings → API tokens."
-)
 NO_SESSION = "Log in first: this API uses your session."
-NO_OPENAI_TOKEN = (
-    "Send a workspace API token as Authorization: Bearer <token> (the OpenAI SDK's api_key). "
-    "Workspace admins create tokens at Workspace Settings → API tokens."
-)
-NO_GEMINI_TOKEN = (
-    "Send a workspace API token in the x-goog-api-key header (the google-genai SDK's "
-    "api_key). Workspace admins create tokens at Workspace Settings → API tokens."
-)
 
 
 class RequestGuard:
@@ -69,6 +62,27 @@ class RequestGuard:
         path = scope["path"]
         limit = _limit(path)
         headers = dict(scope["headers"])
+        checked = _token_check(path)
+        missing = None
+        if checked is not None:
+            # A token that is there is checked first: a wrong or revoked one is told so,
+            # whatever the body; none at all is refused after the size.
+            token_of, render = checked
+            names = {
+                name.decode("latin-1").lower(): value.decode("latin-1")
+                for name, value in scope["headers"]
+            }
+            params = QueryDict(scope.get("query_string", b"").decode("latin-1"))
+            if _token_present(path, names, params):
+                found = await _looked_up(token_of, names, params)
+                if not isinstance(found, BaseException):
+                    from ai_gateway.api import EARLY_TOKEN
+
+                    scope = {**scope, EARLY_TOKEN: found}
+                else:
+                    return await _refuse_rendered(send, render, found)
+            else:
+                missing = render
         declared = headers.get(b"content-length")
         if declared is not None:
             try:
@@ -78,9 +92,12 @@ class RequestGuard:
             if size > limit:
                 message = _too_large_message(limit)
                 return await _refuse(send, path, 413, "request_too_large", message)
-        refusal = _missing_credentials(path, headers, scope.get("query_string", b""))
+        if missing is not None:
+            # No token at all: the view's own refusal, which needs no database.
+            return await _refuse_rendered(send, missing, _looked_up_now(checked[0], names, params))
+        refusal = _missing_credentials(path, headers)
         if refusal:
-            return await _refuse(send, path, *refusal)
+            return await _refuse(send, path, 401, "authentication_error", refusal)
         if declared is not None:
             # Uvicorn gives the app no more than the declared length.
             return await self.app(scope, receive, send)
@@ -114,26 +131,13 @@ class RequestGuard:
             await _refuse(send, scope["path"], 413, "request_too_large", _too_large_message(limit))
 
 
-def _missing_credentials(
-    path: str, headers: dict[bytes, bytes], query: bytes
-) -> tuple[int, str, str] | None:
-    """Why an API request with a body is refused before it is read (status, type, message),
-    or None."""
-    if path.startswith("/anthropic/"):
-        if not any(headers.get(name, b"").strip() for name in TOKEN_HEADERS):
-            return 401, "authentication_error", NO_CREDENTIALS
-    elif path.startswith("/openai/"):
-        if not headers.get(b"authorization", b"").strip():
-            return 401, "missing_api_key", NO_OPENAI_TOKEN
-    elif path.startswith("/gemini/"):
-        in_query = any(part.startswith(b"key=") for part in query.split(b"&"))
-        if not headers.get(b"x-goog-api-key", b"").strip() and not in_query:
-            return 403, "permission_denied", NO_GEMINI_TOKEN
-    elif path.startswith("/api/"):
+def _missing_credentials(path: str, headers: dict[bytes, bytes]) -> str:
+    """Why an ``/api/`` request with a body is refused before it is read, or ''."""
+    if path.startswith("/api/"):
         cookie = headers.get(b"cookie", b"")
         if settings.SESSION_COOKIE_NAME.encode() + b"=" not in cookie:
-            return 401, "authentication_error", NO_SESSION
-    return None
+            return NO_SESSION
+    return ""
 
 
 def _api_error(path: str, status: int, error_type: str, message: str) -> dict:
@@ -143,6 +147,90 @@ def _api_error(path: str, status: int, error_type: str, message: str) -> dict:
     if path.startswith("/gemini/"):
         return gemini_error_body(status, error_type, message)
     return {"type": "error", "error": {"type": error_type, "message": message}}
+
+
+# Where each provider API takes a token (its view's ``token_of_headers`` reads the same).
+TOKEN_PLACES = {
+    "/anthropic/": ("x-api-key", "authorization"),
+    "/openai/": ("authorization",),
+    "/gemini/": ("x-goog-api-key",),
+}
+
+
+def _token_present(path: str, names: dict[str, str], params: QueryDict) -> bool:
+    for prefix, places in TOKEN_PLACES.items():
+        if path.startswith(prefix):
+            if any(names.get(place, "").strip() for place in places):
+                return True
+            return prefix == "/gemini/" and bool(params.get("key"))
+    return False
+
+
+async def _looked_up(token_of, names, params):
+    """The live token, or the GatewayError refusing it, from the view's own lookup in a
+    short database section."""
+    from ai_gateway.database import database_section
+    from ai_gateway.errors import GatewayError
+
+    try:
+        # Its own thread context, as Django gives each request: lookups of concurrent
+        # requests do not queue behind one another in one thread.
+        async with ThreadSensitiveContext():
+            return await database_section(token_of)(names, params)
+    except GatewayError as error:
+        return error
+
+
+def _looked_up_now(token_of, names, params):
+    """The view's refusal of a request without a token (raised before any query)."""
+    from ai_gateway.errors import GatewayError
+
+    try:
+        token_of(names, params)
+    except GatewayError as error:
+        return error
+    raise AssertionError("a request without a token was not refused")
+
+
+def _token_check(path: str):
+    """(the provider's token lookup, its error renderer) for a provider API path, or None."""
+    if path.startswith("/anthropic/"):
+        from ai_gateway.anthropic_api import token_of_headers
+        from ai_gateway.api import error_response
+
+        return token_of_headers, error_response
+    if path.startswith("/openai/"):
+        from ai_gateway.openai_api import token_of_headers
+        from ai_gateway.provider_errors import openai_error_response
+
+        return token_of_headers, openai_error_response
+    if path.startswith("/gemini/"):
+        from ai_gateway.gemini_api import token_of_headers
+        from ai_gateway.provider_errors import gemini_error_response
+
+        return token_of_headers, gemini_error_response
+    return None
+
+
+async def _refuse_rendered(send, render, error) -> None:
+    """Send the view's own error answer for ``error``, closing the unread connection."""
+    request_id = new_request_id()
+    with request_id_set(request_id):
+        response = render(error)
+    headers = [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in response.items()
+    ]
+    present = {name for name, _ in headers}
+    for name, value in ((b"request-id", request_id.encode()), (b"cache-control", b"no-store")):
+        if name not in present:
+            headers.append((name, value))
+    headers += [
+        (b"content-length", str(len(response.content)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": response.content})
 
 
 async def _refuse(send, path: str, status: int, error_type: str, message: str) -> None:

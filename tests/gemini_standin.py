@@ -38,6 +38,7 @@ import argparse
 import hashlib
 import json
 import re
+import time
 from typing import Any
 
 from tests.standin_base import (
@@ -375,6 +376,9 @@ class Handler(BaseHandler):
                 return
             # Google ends each event with CRLF CRLF.
             self.send_event(json.dumps(chunk), end="\r\n\r\n")
+            if self.server.state.stream_word_delay:
+                # A slow answer, chunk by chunk (tests that meter a stream as it arrives).
+                time.sleep(self.server.state.stream_word_delay)
 
     def count_tokens(self, model: str, body: dict[str, Any], *, fail: bool) -> None:
         request = body.get("generateContentRequest") or body

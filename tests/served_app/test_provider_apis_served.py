@@ -103,18 +103,33 @@ def last_row(app, slug, provider):
     return dict(zip(keys, row, strict=True))
 
 
-def streamed_row(app, slug, provider, timeout=10.0):
-    """The last usage row once it is a streamed request's: a stream's row is written after
-    its last byte, which the SDK may have read (and the test gone on) a moment before."""
+def row_count(app, slug, provider):
+    [(count,)] = app.database.rows(
+        "SELECT count(*) FROM ai_gateway_airequest r"
+        " JOIN workspaces_workspace w ON w.id = r.workspace_id"
+        f" WHERE w.slug = '{slug}' AND r.provider = '{provider}'"
+    )
+    return count
+
+
+def streamed_row(app, slug, provider, before=None, timeout=10.0):
+    """The usage row of a stream the SDK has finished: it stops reading at ``[DONE]``, and
+    the server writes the row just after, so wait (briefly) for it: a row past ``before``
+    rows when given, else a last row that is a streamed request's."""
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            row = last_row(app, slug, provider)
-        except ValueError:  # no row yet
-            row = None
-        if (row and row["stream"]) or time.monotonic() > deadline:
-            return row
-        time.sleep(0.1)
+    while time.monotonic() < deadline:
+        if before is not None:
+            if row_count(app, slug, provider) > before:
+                break
+        else:
+            try:
+                row = last_row(app, slug, provider)
+            except ValueError:  # no row yet
+                row = None
+            if row and row["stream"]:
+                return row
+        time.sleep(0.05)
+    return last_row(app, slug, provider)
 
 
 def balance(app, slug):
@@ -174,6 +189,7 @@ def test_chat_completion_on_credits_is_charged_the_providers_count(app, tokens, 
 
 
 def test_stream_without_include_usage_is_charged_and_recorded(app, tokens, openai_standin):
+    before = row_count(app, "pv-credits", "openai")
     stream = oai(app, tokens["pv-credits"]).chat.completions.create(
         model="gpt-5-mini", messages=[{"role": "user", "content": "Stream to me"}], stream=True
     )
@@ -185,13 +201,14 @@ def test_stream_without_include_usage_is_charged_and_recorded(app, tokens, opena
     [upstream] = sent(openai_standin, "/v1/chat/completions")
     body = upstream.body if isinstance(upstream.body, dict) else json.loads(upstream.body)
     assert body["stream_options"] == {"include_usage": True}
-    row = streamed_row(app, "pv-credits", "openai")
+    row = streamed_row(app, "pv-credits", "openai", before)
     assert row["stream"] and row["outcome"] == "ok" and row["source"] == "platform"
     assert row["input"] > 0 and row["output"] > 0
     assert row["charged"] == cost(GPT_5_MINI, fresh=row["input"], output=row["output"]) > 0
 
 
 def test_stream_with_include_usage_on_the_workspace_key(app, tokens):
+    before = row_count(app, "pv-byok", "openai")
     stream = oai(app, tokens["pv-byok"]).chat.completions.create(
         model="gpt-5-mini",
         messages=[{"role": "user", "content": "Stream with usage"}],
@@ -201,7 +218,7 @@ def test_stream_with_include_usage_on_the_workspace_key(app, tokens):
     usage = [chunk.usage for chunk in stream if chunk.usage is not None]
 
     assert len(usage) == 1
-    row = last_row(app, "pv-byok", "openai")
+    row = streamed_row(app, "pv-byok", "openai", before)
     assert (row["input"], row["output"], row["charged"]) == (
         usage[0].prompt_tokens,
         usage[0].completion_tokens,
@@ -445,6 +462,9 @@ def test_openai_stream_out_of_credits_ends_with_openais_error(app, openai_standi
 
 def test_gemini_stream_out_of_credits_ends_with_googles_error(app, gemini_standin):
     gemini_standin.state.answer_words = 8_000  # far more than 120 credits buy
+    # Chunk by chunk, as a model writes: had the whole answer arrived in one read, the
+    # provider would have produced it all before the gateway could stop it.
+    gemini_standin.state.stream_word_delay = 0.002
     token = small_credits_token(app, "pv-runs-out-gemini", 120)
     with httpx2.stream(
         "POST",

@@ -25,7 +25,10 @@ def tokens(served):
     for slug in ("body-one", "body-two"):
         app.workspace(slug, admin=f"admin@{slug}.test")
         app.manage("grant_credits", slug, "5000000", "--reason", "served test")
-    return {slug: app.api_token(slug, "ci") for slug in ("body-one", "body-two")}
+    made = {slug: app.api_token(slug, "ci") for slug in ("body-one", "body-two")}
+    made["revoked"] = app.api_token("body-one", "gone")
+    app.manage("revoke_api_token", "body-one", "gone")
+    return made
 
 
 def send_head(app, head: str, body: bytes = b"") -> tuple[str, float]:
@@ -63,6 +66,58 @@ def test_200_mb_declared_without_a_token_is_answered_at_once(served, tokens, pat
     assert answer.startswith("HTTP/1.1 413"), answer
     assert "x-should-retry: false" in answer.lower()
     assert "request-id: req_gw_" in answer.lower()
+
+
+@pytest.mark.parametrize(
+    ("path", "header", "status", "shape"),
+    [
+        ("/anthropic/v1/messages", "x-api-key: {}", 401, "anthropic"),
+        ("/anthropic/v1/messages", "authorization: Bearer {}", 401, "anthropic"),
+        ("/openai/v1/chat/completions", "authorization: Bearer {}", 401, "openai"),
+        # Google's own answer to a bad key: 400 API_KEY_INVALID (decision 149).
+        (
+            "/gemini/v1beta/models/gemini-3-flash:generateContent",
+            "x-goog-api-key: {}",
+            400,
+            "google",
+        ),
+    ],
+)
+@pytest.mark.parametrize("which", ["revoked", "wrong"])
+def test_a_revoked_or_wrong_token_is_refused_before_200_mb_are_read(
+    served, tokens, standin, path, header, status, shape, which
+):
+    token = tokens["revoked"] if which == "revoked" else "byok_" + "x" * 43
+    answer, seconds = send_head(
+        served, head(path, 200 * 1024 * 1024, header.format(token)), b"{" * 65536
+    )
+
+    assert seconds < 3
+    assert answer.startswith(f"HTTP/1.1 {status}"), answer
+    assert "x-should-retry: false" in answer.lower()
+    assert "request-id: req_gw_" in answer.lower()
+    assert "connection: close" in answer.lower()
+    assert standin.requests == []
+
+
+def test_a_revoked_token_is_refused_in_its_providers_shape(served, tokens):
+    bodies = {}
+    for name, path, headers in (
+        ("anthropic", "/anthropic/v1/messages", {"x-api-key": tokens["revoked"]}),
+        ("openai", "/openai/v1/chat/completions", {"authorization": f"Bearer {tokens['revoked']}"}),
+        (
+            "google",
+            "/gemini/v1beta/models/m:generateContent",
+            {"x-goog-api-key": tokens["revoked"]},
+        ),
+    ):
+        response = httpx2.post(f"{served.url}{path}", content=b"{}", headers=headers, timeout=10)
+        bodies[name] = response.json()["error"]
+
+    assert bodies["anthropic"]["type"] == "authentication_error"
+    assert "request id req_gw_" in bodies["anthropic"]["message"]
+    assert bodies["openai"]["code"] == "invalid_api_key"
+    assert bodies["google"]["status"] == "INVALID_ARGUMENT"
 
 
 def test_an_oversized_body_is_refused_with_a_token_too(served, tokens):
