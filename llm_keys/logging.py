@@ -49,6 +49,10 @@ class RedactKeysFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if KEY_PATTERN is None:
+            # Interpreter shutdown has cleared this module's globals (a record logged by a
+            # finalizer, e.g. an unclosed client session): drop it, never write it unredacted.
+            return False
         if record.levelno < logging.INFO and _is_quiet(record.name):
             return False
         try:
