@@ -41,6 +41,7 @@ from .base import (
     RelayRequest,
     StreamSummary,
     Usage,
+    failed_check,
 )
 
 REJECTED_REASON = "Rejected by Anthropic: the key was revoked, has expired or is mistyped."
@@ -354,27 +355,7 @@ class AnthropicAdapter:
             client.models.with_raw_response.list(limit=1)
         except Exception as exc:  # noqa: BLE001 - every failure is classified below
             error = translate_error(exc)
-            if isinstance(error, KeyRejectedError):
-                return CheckResult(
-                    CheckOutcome.INVALID,
-                    reason=error.message,
-                    error_type=error.provider_error_type,
-                    status_code=error.status_code,
-                )
-            if isinstance(error, ProviderRateLimitedError):
-                # 429 means Anthropic recognised the key; it is valid, just busy.
-                return CheckResult(
-                    CheckOutcome.VALID,
-                    reason="Recognised by Anthropic (rate-limited during the check).",
-                    error_type=error.provider_error_type,
-                    status_code=429,
-                )
-            return CheckResult(
-                CheckOutcome.UNKNOWN,
-                reason=_check_reason(error),
-                error_type=error.provider_error_type,
-                status_code=error.status_code,
-            )
+            return failed_check(error, provider="Anthropic", reason=_check_reason(error))
         return CheckResult(CheckOutcome.VALID, reason="Accepted by Anthropic.", status_code=200)
 
     def create_message(

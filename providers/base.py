@@ -224,3 +224,29 @@ class ProviderAdapter(Protocol):
     def create_message(
         self, *, api_key: str, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> MessageResult: ...
+
+
+def failed_check(error: ProviderError, *, provider: str, reason: str | None = None) -> CheckResult:
+    """Classify a key probe the provider answered with ``error`` (SPEC §6): refused → invalid;
+    429 → valid, since the provider recognised the key and is only busy; anything else →
+    unknown, try again later (``reason`` for it, else the error's message)."""
+    if isinstance(error, KeyRejectedError):
+        return CheckResult(
+            CheckOutcome.INVALID,
+            reason=error.message,
+            error_type=error.provider_error_type,
+            status_code=error.status_code,
+        )
+    if isinstance(error, ProviderRateLimitedError):
+        return CheckResult(
+            CheckOutcome.VALID,
+            reason=f"Recognised by {provider} (rate-limited during the check).",
+            error_type=error.provider_error_type,
+            status_code=429,
+        )
+    return CheckResult(
+        CheckOutcome.UNKNOWN,
+        reason=error.message if reason is None else reason,
+        error_type=error.provider_error_type,
+        status_code=error.status_code,
+    )

@@ -49,6 +49,7 @@ from .base import (
     RelayRequest,
     StreamSummary,
     Usage,
+    failed_check,
 )
 
 REJECTED_REASON = "Rejected by Google: the Gemini key is not valid, has expired or was deleted."
@@ -232,28 +233,7 @@ class GeminiAdapter:
         try:
             shared_client()._api_client.request("get", "models?pageSize=1", {}, options)
         except Exception as exc:  # noqa: BLE001 - every failure is classified below
-            error = translate_error(exc)
-            if isinstance(error, KeyRejectedError):
-                return CheckResult(
-                    CheckOutcome.INVALID,
-                    reason=error.message,
-                    error_type=error.provider_error_type,
-                    status_code=error.status_code,
-                )
-            if isinstance(error, ProviderRateLimitedError):
-                # 429 means Google recognised the key; it is valid, just busy.
-                return CheckResult(
-                    CheckOutcome.VALID,
-                    reason="Recognised by Google (rate-limited during the check).",
-                    error_type=error.provider_error_type,
-                    status_code=429,
-                )
-            return CheckResult(
-                CheckOutcome.UNKNOWN,
-                reason=error.message,
-                error_type=error.provider_error_type,
-                status_code=error.status_code,
-            )
+            return failed_check(translate_error(exc), provider="Google")
         return CheckResult(CheckOutcome.VALID, reason="Accepted by Google.", status_code=200)
 
     async def asend(self, *, api_key: str, request: RelayRequest) -> MessageResult:

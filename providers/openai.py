@@ -44,6 +44,7 @@ from .base import (
     RelayRequest,
     StreamSummary,
     Usage,
+    failed_check,
 )
 
 REJECTED_REASON = "Rejected by OpenAI: the key was revoked, has expired or is mistyped."
@@ -244,28 +245,7 @@ class OpenAIAdapter:
             # Only the status matters: the raw answer spares parsing the list of models.
             client.get("/models", cast_to=httpx2.Response)
         except Exception as exc:  # noqa: BLE001 - every failure is classified below
-            error = translate_error(exc)
-            if isinstance(error, KeyRejectedError):
-                return CheckResult(
-                    CheckOutcome.INVALID,
-                    reason=error.message,
-                    error_type=error.provider_error_type,
-                    status_code=error.status_code,
-                )
-            if isinstance(error, ProviderRateLimitedError):
-                # 429 means OpenAI recognised the key; it is valid, just busy (or out of quota).
-                return CheckResult(
-                    CheckOutcome.VALID,
-                    reason="Recognised by OpenAI (rate-limited during the check).",
-                    error_type=error.provider_error_type,
-                    status_code=429,
-                )
-            return CheckResult(
-                CheckOutcome.UNKNOWN,
-                reason=error.message,
-                error_type=error.provider_error_type,
-                status_code=error.status_code,
-            )
+            return failed_check(translate_error(exc), provider="OpenAI")
         return CheckResult(CheckOutcome.VALID, reason="Accepted by OpenAI.", status_code=200)
 
     async def asend(self, *, api_key: str, request: RelayRequest) -> MessageResult:
