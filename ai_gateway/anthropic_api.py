@@ -22,6 +22,7 @@ from django.views.decorators.debug import sensitive_variables
 from api_tokens.models import ApiToken
 from api_tokens.services import api_token_authenticate
 from llm_keys.models import Provider
+from llm_keys.services import llm_key_passthrough_audit
 from providers import KeyRejectedError, ProviderError, get_adapter
 
 from .api import (
@@ -37,6 +38,7 @@ from .api import (
 from .database import database_section
 from .errors import GatewayError
 from .limits import Slots, api_request_admit
+from .request_ids import current_request_id
 from .services import (
     AICall,
     Credentials,
@@ -239,20 +241,34 @@ async def own_key_passthrough(request: HttpRequest, token: ApiToken, path: str) 
     through as they come on the workspace's own key, refused on AI credits (SPEC §17).
 
     The gateway does not price or read them: Anthropic bills them to the key's account.
+    Each call sent with the key is audited (decision 125): which token, what, the answer.
     """
     try:
         credentials = await database_section(_credentials_of_token)(token)
         if credentials.llm_key is None:
             raise refused(403, "permission_error", OWN_KEY_ONLY)
         content = await sync_to_async(read_raw_body, thread_sensitive=False)(request)
-        headers = passed_on_headers(request)
-        headers.update(
-            {
-                name: request.headers[name]
-                for name in RELAYED_REQUEST_HEADERS
-                if name in request.headers
-            }
-        )
+    except GatewayError as error:
+        return error_response(error)
+    response = await _relayed_on_own_key(request, credentials, path, content)
+    await database_section(llm_key_passthrough_audit)(
+        llm_key=credentials.llm_key,
+        token=token,
+        call=f"{request.method} /v1/{path}",
+        status=response.status_code,
+        request_id=response.get("request-id") or current_request_id(),
+    )
+    return response
+
+
+async def _relayed_on_own_key(
+    request: HttpRequest, credentials: Credentials, path: str, content: bytes
+) -> HttpResponse:
+    headers = passed_on_headers(request)
+    headers.update(
+        {name: request.headers[name] for name in RELAYED_REQUEST_HEADERS if name in request.headers}
+    )
+    try:
         result = await _provider_call(
             credentials,
             lambda adapter: adapter.arelay(
@@ -266,12 +282,6 @@ async def own_key_passthrough(request: HttpRequest, token: ApiToken, path: str) 
         )
     except GatewayError as error:
         return error_response(error)
-    logger.info(
-        "Passed %s /v1/%s through on workspace %s's own key",
-        request.method,
-        path,
-        credentials.llm_key.workspace_id,
-    )
     content_type = result.headers.pop("content-type", "application/json")
     response = HttpResponse(result.content, content_type=content_type)
     return _passed_on(response, credentials, result.headers)

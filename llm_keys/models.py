@@ -108,6 +108,8 @@ class KeyEvent(models.Model):
         REJECTED = "rejected", "Key rejected, not saved"
         DECRYPT_FAILED = "decrypt_failed", "Stored key could not be decrypted"
         REENCRYPTED = "reencrypted", "Key re-encrypted"
+        # A Message Batches or Files call an API token sent on the key (decision 125).
+        PASSED_THROUGH = "passed_through", "Batches/Files call on the key"
 
     workspace = models.ForeignKey(
         "workspaces.Workspace", on_delete=models.CASCADE, related_name="key_events"

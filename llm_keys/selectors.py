@@ -20,8 +20,13 @@ def llm_key_get(*, workspace: Workspace, provider: str = Provider.ANTHROPIC) -> 
 
 
 def key_events_recent(*, workspace: Workspace, limit: int = 20) -> QuerySet[KeyEvent]:
-    """Return the latest audit events of a workspace's keys, newest first."""
-    return KeyEvent.objects.select_related("actor").filter(workspace=workspace)[:limit]
+    """Return the latest audit events of a workspace's keys, newest first: changes and
+    checks, not the Batches/Files calls made on them (support sees those in the admin)."""
+    return (
+        KeyEvent.objects.select_related("actor")
+        .filter(workspace=workspace)
+        .exclude(action=KeyEvent.Action.PASSED_THROUGH)[:limit]
+    )
 
 
 def llm_key_get_for_check(llm_key_id: int) -> LLMKey | None:

@@ -101,6 +101,31 @@ def _event(
     )
 
 
+def llm_key_passthrough_audit(
+    *, llm_key: LLMKey, token, call: str, status: int, request_id: str
+) -> KeyEvent:
+    """Record a Message Batches or Files call an API token sent on the workspace's own key:
+    the token (name and prefix, never the token), the method and path, the answer's status
+    and request id; never a body or a key (decision 125)."""
+    logger.info(
+        "%s on workspace %s's own %s key by API token %s answered %s (request-id %s)",
+        call,
+        llm_key.workspace_id,
+        llm_key.provider,
+        token.prefix,
+        status,
+        request_id,
+    )
+    return _event(
+        workspace_id=llm_key.workspace_id,
+        provider=llm_key.provider,
+        action=KeyEvent.Action.PASSED_THROUGH,
+        actor=Actor(label=f"API token {token.name[:70]} ({token.prefix})"),
+        hint=llm_key.hint,
+        detail=f"{call[:200]} → {status} (request-id {request_id})",
+    )
+
+
 @sensitive_variables("raw_key", "key")
 def llm_key_set(
     *,

@@ -7,10 +7,14 @@ import anthropic
 import httpx2
 import pytest
 
+from tests.served import PASSWORD
+
 pytestmark = pytest.mark.served
 
 MODEL = "claude-sonnet-5"
 BYOK_KEY = "sk-ant-api03-served0paths0byok0key00000000000000000000000PATH"
+SECRET_PROMPT = "a-prompt-no-audit-may-hold-7731"
+HI_SECRET = [{"role": "user", "content": SECRET_PROMPT}]
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +126,58 @@ def test_batches_and_files_are_refused_on_credits(served, tokens, standin):
         assert "workspace's own Anthropic key" in raised.value.body["error"]["message"]
         assert raised.value.response.headers["x-should-retry"] == "false"
     assert standin.requests == []
+
+
+def test_each_batches_and_files_call_on_the_workspace_key_is_audited(served, tokens, standin):
+    """Decision 125: one key event per call sent on the workspace's own key, naming the
+    token, the call, the answer's status and request id; support sees them in the admin;
+    neither a body nor the key is recorded anywhere."""
+    token = tokens["path-byok"]
+    client = sdk(served, token)
+    batch = client.messages.batches.create(
+        requests=[
+            {
+                "custom_id": "audited",
+                "params": {"model": MODEL, "max_tokens": 8, "messages": HI_SECRET},
+            }
+        ]
+    )
+    client.messages.batches.list()
+    client.beta.files.list(betas=["files-api-2025-04-14"])
+    with pytest.raises(anthropic.NotFoundError) as missing:
+        client.messages.batches.retrieve("msgbatch_nowhere")
+
+    rows = served.database.rows(
+        "SELECT actor_label, detail, hint FROM llm_keys_keyevent"
+        " WHERE action = 'passed_through' ORDER BY id"
+    )
+    prefix = token[: len("byok_") + 8]
+    assert [(label, hint) for label, _, hint in rows][-4:] == [
+        (f"API token ci ({prefix})", BYOK_KEY[-4:])
+    ] * 4
+    details = [detail for _, detail, _ in rows][-4:]
+    assert [detail.split(" (request-id ")[0] for detail in details] == [
+        "POST /v1/messages/batches → 200",
+        "GET /v1/messages/batches → 200",
+        "GET /v1/files → 200",
+        "GET /v1/messages/batches/msgbatch_nowhere → 404",
+    ]
+    assert details[0].endswith(f"(request-id {batch._request_id})")
+    assert details[3].endswith(f"(request-id {missing.value.request_id})")
+
+    served.manage(
+        "create_support_user", "support@paths.test", "--password-stdin", stdin=PASSWORD + "\n"
+    )
+    page = served.login("support@paths.test").get(
+        "/admin/llm_keys/keyevent/", params={"action__exact": "passed_through"}
+    )
+    assert page.status_code == 200
+    assert "GET /v1/messages/batches/msgbatch_nowhere → 404" in page.text
+    assert f"API token ci ({prefix})" in page.text
+
+    everything = "\n".join(
+        str(row) for row in served.database.rows("SELECT * FROM llm_keys_keyevent")
+    )
+    for secret in (BYOK_KEY, token, SECRET_PROMPT):
+        assert secret not in everything
+        assert secret not in served.log()
