@@ -100,8 +100,6 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
-
 # django-axes first: it refuses a locked-out login before any password is checked.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "workspaces.auth.EmailBackend"]
 AUTH_PASSWORD_VALIDATORS = [
@@ -371,6 +369,20 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Kombu's Redis transport with one Redis client per channel instead of one per command
     # (config/broker.py): ~0.8 ms less CPU per key check across the worker's processes.
     CELERY_BROKER_TRANSPORT = "config.broker:Transport"
+# The cache holds the API's rate and concurrency counters (ai_gateway/limits.py): Redis
+# shares them across worker processes and machines. Without CACHE_URL it is the broker's
+# Redis when there is one (production), else each process's own memory (`make run`, tests;
+# decision 126). `?key_prefix=` in the URL namespaces the keys (Django reads KEY_PREFIX).
+CACHES = {
+    "default": env.cache(
+        "CACHE_URL",
+        default=CELERY_BROKER_URL
+        if CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+        else "locmemcache://",
+    )
+}
+if "key_prefix" in CACHES["default"]:
+    CACHES["default"]["KEY_PREFIX"] = CACHES["default"].pop("key_prefix")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

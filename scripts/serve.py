@@ -35,6 +35,21 @@ def _refusal() -> str | None:
     return startup_refusal()
 
 
+def _per_process_limits_warning() -> str | None:
+    """A warning when several workers would each count the API's limits on their own: the
+    cache (CACHE_URL, else the broker's Redis) is local memory (decision 126)."""
+    from django.conf import settings
+
+    workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
+    if workers > 1 and settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+        return (
+            f"CACHE_URL is local memory: each of the {workers} workers counts the API's "
+            "rate and concurrency limits on its own. Set CACHE_URL (or CELERY_BROKER_URL) "
+            "to a Redis URL to share them."
+        )
+    return None
+
+
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ["DJANGO_READ_DOT_ENV"] = "false"
@@ -42,6 +57,9 @@ def main() -> int:
     if refusal:
         print(f"make serve: refusing to start: {refusal}", file=sys.stderr)
         return 2
+    warning = _per_process_limits_warning()
+    if warning:
+        print(f"make serve: warning: {warning}", file=sys.stderr)
 
     # The checks loaded Django into this process; the server starts afresh, configured by
     # config/gunicorn.py from the environment (its knobs are in the README).

@@ -2,11 +2,16 @@
 ``make serve`` with small limits: 429 ``rate_limit_error`` with ``retry-after``, on every
 endpoint (count_tokens and models included); slots come back when an answer ends."""
 
+import os
+import secrets
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import anthropic
 import httpx2
 import pytest
+import redis
 
 from tests.served import make_serve_command, start
 
@@ -90,3 +95,52 @@ def test_concurrent_requests_per_token(limited, standin):
     # The two streams' slots came back when they ended (their client left).
     standin.state.stream_word_delay = 0
     sdk(limited, token).messages.count_tokens(model=MODEL, messages=HI)
+
+
+SHARED_CACHE_REDIS = os.environ.get("LIMITS_TEST_REDIS_URL", "redis://127.0.0.1:6379/6")
+
+
+@pytest.fixture(scope="module")
+def two_workers(served_database, standin_server, tmp_path_factory):
+    """``make serve`` with two worker processes and no CACHE_URL: the cache is the broker's
+    Redis (decision 126), under a key prefix of this run's own."""
+    try:
+        redis.Redis.from_url(SHARED_CACHE_REDIS, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip(f"needs Redis at {SHARED_CACHE_REDIS} (set LIMITS_TEST_REDIS_URL)")
+    app = start(
+        make_serve_command,
+        database=served_database,
+        standin_url=standin_server.url,
+        log_path=tmp_path_factory.mktemp("two-workers-log") / "server.log",
+        extra_env={
+            "WEB_CONCURRENCY": "2",
+            "CELERY_BROKER_URL": SHARED_CACHE_REDIS,
+            "CACHE_URL": f"{SHARED_CACHE_REDIS}?key_prefix=limits-{secrets.token_hex(4)}",
+            "AI_API_TOKEN_REQUESTS_PER_MINUTE": "5",
+        },
+    )
+    app.workspace("lim-two", admin="admin@lim-two.test")
+    app.manage("grant_credits", "lim-two", "5000000", "--reason", "served test")
+    yield app
+    app.stop()
+
+
+def test_a_limit_holds_across_worker_processes(two_workers, standin):
+    """Twenty requests at once, each on its own connection, reach both workers; a limit of
+    five a minute admits five in all (per-process counters admitted up to five each)."""
+    if time.time() % 60 > 45:  # keep the test inside one one-minute window
+        time.sleep(61 - time.time() % 60)
+    token = two_workers.api_token("lim-two", "burst")
+    start_together = threading.Barrier(20)
+
+    def one_request(_):
+        with httpx2.Client(base_url=two_workers.url, timeout=30) as client:
+            start_together.wait()
+            return client.get("/anthropic/v1/models", headers={"x-api-key": token}).status_code
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(pool.map(one_request, range(20)))
+
+    assert sorted(statuses) == [200] * 5 + [429] * 15
+    assert len(standin.requests) == 5
