@@ -37,7 +37,7 @@ from .api import (
 )
 from .database import database_section
 from .errors import GatewayError
-from .limits import Slots, api_request_admit
+from .limits import Slots, answered_holding, api_request_admit
 from .request_ids import current_request_id
 from .services import (
     AICall,
@@ -101,27 +101,9 @@ def _admitted(view):
             token, slots = await database_section(_token_admitted)(request)
         except GatewayError as error:
             return error_response(error)
-        try:
-            response = await view(request, token, *args, **kwargs)
-        except BaseException:
-            slots.release()
-            raise
-        if response.streaming:
-            response.streaming_content = _releasing(response.streaming_content, slots)
-            response._resource_closers.append(slots.release)
-        else:
-            slots.release()
-        return response
+        return await answered_holding(slots, view(request, token, *args, **kwargs))
 
     return csrf_exempt(admitted_view)
-
-
-async def _releasing(chunks, slots: Slots):
-    try:
-        async for chunk in chunks:
-            yield chunk
-    finally:
-        slots.release()
 
 
 async def _messages_begin(request: HttpRequest, token: ApiToken) -> tuple[AICall, dict[str, Any]]:

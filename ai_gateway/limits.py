@@ -1,10 +1,11 @@
 """Request-rate and concurrency limits per workspace API token and per workspace (SPEC §17),
-on every endpoint under ``/anthropic`` (count_tokens and models included).
+on every endpoint under ``/anthropic`` (count_tokens and models included), and per member
+and per workspace on the Try AI page's session API.
 
-Counters live in Django's cache: shared by every worker process when ``CACHE_URL`` points at
-Redis (production), per process with the default local-memory cache. A request over a
-limit is answered 429 ``rate_limit_error`` with ``retry-after``, as Anthropic answers its
-own limits (docs.claude.com/en/api/rate-limits).
+Counters live in Django's cache: shared by every worker process when it is Redis (production:
+``CACHE_URL``, else the broker's Redis), per process with local memory (decision 126). A
+request over a limit is answered 429 ``rate_limit_error`` with ``retry-after``, as Anthropic
+answers its own limits (docs.claude.com/en/api/rate-limits).
 
 The rate is a fixed one-minute window. A concurrency slot is held until the answer is sent
 (a stream's last byte); its counter expires ``SLOT_TTL_SECONDS`` after the last request
@@ -15,10 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
+from django.http import HttpResponse
 
 from .errors import RefusedError
 
@@ -39,63 +42,101 @@ class Slots:
                 cache.decr(key)
 
 
-def _limits(token) -> list[tuple[str, int, int]]:
-    """(scope, requests per minute, concurrent requests) for the token and its workspace."""
-    return [
-        (
-            f"token:{token.pk}",
-            settings.AI_API_TOKEN_REQUESTS_PER_MINUTE,
-            settings.AI_API_TOKEN_MAX_CONCURRENT_REQUESTS,
-        ),
-        (
-            f"workspace:{token.workspace_id}",
-            settings.AI_API_WORKSPACE_REQUESTS_PER_MINUTE,
-            settings.AI_API_WORKSPACE_MAX_CONCURRENT_REQUESTS,
-        ),
-    ]
+# Who a limit counts, as its refusal names them, and the settings of its rate and concurrency.
+SUBJECTS = {
+    "token": ("This API token has", "AI_API_TOKEN"),
+    # A member's session on the Try AI page counts as one client, like a token (decision 127).
+    "member": ("You have", "AI_API_TOKEN"),
+    "workspace": ("This workspace has", "AI_API_WORKSPACE"),
+}
 
 
 def api_request_admit(*, token) -> Slots:
-    """Count the request against its token's and workspace's limits and take its
+    """Count an API request against its token's and workspace's limits and take its
     concurrency slots; raise a 429 RefusedError if any limit is reached."""
+    return _admit(
+        [("token", f"token:{token.pk}"), ("workspace", f"workspace:{token.workspace_id}")]
+    )
+
+
+def session_request_admit(*, workspace_id: int, user_id: int) -> Slots:
+    """Count a request of a member's session (the Try AI page) against the member's and the
+    workspace's limits, as ``api_request_admit`` counts a token's."""
+    return _admit(
+        [("member", f"member:{workspace_id}:{user_id}"), ("workspace", f"workspace:{workspace_id}")]
+    )
+
+
+def _admit(scopes: list[tuple[str, str]]) -> Slots:
     now = time.time()
     window = int(now // WINDOW_SECONDS)
     slots = Slots()
     try:
-        for scope, per_minute, concurrent in _limits(token):
-            if per_minute > 0:
-                key = f"ai-api-rate:{scope}:{window}"
-                cache.add(key, 0, WINDOW_SECONDS * 2)
-                if cache.incr(key) > per_minute:
-                    wait = int((window + 1) * WINDOW_SECONDS - now) + 1
-                    raise _refused(
-                        f"This {scope.split(':')[0]} has sent more than {per_minute} requests "
-                        f"this minute ({_setting(scope, 'rate')}); try again in {wait} s.",
-                        wait,
-                    )
-            if concurrent > 0:
-                key = f"ai-api-concurrent:{scope}"
-                cache.add(key, 0, SLOT_TTL_SECONDS)
-                cache.touch(key, SLOT_TTL_SECONDS)
-                slots.keys.append(key)
-                if cache.incr(key) > concurrent:
-                    raise _refused(
-                        f"This {scope.split(':')[0]} already has {concurrent} requests in "
-                        f"progress ({_setting(scope, 'concurrency')}); try again when one "
-                        "has finished.",
-                        1,
-                    )
+        for subject, scope in scopes:
+            _count_rate(subject, scope, now, window)
+            _take_slot(subject, scope, slots)
     except BaseException:
         slots.release()
         raise
     return slots
 
 
-def _setting(scope: str, kind: str) -> str:
-    who = "TOKEN" if scope.startswith("token") else "WORKSPACE"
-    if kind == "rate":
-        return f"AI_API_{who}_REQUESTS_PER_MINUTE"
-    return f"AI_API_{who}_MAX_CONCURRENT_REQUESTS"
+def _count_rate(subject: str, scope: str, now: float, window: int) -> None:
+    who, setting = SUBJECTS[subject]
+    per_minute = getattr(settings, f"{setting}_REQUESTS_PER_MINUTE")
+    if per_minute <= 0:
+        return
+    key = f"ai-api-rate:{scope}:{window}"
+    cache.add(key, 0, WINDOW_SECONDS * 2)
+    if cache.incr(key) > per_minute:
+        wait = int((window + 1) * WINDOW_SECONDS - now) + 1
+        raise _refused(
+            f"{who} sent more than {per_minute} requests this minute "
+            f"({setting}_REQUESTS_PER_MINUTE); try again in {wait} s.",
+            wait,
+        )
+
+
+def _take_slot(subject: str, scope: str, slots: Slots) -> None:
+    who, setting = SUBJECTS[subject]
+    concurrent = getattr(settings, f"{setting}_MAX_CONCURRENT_REQUESTS")
+    if concurrent <= 0:
+        return
+    key = f"ai-api-concurrent:{scope}"
+    cache.add(key, 0, SLOT_TTL_SECONDS)
+    cache.touch(key, SLOT_TTL_SECONDS)
+    slots.keys.append(key)
+    if cache.incr(key) > concurrent:
+        raise _refused(
+            f"{who} {concurrent} requests in progress already "
+            f"({setting}_MAX_CONCURRENT_REQUESTS); try again when one has finished.",
+            1,
+        )
+
+
+async def answered_holding(slots: Slots, answer: Awaitable[HttpResponse]) -> HttpResponse:
+    """Await ``answer`` holding ``slots``, given back once the answer is sent: at once for a
+    plain answer or an exception, when a stream ends however it ends (its last chunk, or its
+    client leaving) for a streamed one."""
+    try:
+        response = await answer
+    except BaseException:
+        slots.release()
+        raise
+    if not response.streaming:
+        slots.release()
+        return response
+    response.streaming_content = _releasing(response.streaming_content, slots)
+    response._resource_closers.append(slots.release)
+    return response
+
+
+async def _releasing(chunks, slots: Slots):
+    try:
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        slots.release()
 
 
 def _refused(message: str, retry_after: int) -> RefusedError:

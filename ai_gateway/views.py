@@ -25,6 +25,7 @@ from .api import (
 from .database import database_section
 from .errors import GatewayError
 from .forms import PromptForm
+from .limits import answered_holding, session_request_admit
 from .models import AIRequest
 from .selectors import workspace_statuses
 from .services import (
@@ -79,6 +80,16 @@ async def messages_api(request: HttpRequest, slug: str) -> HttpResponse:
         member = await database_section(_session_member)(request, slug)
         if isinstance(member, HttpResponse):
             return member
+        slots = await database_section(session_request_admit)(
+            workspace_id=member.workspace.pk, user_id=request.user.pk
+        )
+    except GatewayError as error:
+        return error_response(error)
+    return await answered_holding(slots, _session_message(request, member))
+
+
+async def _session_message(request: HttpRequest, member: MemberContext) -> HttpResponse:
+    try:
         body = await aread_json_body(request)
         headers = passed_on_headers(request)
         call = await database_section(call_begin)(

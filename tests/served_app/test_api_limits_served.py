@@ -35,7 +35,7 @@ def limited(served_database, standin_server, tmp_path_factory):
             "AI_API_WORKSPACE_MAX_CONCURRENT_REQUESTS": "3",
         },
     )
-    for slug in ("lim-rate", "lim-conc"):
+    for slug in ("lim-rate", "lim-conc", "lim-session"):
         app.workspace(slug, admin=f"admin@{slug}.test")
         app.manage("grant_credits", slug, "5000000", "--reason", "served test")
     yield app
@@ -95,6 +95,55 @@ def test_concurrent_requests_per_token(limited, standin):
     # The two streams' slots came back when they ended (their client left).
     standin.state.stream_word_delay = 0
     sdk(limited, token).messages.count_tokens(model=MODEL, messages=HI)
+
+
+def test_the_try_ai_session_api_is_limited_per_member(limited, standin):
+    """Decision 127: a member's session counts like a token (AI_API_TOKEN_*), and against
+    the workspace's limits; the page's API answers 429 in the same envelope."""
+    if time.time() % 60 > 45:
+        time.sleep(61 - time.time() % 60)
+    browser = limited.login("admin@lim-session.test")
+    headers = {"X-CSRFToken": browser.cookies["csrftoken"]}
+    body = {"model": MODEL, "max_tokens": 16, "messages": HI}
+
+    answers = [
+        browser.post("/api/v1/w/lim-session/messages", json=body, headers=headers) for _ in range(5)
+    ]
+
+    assert [answer.status_code for answer in answers] == [200] * 4 + [429]
+    refusal = answers[-1]
+    assert refusal.json()["error"]["type"] == "rate_limit_error"
+    assert refusal.json()["error"]["message"].startswith(
+        "You have sent more than 4 requests this minute (AI_API_TOKEN_REQUESTS_PER_MINUTE)"
+    )
+    assert 1 <= int(refusal.headers["retry-after"]) <= 61
+    assert len(standin.requests) == 4
+
+
+def test_a_session_stream_holds_its_slot_until_it_ends(limited, standin):
+    standin.state.stream_word_delay = 0.5
+    browser = limited.login("admin@lim-conc.test")
+    headers = {"X-CSRFToken": browser.cookies["csrftoken"]}
+    body = {"model": MODEL, "max_tokens": 32, "messages": HI, "stream": True}
+    streams = [
+        browser.stream("POST", "/api/v1/w/lim-conc/messages", json=body, headers=headers)
+        for _ in range(2)
+    ]
+    opened = [stream.__enter__() for stream in streams]
+    assert [response.status_code for response in opened] == [200, 200]
+
+    refusal = browser.post("/api/v1/w/lim-conc/messages", json=body, headers=headers)
+    for stream in streams:
+        stream.__exit__(None, None, None)
+    time.sleep(1)
+    standin.state.stream_word_delay = 0
+
+    assert refusal.status_code == 429
+    assert "AI_API_TOKEN_MAX_CONCURRENT_REQUESTS" in refusal.json()["error"]["message"]
+    after = browser.post(
+        "/api/v1/w/lim-conc/messages", json={**body, "stream": False}, headers=headers
+    )
+    assert after.status_code == 200
 
 
 SHARED_CACHE_REDIS = os.environ.get("LIMITS_TEST_REDIS_URL", "redis://127.0.0.1:6379/6")
