@@ -4,6 +4,7 @@ relayed event by event and charged (SPEC §17)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import socket
@@ -16,7 +17,7 @@ import anthropic
 import httpx2
 import pytest
 
-from tests.served import ROOT, free_port
+from tests.served import ROOT, free_port, sse_events
 
 pytestmark = pytest.mark.served
 
@@ -25,6 +26,7 @@ NGINX = shutil.which("nginx") or next(
 )
 CLIENT_TIMEOUT = 2  # seconds: client_header_timeout and friends, short for the test
 SLOW_CLIENTS = 100
+SPACING = 0.3  # seconds between the stand-in's stream events
 
 
 def render(template: str, **values: str) -> str:
@@ -151,3 +153,43 @@ def test_stalled_clients_are_closed_while_a_stream_is_relayed(served, nginx, sta
         " JOIN workspaces_workspace w ON w.id = r.workspace_id WHERE w.slug = 'behind-nginx'"
     )
     assert outcome == "ok" and charged > 0
+
+
+def test_a_streams_events_reach_the_client_as_they_are_produced(served, nginx, standin):
+    """Through nginx, each event arrives when the stand-in sends it (~300 ms apart), and the
+    first byte long before the stream ends: nothing is held back until the end."""
+    served.workspace("nginx-relay", admin="admin@nginx-relay.test")
+    served.manage("grant_credits", "nginx-relay", "5000000", "--reason", "served test")
+    token = served.api_token("nginx-relay", "ci")
+    standin.state.stream_word_delay = SPACING
+    body = {
+        "model": "claude-sonnet-5",
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": "one two three four five six seven eight"}],
+    }
+
+    started = time.monotonic()
+    arrivals: list[tuple[str, float]] = []
+    with httpx2.stream(
+        "POST",
+        f"{nginx}/anthropic/v1/messages",
+        json=body,
+        headers={"x-api-key": token},
+        timeout=30,
+    ) as response:
+        for event, _data in sse_events(response):
+            arrivals.append((event, time.monotonic() - started))
+    ended_at = time.monotonic() - started
+
+    assert response.status_code == 200
+    first_event, first_byte_at = arrivals[0]
+    assert first_event == "message_start"
+    deltas = [at for event, at in arrivals if event == "content_block_delta"]
+    assert len(deltas) >= 6, arrivals
+    # The stand-in sends the first delta at once, then one every SPACING seconds: the
+    # answer takes (deltas - 1) x SPACING, and its first byte comes before all of that.
+    assert ended_at >= (len(deltas) - 1) * SPACING
+    assert first_byte_at < ended_at - (len(deltas) - 2) * SPACING, (first_byte_at, ended_at)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(deltas)]
+    assert min(gaps) > SPACING / 2, gaps
