@@ -3,7 +3,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: install run serve test test-postgres test-worker lint format lock clean screenshots claude-code
+.PHONY: install run serve test test-postgres test-worker lint format lock clean screenshots claude-code \
+	anthropic-sdk-ts
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +76,19 @@ $(CLAUDE_CODE_DIR)/.installed-$(CLAUDE_CODE_VERSION):
 	touch $@
 
 claude-code: $(CLAUDE_CODE_DIR)/.installed-$(CLAUDE_CODE_VERSION)
+
+# The official TypeScript SDK from npm, for the suite's node client
+# (tests/served_app/test_typescript_sdk_served.py). Installed once into var/ (cached).
+ANTHROPIC_SDK_TS_VERSION ?= 1.16.0
+ANTHROPIC_SDK_TS_DIR := var/anthropic-sdk-ts
+
+$(ANTHROPIC_SDK_TS_DIR)/.installed-$(ANTHROPIC_SDK_TS_VERSION):
+	mkdir -p $(ANTHROPIC_SDK_TS_DIR)
+	npm install --no-audit --no-fund --ignore-scripts --prefix $(ANTHROPIC_SDK_TS_DIR) \
+		@anthropic-ai/sdk@$(ANTHROPIC_SDK_TS_VERSION)
+	touch $@
+
+anthropic-sdk-ts: $(ANTHROPIC_SDK_TS_DIR)/.installed-$(ANTHROPIC_SDK_TS_VERSION)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
