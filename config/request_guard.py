@@ -40,6 +40,17 @@ def _limit(path: str) -> int:
     return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
 
+def _bodiless(scope) -> bool:
+    """A GET, HEAD or OPTIONS without a body: nothing to check. One that declares a body
+    (it may: RFC 9110 §9.3.1) is held to the limits like a POST."""
+    if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+        return False
+    return all(
+        name not in (b"content-length", b"transfer-encoding") or value in (b"0", b"")
+        for name, value in scope["headers"]
+    )
+
+
 def _too_large_message(limit: int) -> str:
     return (
         f"The request body is too large (at most {limit:,} bytes); shorten the messages or "
@@ -57,7 +68,7 @@ class RequestGuard:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if scope["type"] != "http" or _bodiless(scope):
             return await self.app(scope, receive, send)
         path = scope["path"]
         limit = _limit(path)

@@ -47,9 +47,9 @@ def send_head(app, head: str, body: bytes = b"") -> tuple[str, float]:
     return answer.decode(errors="replace"), time.monotonic() - started
 
 
-def head(path: str, length: int, *headers: str) -> str:
+def head(path: str, length: int, *headers: str, method: str = "POST") -> str:
     lines = [
-        f"POST {path} HTTP/1.1",
+        f"{method} {path} HTTP/1.1",
         "Host: 127.0.0.1",
         "Content-Type: application/json",
         f"Content-Length: {length}",
@@ -66,6 +66,18 @@ def test_200_mb_declared_without_a_token_is_answered_at_once(served, tokens, pat
     assert answer.startswith("HTTP/1.1 413"), answer
     assert "x-should-retry: false" in answer.lower()
     assert "request-id: req_gw_" in answer.lower()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/anthropic/v1/models"), ("GET", "/login/"), ("OPTIONS", "/anthropic/v1/messages")],
+)
+def test_a_body_on_a_get_is_held_to_the_limit_too(served, tokens, method, path):
+    """A GET has no body as a rule; one declaring 200 MB is refused unread like a POST's."""
+    answer, seconds = send_head(served, head(path, 200 * 1024 * 1024, method=method), b"{" * 65536)
+
+    assert seconds < 3
+    assert answer.startswith("HTTP/1.1 413"), answer
 
 
 @pytest.mark.parametrize(
