@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx2
 import psycopg
+import pytest
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -274,3 +275,26 @@ def sse_events(response: httpx2.Response) -> Iterator[tuple[str, str]]:
         elif not line and event:
             yield event, data
             event = data = ""
+
+
+def npm_installed(path: Path, *, make_target: str, package: str) -> Path:
+    """``path``, installed from npm by ``make <make_target>`` if it is not there yet; the
+    test skips, saying so, where the npm registry cannot be reached."""
+    if path.exists():
+        return path
+    done = subprocess.run(
+        ["make", "--no-print-directory", make_target],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode == 0:
+        return path
+    reachable = subprocess.run(
+        ["npm", "view", package, "version"], capture_output=True, timeout=60, check=False
+    )
+    if reachable.returncode != 0:
+        pytest.skip(f"the npm registry is unreachable: {package} cannot be installed")
+    raise AssertionError(f"make {make_target} failed:\n{done.stdout}\n{done.stderr}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.served import ROOT
+from tests.served import ROOT, npm_installed
 
 pytestmark = pytest.mark.served
 
@@ -23,26 +23,7 @@ REVOKED_KEY = "sk-ant-api03-served0claude0code0gone0key00000000000000-revoked"
 @pytest.fixture(scope="module")
 def claude():
     """The Claude Code binary, installed by ``make claude-code`` if it is not yet."""
-    if not CLAUDE.exists():
-        done = subprocess.run(
-            ["make", "--no-print-directory", "claude-code"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if done.returncode != 0:
-            reachable = subprocess.run(
-                ["npm", "view", "@anthropic-ai/claude-code", "version"],
-                capture_output=True,
-                timeout=60,
-                check=False,
-            )
-            if reachable.returncode != 0:
-                pytest.skip("the npm registry is unreachable: Claude Code cannot be installed")
-            raise AssertionError(f"make claude-code failed:\n{done.stdout}\n{done.stderr}")
-    return CLAUDE
+    return npm_installed(CLAUDE, make_target="claude-code", package="@anthropic-ai/claude-code")
 
 
 @pytest.fixture(scope="module")

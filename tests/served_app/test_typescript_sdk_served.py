@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.served import ROOT
+from tests.served import ROOT, npm_installed
 
 pytestmark = pytest.mark.served
 
@@ -20,27 +20,8 @@ BYOK_KEY = "sk-ant-api03-served0ts0sdk0byok0key000000000000000000000000TSDK"
 @pytest.fixture(scope="module")
 def sdk_dir():
     """The SDK's node_modules, installed by ``make anthropic-sdk-ts`` if they are not yet."""
-    if not (SDK_DIR / "node_modules" / "@anthropic-ai" / "sdk").exists():
-        done = subprocess.run(
-            ["make", "--no-print-directory", "anthropic-sdk-ts"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if done.returncode != 0:
-            reachable = subprocess.run(
-                ["npm", "view", "@anthropic-ai/sdk", "version"],
-                capture_output=True,
-                timeout=60,
-                check=False,
-            )
-            if reachable.returncode != 0:
-                pytest.skip(
-                    "the npm registry is unreachable: the TypeScript SDK cannot be installed"
-                )
-            raise AssertionError(f"make anthropic-sdk-ts failed:\n{done.stdout}\n{done.stderr}")
+    package = SDK_DIR / "node_modules" / "@anthropic-ai" / "sdk"
+    npm_installed(package, make_target="anthropic-sdk-ts", package="@anthropic-ai/sdk")
     return SDK_DIR / "node_modules"
 
 
