@@ -5,8 +5,8 @@ from django.core import mail
 from django.test import Client
 
 from llm_keys.models import KeyEvent, KeyStatus, LLMKey
-from llm_keys.services import Actor, llm_key_set
-from tests.factories import fake_key
+from llm_keys.services import Actor, llm_key_passthrough_audit, llm_key_set
+from tests.factories import api_token_for, fake_key
 
 URL = "/w/acme/settings/llm-key/"
 REMOVE_URL = "/w/acme/settings/llm-key/remove/"
@@ -286,3 +286,23 @@ def test_settings_page_queries_do_not_grow_with_workspaces_or_events(
         MembershipFactory(workspace=other, user=admin_user, role="admin")
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert admin_client.get(URL).status_code == 200
+
+
+def test_the_key_history_leaves_out_batches_and_files_calls(admin_client, saved_key, workspace):
+    """Decision 125: a program polling a batch would push the key's changes off the page's
+    short history; support sees those calls in the admin."""
+    token, _raw = api_token_for(workspace, name="batch poller")
+    for _ in range(12):
+        llm_key_passthrough_audit(
+            llm_key=saved_key,
+            token=token,
+            call="GET /v1/messages/batches/msgbatch_1",
+            status=200,
+            request_id="req_1",
+        )
+
+    body = admin_client.get(URL).content.decode()
+
+    assert KeyEvent.objects.filter(action=KeyEvent.Action.PASSED_THROUGH).count() == 12
+    assert "Key set" in body
+    assert "Batches/Files call" not in body and "batch poller" not in body
