@@ -15,6 +15,7 @@ took one, so slots a killed process never gave back do not stay taken forever.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -22,8 +23,11 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse
+from redis import RedisError
 
 from .errors import RefusedError
+
+logger = logging.getLogger(__name__)
 
 SLOT_TTL_SECONDS = 3600
 WINDOW_SECONDS = 60
@@ -38,7 +42,8 @@ class Slots:
     def release(self) -> None:
         keys, self.keys = self.keys, []
         for key in keys:
-            with contextlib.suppress(ValueError):  # expired meanwhile
+            # Expired meanwhile, or the cache is unreachable: its counter lapses with its TTL.
+            with contextlib.suppress(ValueError, RedisError):
                 cache.decr(key)
 
 
@@ -75,6 +80,11 @@ def _admit(scopes: list[tuple[str, str]]) -> Slots:
         for subject, scope in scopes:
             _count_rate(subject, scope, now, window)
             _take_slot(subject, scope, slots)
+    except RedisError as error:
+        # The limits protect the service; an unreachable cache must not stop it (decision 126).
+        logger.error("API limits not counted: the cache is unreachable (%s)", error)
+        slots.release()
+        return Slots()
     except BaseException:
         slots.release()
         raise
