@@ -134,6 +134,8 @@ SESSION_ENGINE = "workspaces.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# A refused CSRF check answers JSON under /api/ and Django's page elsewhere.
+CSRF_FAILURE_VIEW = "ai_gateway.views.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 # Behind a TLS-terminating proxy, production sets these (see `manage.py check --deploy`).
 SECURE_PROXY_SSL_HEADER = (
