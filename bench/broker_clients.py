@@ -24,37 +24,40 @@ NAME = "byok-bench-broker-clients"
 MESSAGES = 2000
 
 
-def _measure(transport: type) -> tuple[float, float]:
-    """CPU ms and clients built, per message, after a first message sets the channel up."""
+def measure(
+    transport: type, *, url: str = URL, name: str = NAME, messages: int = MESSAGES
+) -> tuple[float, float]:
+    """Publish, deliver and ack ``messages`` through ``transport``, after a first message
+    that sets the channel up; return the CPU ms and the ``redis.Redis`` built, per message."""
     built = []
     init = redis.Redis.__init__
-    queue = Queue(NAME, Exchange(NAME), routing_key=NAME)
+    queue = Queue(name, Exchange(name), routing_key=name)
     received = []
-    with Connection(URL, transport=transport) as conn:
+    with Connection(url, transport=transport) as conn:
         producer = conn.Producer()
         consumer = conn.Consumer(queue, callbacks=[lambda _body, msg: received.append(msg.ack())])
         consumer.consume()
-        producer.publish({"n": 0}, exchange=queue.exchange, routing_key=NAME, declare=[queue])
+        producer.publish({"n": 0}, exchange=queue.exchange, routing_key=name, declare=[queue])
         conn.drain_events(timeout=5)
         redis.Redis.__init__ = lambda self, *a, **kw: (built.append(1), init(self, *a, **kw))[1]
         started = time.process_time()
         try:
-            for n in range(MESSAGES):
-                producer.publish({"n": n}, exchange=queue.exchange, routing_key=NAME)
-            while len(received) < MESSAGES + 1:
+            for n in range(messages):
+                producer.publish({"n": n}, exchange=queue.exchange, routing_key=name)
+            while len(received) < messages + 1:
                 conn.drain_events(timeout=5)
         finally:
             redis.Redis.__init__ = init
         cpu = time.process_time() - started
         consumer.cancel()
         queue(conn.default_channel).delete()
-    return cpu / MESSAGES * 1000, len(built) / MESSAGES
+    return cpu / messages * 1000, len(built) / messages
 
 
 def main() -> None:
     for _ in range(3):
         for transport in (kombu_redis.Transport, broker.Transport):
-            cpu, built = _measure(transport)
+            cpu, built = measure(transport)
             print(
                 f"{transport.__module__}.Transport: {cpu:.2f} ms CPU per message, "
                 f"{built:g} redis.Redis built per message"
