@@ -3,10 +3,10 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.template.loader import render_to_string
-from django.views.decorators.csrf import csrf_exempt
+from django.views.csrf import csrf_failure as django_csrf_failure
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
 from credits.selectors import credits_balance
@@ -38,18 +38,26 @@ from .services import (
 )
 
 
-class _JsonCsrfCheck(CsrfViewMiddleware):
-    """Django's CSRF check, answering a refusal in the API's JSON error shape."""
-
-    def _reject(self, request: HttpRequest, reason: str) -> JsonResponse:
-        return error_response(
-            refused(
-                403,
-                "csrf_failed",
-                f"CSRF check failed ({reason}). Send the csrftoken cookie's value in the "
-                "X-CSRFToken header.",
-            )
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """The site's ``CSRF_FAILURE_VIEW``: the API's JSON error shape under ``/api/``, so a
+    script sees why it was refused; Django's own page everywhere else."""
+    if not request.path.startswith("/api/"):
+        return django_csrf_failure(request, reason)
+    return error_response(
+        refused(
+            403,
+            "csrf_failed",
+            f"CSRF check failed ({reason}). Send the csrftoken cookie's value in the "
+            "X-CSRFToken header.",
         )
+    )
+
+
+@csrf_protect
+def _csrf_passed(request: HttpRequest) -> HttpResponse:
+    """Reached only when Django's CSRF check passes; a failure answers ``csrf_failure``'s
+    response instead of this empty one."""
+    return HttpResponse(status=204)
 
 
 def _session_member(request: HttpRequest, slug: str) -> MemberContext | HttpResponse:
@@ -57,9 +65,9 @@ def _session_member(request: HttpRequest, slug: str) -> MemberContext | HttpResp
     the membership, before the body is read."""
     if not request.user.is_authenticated:
         raise refused(401, "authentication_error", "Log in first: this API uses your session.")
-    refusal = _JsonCsrfCheck(lambda _request: None).process_view(request, None, (), {})
-    if refusal is not None:
-        return refusal
+    checked = _csrf_passed(request)
+    if checked.status_code != 204:
+        return checked
     try:
         member = get_member_context(request, slug)
     except Http404:

@@ -8,10 +8,12 @@ class Channel(kombu_redis.Channel):
 
     Kombu 5.7 wraps the channel's connection pool in a new ``redis.Redis`` for every publish,
     every delivered message's bookkeeping and every ack, and redis-py fills a ~170-entry
-    case-insensitive callback table for each: about 0.3 ms of CPU three times per task, a
-    quarter of the worker's main process in a key sweep (docs/decisions/034). The client
-    holds no connection of its own (each command borrows one from the pool), so one client
-    per pool serves all of them.
+    case-insensitive callback table for each: four clients and a third of Kombu's CPU per
+    message (decisions 034, 133). The client holds no connection of its own (each command
+    borrows one from the pool), so one client per pool serves all of them.
+
+    ``_create_client`` is private: Kombu offers no documented hook for this (decision 133).
+    tests/config/test_broker.py fails if an upgrade leaves this override dead or needless.
     """
 
     _sync_client = None

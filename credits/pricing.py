@@ -27,7 +27,6 @@ from providers.anthropic_estimate import (  # noqa: F401
     TOKENS_FOR_TOOL_USE,
     TOKENS_PER_IMAGE,
     TOKENS_PER_PDF_PAGE,
-    estimate_input_tokens,
     estimate_request_input_tokens,
     image_dimensions,
     image_tokens_bound,

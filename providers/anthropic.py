@@ -1,9 +1,10 @@
 """Anthropic, through the official SDK.
 
 One SDK client (and so one pooled HTTP connection pool) per process, and for the gateway's
-async views one ``AsyncAnthropic`` per process and event loop; the workspace's key is
-applied per request with ``with_options(api_key=...)``, which shares the pool. The key only
-ever travels as the SDK's ``api_key``: never in headers built here, never in a URL.
+async views one ``AsyncAnthropic`` per process and event loop, closed when its loop ends
+(``providers.per_loop``); the workspace's key is applied per request with
+``with_options(api_key=...)``, which shares the pool. The key only ever travels as the
+SDK's ``api_key``: never in headers built here, never in a URL.
 
 Requests pass through whole: the fields of the pinned SDK's ``messages.create`` go as its
 arguments, any other field as ``extra_body``, so the provider judges them all. Answers come
@@ -13,12 +14,10 @@ events settlement needs (``message_start``, ``message_delta``, ``error``) are pa
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import os
 import threading
-import weakref
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
@@ -43,6 +42,7 @@ from .base import (
     Usage,
     failed_check,
 )
+from .per_loop import per_loop_client
 
 REJECTED_REASON = "Rejected by Anthropic: the key was revoked, has expired or is mistyped."
 NO_PERMISSION_REASON = "Rejected by Anthropic: the key lacks permission for the API."
@@ -86,25 +86,17 @@ def _client_options(http_client: Any) -> dict[str, Any]:
     }
 
 
-# One AsyncAnthropic per event loop: its connections belong to the loop that opened them.
-# A web process has one loop; tests and the sync test client may make several.
-_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def shared_async_client() -> anthropic.AsyncAnthropic:
-    """Return this event loop's async client, built on first use."""
-    clients = _async_clients.setdefault(asyncio.get_running_loop(), {})
-    key = (os.getpid(), settings.ANTHROPIC_BASE_URL, settings.AI_HTTP_POOL_SIZE)
-    client = clients.get(key)
-    if client is None:
-        # aiohttp's transport (the SDK's `aiohttp` extra): its C HTTP parser reads a relayed
-        # stream with a fraction of the CPU of the pure-Python one (decision 026).
-        http_client = anthropic.DefaultAioHttpClient(limits=_limits())
-        client = anthropic.AsyncAnthropic(api_key=None, **_client_options(http_client))
-        clients[key] = client
-    return client
+    """Return this event loop's async client, built on first use and closed with the loop."""
+    key = ("anthropic", os.getpid(), settings.ANTHROPIC_BASE_URL, settings.AI_HTTP_POOL_SIZE)
+    return per_loop_client(key, _new_async_client)
+
+
+def _new_async_client() -> anthropic.AsyncAnthropic:
+    # aiohttp's transport (the SDK's `aiohttp` extra): its C HTTP parser reads a relayed
+    # stream with a fraction of the CPU of the pure-Python one (decision 026).
+    http_client = anthropic.DefaultAioHttpClient(limits=_limits())
+    return anthropic.AsyncAnthropic(api_key=None, **_client_options(http_client))
 
 
 # Parameters of the SDK's methods that it sends as request headers, not body fields

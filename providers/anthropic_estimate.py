@@ -200,11 +200,6 @@ def estimate_request_input_tokens(body: Mapping[str, Any]) -> int:
     return min(MAX_CONTEXT_TOKENS, estimate)
 
 
-def estimate_input_tokens(messages: Any, system: Any = None) -> int:
-    """Estimate, on the high side, the input tokens of these messages and system prompt."""
-    return estimate_request_input_tokens({"messages": messages, "system": system})
-
-
 def output_tokens_bound(body: Mapping[str, Any]) -> int:
     """The most output tokens a request can be billed for: ``max_tokens``, or the thinking
     budget when it is larger (interleaved thinking lets the budget pass ``max_tokens``)."""

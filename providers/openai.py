@@ -20,11 +20,9 @@ drops the extra usage chunk and the ``"usage":null`` the request added to the ot
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import threading
-import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -46,6 +44,7 @@ from .base import (
     Usage,
     failed_check,
 )
+from .per_loop import per_loop_client
 
 REJECTED_REASON = "Rejected by OpenAI: the key was revoked, has expired or is mistyped."
 NO_PERMISSION_REASON = "Rejected by OpenAI: the key lacks permission for the API."
@@ -102,24 +101,17 @@ def shared_client() -> openai.OpenAI:
     return client
 
 
-# One AsyncOpenAI per event loop: its connections belong to the loop that opened them.
-_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def shared_async_client() -> openai.AsyncOpenAI:
-    """Return this event loop's async client, built on first use."""
-    clients = _async_clients.setdefault(asyncio.get_running_loop(), {})
-    key = (os.getpid(), settings.OPENAI_BASE_URL, settings.AI_HTTP_POOL_SIZE)
-    client = clients.get(key)
-    if client is None:
-        # aiohttp's transport, as for Anthropic (decision 026): its C parser reads a relayed
-        # stream with a fraction of the CPU.
-        http_client = openai.DefaultAioHttpClient(limits=_limits())
-        client = openai.AsyncOpenAI(api_key=_no_key_async, **_client_options(http_client))
-        clients[key] = client
-    return client
+    """Return this event loop's async client, built on first use and closed with the loop."""
+    key = ("openai", os.getpid(), settings.OPENAI_BASE_URL, settings.AI_HTTP_POOL_SIZE)
+    return per_loop_client(key, _new_async_client)
+
+
+def _new_async_client() -> openai.AsyncOpenAI:
+    # aiohttp's transport, as for Anthropic (decision 026): its C parser reads a relayed
+    # stream with a fraction of the CPU.
+    http_client = openai.DefaultAioHttpClient(limits=_limits())
+    return openai.AsyncOpenAI(api_key=_no_key_async, **_client_options(http_client))
 
 
 def _required(api_key: str) -> str:

@@ -46,13 +46,19 @@ def main() -> int:
     os.environ.setdefault("SITE_URL", f"http://127.0.0.1:{port}")
     # The filesystem broker's folders must exist before any process publishes or consumes.
     (ROOT / "var" / "celery-broker" / "control").mkdir(parents=True, exist_ok=True)
-    celery = [PY, "-m", "celery", "-A", "config"]
+    celery = ["-m", "celery", "-A", "config"]
+    # A development VM or container often runs as root. Celery's warning about a root
+    # worker is for production servers; this worker listens to a folder under var/ and
+    # accepts JSON only, and on `make run` the warning reads as a fault.
+    quiet_as_root = "-Wignore:You're running the worker with superuser privileges"
     commands = {
         "web": web_command(port),
         # Without CELERY_BROKER_URL the worker and beat talk through Kombu's filesystem
         # transport under var/celery-broker: no Redis needed on a development machine.
         # Threads, not prefork: a small footprint, and Ctrl-C stops it at once.
         "worker": [
+            PY,
+            quiet_as_root,
             *celery,
             "worker",
             "--loglevel=INFO",
@@ -62,7 +68,7 @@ def main() -> int:
             "--without-mingle",
             "--without-heartbeat",
         ],
-        "beat": [*celery, "beat", "--loglevel=INFO"],
+        "beat": [PY, *celery, "beat", "--loglevel=INFO"],
     }
     interrupted = threading.Event()
     # Ctrl-C reaches every process of the terminal's group at once; a child that exits on it

@@ -75,6 +75,18 @@ def test_csrf_is_enforced(member_user, workspace, funded, standin):
     assert accepted.status_code == 200
 
 
+def test_a_page_refused_by_csrf_gets_djangos_page_not_json(member_user, workspace):
+    """The site's CSRF_FAILURE_VIEW answers JSON only under /api/."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(member_user)
+
+    refused = client.post(f"/w/{workspace.slug}/ai/", {"prompt": "Hi"})
+
+    assert refused.status_code == 403
+    assert refused["Content-Type"].startswith("text/html")
+    assert "CSRF verification failed" in refused.content.decode()
+
+
 @pytest.mark.parametrize(
     ("payload", "message"),
     [

@@ -311,7 +311,7 @@ def _hold_amount() -> int:
     data = body()
     return pricing.max_cost(
         pricing.get_price(MODEL),
-        input_tokens=pricing.estimate_input_tokens(data["messages"], None),
+        input_tokens=pricing.estimate_request_input_tokens(data),
         max_tokens=data["max_tokens"],
     )
 

@@ -5,7 +5,7 @@ import pytest
 from anthropic._data import DEPRECATED_MODELS
 from anthropic.types.model_param import ModelParam
 
-from credits.pricing import ModelPrice, cost, estimate_input_tokens, get_price, max_cost
+from credits.pricing import ModelPrice, cost, estimate_request_input_tokens, get_price, max_cost
 from providers.base import Usage
 from tests.anthropic_standin import MODELS as STANDIN_MODELS
 
@@ -129,6 +129,10 @@ def test_max_cost_is_never_below_any_usage_within_the_limits(model, usage):
 def test_max_cost_refuses_negative_counts():
     with pytest.raises(ValueError):
         max_cost(HAIKU, input_tokens=-1, max_tokens=10)
+
+
+def estimate_input_tokens(messages, system):
+    return estimate_request_input_tokens({"messages": messages, "system": system})
 
 
 def test_input_estimate_is_above_typical_token_counts():

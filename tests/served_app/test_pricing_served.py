@@ -155,6 +155,8 @@ def test_us_only_inference_is_charged_a_tenth_more(served, tokens, standin):
     assert int(raw.headers["x-credits-charged"]) == expected
 
 
+# The SDK warns that Sonnet 4.5 is deprecated; its long-context rates are what is tested.
+@pytest.mark.filterwarnings("ignore:The model 'claude-sonnet-4-5' is deprecated:DeprecationWarning")
 def test_a_long_prompt_is_charged_at_the_long_context_rates(served, tokens, standin):
     # Sonnet 4.5 with the 1M context bills the whole request at $6 / $22.50 per MTok once
     # the prompt passes 200k tokens; the stand-in reports such a prompt.
