@@ -31,6 +31,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -94,6 +95,8 @@ KEY_UNREADABLE_MESSAGE = (
     "have a workspace admin save the key again. Its status is unchanged; no AI credits were used."
 )
 MAX_MODEL_NAME = 100
+# Output tokens over which a stream's price per output token is measured.
+PRICING_SPAN = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +157,7 @@ class AICall:
     first: int = 0  # what it reserved at its start
     hidden_work: bool = False  # the provider may bill work the stream does not show
     extension_refused: bool = False
+    stopped_by: str = ""  # what refused the last extension (credits.services.Extension)
     result: tuple[AIRequest | None, int] | None = None
 
     def record(
@@ -232,12 +236,19 @@ class AICall:
         )
         return produced, step
 
+    def output_token_cost(self, usage: Usage) -> float:
+        """What one more output token costs at most, with this input (its rate, its tier)."""
+        more = dataclasses.replace(usage, output_tokens=usage.output_tokens + PRICING_SPAN)
+        return (self.produced(more) - self.produced(usage) + 1) / PRICING_SPAN
+
     def extend(self, step: int) -> int:
-        """Extend the reservation by up to ``step`` credits, as far as the balance allows."""
-        taken = ledger.credits_extend(hold=self.hold, amount=step)
-        self.held += taken
-        self.extension_refused = taken < step
-        return taken
+        """Extend the reservation by up to ``step`` credits, as far as the balance and the
+        member's monthly limit allow (``stopped_by`` says which one refused)."""
+        extension = ledger.credits_extend_checked(hold=self.hold, amount=step)
+        self.held += extension.taken
+        self.extension_refused = extension.taken < step
+        self.stopped_by = extension.stopped_by
+        return extension.taken
 
     def end(
         self,
@@ -698,10 +709,12 @@ async def acreate_message(
 _BACKGROUND: set[asyncio.Task] = set()
 
 
-def _background(work) -> None:
+def _background(work) -> asyncio.Task:
+    """Run ``work`` in a task of its own, kept until it is done."""
     task = asyncio.get_running_loop().create_task(work)
     _BACKGROUND.add(task)
     task.add_done_callback(_BACKGROUND.discard)
+    return task
 
 
 async def _finish_abandoned(call: AICall, sent: asyncio.Future) -> None:
@@ -785,26 +798,35 @@ CREDITS_RAN_OUT_MESSAGE = (
     "monthly allowance adds more), or save your own Anthropic key in Workspace Settings → "
     "LLM Key."
 )
-# Marks, in the relay queue, the end of what the provider sent.
-_PROVIDER_DONE: Any = object()
-# Chunks waiting for a slow client before the provider is read no further.
-RELAY_QUEUE_CHUNKS = 64
+MEMBER_LIMIT_RAN_OUT_MESSAGE = (
+    "Your monthly AI credits limit in this workspace was reached during this answer, so it "
+    "was stopped here; what was produced is charged. A workspace admin can change member "
+    "limits in Workspace Settings → Members; the limit starts again on the first day of next "
+    "month (UTC)."
+)
+# How a stream ends: its outcome, the provider's error (if any) and the notice to send.
+Ending = tuple[str, ProviderError | None, GatewayError | None]
 
 
 class GatewayStream:
     """A streamed AI request: the provider's events as bytes, metered and ended in one place.
 
-    A pump task reads the provider's stream, meters it (extends the reservation as output
-    arrives), and hands the chunks to the client's side through a short queue; it alone ends
-    the request (``AICall.end``), whatever happened:
+    The response's iterator reads the provider's stream itself and relays whole events; it
+    looks at the reservation only when the output seen passes the point where it needs
+    extending (``metering.output_before_next_look``). The request ends (``AICall.end``) once:
 
     - the provider finished → its final usage; it broke the stream → what it produced, its
       ``error`` event relayed;
-    - the credits ran out → the provider's stream is closed and the client's ends with an
-      ``error`` event saying so; ``AI_STREAM_MAX_SECONDS`` passed → the same, as a timeout;
-    - the client left, or read nothing for ``AI_STREAM_WRITE_TIMEOUT_SECONDS`` → the provider's
-      stream is closed, unless the request has work the stream does not show (hidden
-      thinking, server tools): then it is read on to its final usage, within the same cap.
+    - the credits (or the member's monthly limit) ran out → the provider's stream is closed
+      and the client's ends with an ``error`` event saying so; ``AI_STREAM_MAX_SECONDS``
+      passed → the same, as a timeout;
+    - the client left, or took no chunk for ``AI_STREAM_WRITE_TIMEOUT_SECONDS`` → a task of
+      its own (``_run_without_client``) closes the provider's stream, unless the request has
+      work the stream does not show (hidden thinking, server tools): then it reads on to the
+      final usage, within the same cap.
+
+    One timer per stream (``_watch``) enforces the cap during a provider read and the write
+    timeout: a timer per read or write costs more CPU than relaying the chunk.
     """
 
     def __init__(
@@ -826,92 +848,188 @@ class GatewayStream:
         self.credits_charged = 0
         self.ai_request: AIRequest | None = None
         self._stream = stream
+        self._chunks = aiter(stream)
         self._trailer = trailer
-        self._queue: asyncio.Queue[bytes | None] | None = None
-        self._pump: asyncio.Task | None = None
-        self._client_gone = False
-        self._gone: asyncio.Event | None = None
-        self._caught_up: asyncio.Event | None = None
-        self._deadline = call.started + settings.AI_STREAM_MAX_SECONDS
+        # Output tokens seen at which the reservation is looked at next (never on BYOK).
+        self._look_at: float = 0 if call.hold is not None else math.inf
+        self._next: asyncio.Future | None = None  # hidden work: the provider read in flight
+        self._without_client: asyncio.Task | None = None
+        self._ended = False
+        self._started = False
+        # The watchdog's view: set by ``_begin``.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
+        self._write_timeout = 0.0
+        self._reading = False
+        self._writing_since: float | None = None
+        self._capped = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        pump = self._start()
-        finished = False
+        self._begin()
+        self._task = asyncio.current_task()
+        self._watch()
+        ending: Ending | None = None
         try:
-            while True:
-                chunk = await self._queue.get()
-                if chunk is None:
-                    finished = True
-                    return
-                if chunk is _PROVIDER_DONE:
-                    self._caught_up.set()  # the client has every chunk the provider sent
-                    continue
-                yield chunk
+            pending, done = b"", False
+            while not done:
+                if self._loop.time() >= self._deadline:
+                    ending = self._timed_out()
+                    break
+                try:
+                    chunk = await self._read()
+                except StopAsyncIteration:
+                    chunk, done = b"", True
+                # Relay whole events only, so that an error event the gateway adds never
+                # lands inside a provider's event.
+                data = pending + chunk if pending else chunk
+                end = len(data) if done or data.endswith(b"\n\n") else events_end(data)
+                pending = data[end:]
+                if end:
+                    self._writing_since = self._loop.time()
+                    yield data[:end]
+                    self._writing_since = None
+                    if self._without_client is not None:
+                        return  # cut for not reading: the request ended without the client
+                if done:
+                    ending = self._provider_ended()
+                elif self._stream.summary.output_tokens_seen >= self._look_at:
+                    ending = await self._meter()
+                    done = ending is not None
+        except ProviderError as broken:
+            notice = provider_failed(broken, source=self.call.source)
+            ending = (Outcome.PROVIDER_ERROR, broken, notice)
+        except asyncio.CancelledError:
+            if not self._capped or self._task.uncancel() > 0:
+                raise  # the client left (the finally ends the request without it)
+            ending = self._timed_out()
         finally:
-            if not finished:
-                self._leave()
-            # The pump ends the request in its own task, which the client's leaving does
-            # not cancel; wait for it while the event loop lets us.
-            if not pump.done():
-                with contextlib.suppress(BaseException):
-                    await asyncio.shield(pump)
+            if ending is None:
+                await self._leave()
+        await asyncio.shield(_background(self._end(*ending[:2])))
+        notice = ending[2]
+        if notice is not None:
+            yield self._error_event(notice)
+        if self._trailer:
+            yield sse_event(
+                "gateway",
+                {
+                    "type": "gateway",
+                    "credential_source": self.credential_source,
+                    "credits_charged": self.credits_charged,
+                },
+            )
 
     def close(self) -> None:
         """Django calls this (in a thread) when the response is done, also when its client
         went away before the first chunk, where no code of the stream's own ran."""
-        if self._pump is None:
-            self._client_gone = True
-            async_to_sync(self._run)()
+        if not self._started:
+            async_to_sync(self._close_unread)()
 
-    def _start(self) -> asyncio.Task:
-        if self._pump is None:
-            self._queue = asyncio.Queue(maxsize=RELAY_QUEUE_CHUNKS)
-            self._gone, self._caught_up = asyncio.Event(), asyncio.Event()
-            self._pump = asyncio.get_running_loop().create_task(self._run())
-        return self._pump
+    async def _close_unread(self) -> None:
+        self._begin()
+        await self._run_without_client()
 
-    def _leave(self) -> None:
-        self._client_gone = True
-        if self._gone is not None:
-            self._gone.set()
-        while self._queue is not None and not self._queue.empty():
-            self._queue.get_nowait()  # unblock a pump waiting on a full queue
+    def _begin(self) -> None:
+        self._started = True
+        self._loop = asyncio.get_running_loop()
+        remaining = self.call.started + settings.AI_STREAM_MAX_SECONDS - time.perf_counter()
+        self._deadline = self._loop.time() + max(0.0, remaining)
+        self._write_timeout = settings.AI_STREAM_WRITE_TIMEOUT_SECONDS
 
-    async def _deliver(self, chunk: bytes | None) -> None:
-        if self._client_gone or self._queue is None:
+    def _watch(self) -> None:
+        """The stream's one timer: cut a provider read that runs past the stream cap; end the
+        request without the client once it took no chunk for the write timeout."""
+        if self._ended or self._without_client is not None:
             return
-        try:
-            # The queue has room while the client keeps up: no timer for such a chunk
-            # (asyncio.wait_for costs ~30 us a call, more than relaying the chunk).
-            self._queue.put_nowait(chunk)
+        now = self._loop.time()
+        if self._reading and now >= self._deadline:
+            self._capped = True
+            self._task.cancel()
             return
-        except asyncio.QueueFull:
-            pass
-        try:
-            await asyncio.wait_for(
-                self._queue.put(chunk), timeout=settings.AI_STREAM_WRITE_TIMEOUT_SECONDS
-            )
-        except TimeoutError:
-            self._leave()  # the client stopped reading: it is gone as far as we care
+        since = self._writing_since
+        if since is not None and now - since >= self._write_timeout:
+            self._without_client = _background(self._run_without_client())
+            return
+        wake = (now if since is None else since) + self._write_timeout
+        if now < self._deadline:
+            wake = min(wake, self._deadline)
+        self._timer = self._loop.call_at(wake, self._watch)
 
-    async def _client_catches_up(self) -> None:
-        """Wait until the client has read all the provider sent, or left: which of the two
-        is the request's outcome (a client that left before the end is recorded so)."""
-        if self._client_gone or self._queue is None:
-            return
-        await self._deliver(_PROVIDER_DONE)
-        waits = [asyncio.ensure_future(e.wait()) for e in (self._caught_up, self._gone)]
+    async def _read(self) -> bytes:
+        """The provider's next chunk. With hidden work the read is a task of its own, which
+        the client's leaving does not cancel: what it reads is read on without the client."""
+        self._reading = True
         try:
-            await asyncio.wait(
-                waits,
-                timeout=settings.AI_STREAM_WRITE_TIMEOUT_SECONDS,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
+            if not self.call.hidden_work:
+                return await anext(self._chunks)
+            if self._next is None:
+                self._next = asyncio.ensure_future(anext(self._chunks))
+            chunk = await asyncio.shield(self._next)
+            self._next = None
+            return chunk
         finally:
-            for wait in waits:
-                wait.cancel()
-        if not self._caught_up.is_set():
-            self._leave()
+            self._reading = False
+
+    async def _leave(self) -> None:
+        """The client left (or was cut for not reading): end the request without it, and
+        wait for that while the event loop lets us."""
+        if self._without_client is None:
+            self._without_client = _background(self._run_without_client())
+        with contextlib.suppress(BaseException):
+            await asyncio.shield(self._without_client)
+
+    async def _run_without_client(self) -> None:
+        outcome, error = Outcome.CLIENT_DISCONNECTED, None
+        if self.call.hidden_work:
+            outcome, error = await self._read_on()
+        await self._end(outcome, error)
+
+    async def _read_on(self) -> tuple[str, ProviderError | None]:
+        """Read the provider's stream to its final usage without the client, metered as the
+        client's was, within the stream cap."""
+        try:
+            async with asyncio.timeout_at(self._deadline):
+                while True:
+                    if self._next is not None:
+                        read, self._next = self._next, None
+                        await read
+                    else:
+                        await anext(self._chunks)
+                    if self._stream.summary.output_tokens_seen >= self._look_at:
+                        ending = await self._meter()
+                        if ending is not None:
+                            return ending[0], None
+        except StopAsyncIteration:
+            return Outcome.CLIENT_DISCONNECTED, self._stream.summary.error
+        except ProviderError as broken:
+            return Outcome.PROVIDER_ERROR, broken
+        except TimeoutError:
+            return Outcome.TIMED_OUT, None
+
+    async def _meter(self) -> Ending | None:
+        """Look at the reservation: extend it as the output passes three quarters of it; end
+        the stream when the output passes it and no more can be held. The final usage
+        (``message_delta``) may pass it at once, hidden work above all: the settlement
+        charges that; only a stream still producing is cut."""
+        call, summary = self.call, self._stream.summary
+        if summary.finished:
+            self._look_at = math.inf
+            return None
+        usage = self._seen()
+        produced, step = call.metered(usage)
+        if step:
+            await database_section(call.extend)(step)
+        if produced > call.held:
+            return self._ran_out()
+        self._look_at = summary.output_tokens_seen + metering.output_before_next_look(
+            held=call.held,
+            produced=produced,
+            refused=call.extension_refused,
+            per_token=call.output_token_cost(usage),
+        )
+        return None
 
     def _seen(self) -> Usage:
         summary = self._stream.summary
@@ -920,80 +1038,39 @@ class GatewayStream:
             return usage
         return dataclasses.replace(usage, output_tokens=summary.output_tokens_seen)
 
-    async def _run(self) -> None:
-        call = self.call
-        outcome, error, notice = Outcome.CLIENT_DISCONNECTED, None, None
-        chunks = aiter(self._stream)
-        pending = b""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(0.0, self._deadline - time.perf_counter())
-        try:
-            async with asyncio.timeout_at(deadline):
-                while True:
-                    if self._client_gone and not call.hidden_work:
-                        break
-                    try:
-                        chunk = await anext(chunks)
-                    except StopAsyncIteration:
-                        if pending:
-                            await self._deliver(pending)
-                        await self._client_catches_up()
-                        summary = self._stream.summary
-                        error = summary.error
-                        if self._client_gone:
-                            outcome = Outcome.CLIENT_DISCONNECTED
-                        elif summary.finished and error is None:
-                            outcome = Outcome.OK
-                        else:
-                            outcome = Outcome.PROVIDER_ERROR
-                        break
-                    # Relay whole events only, so that an error event the gateway adds
-                    # never lands inside a provider's event.
-                    data = pending + chunk if pending else chunk
-                    end = events_end(data)
-                    pending = data[end:]
-                    if end:
-                        await self._deliver(data[:end])
-                    if call.hold is None:
-                        continue
-                    produced, step = call.metered(self._seen())
-                    if step:
-                        await database_section(call.extend)(step)
-                    # The final usage (message_delta) may pass the reservation at once, hidden
-                    # work above all: the settlement charges it; only a stream still producing
-                    # is cut.
-                    if produced > call.held and not self._stream.summary.finished:
-                        outcome = Outcome.CREDITS_EXHAUSTED
-                        notice = CreditsRefusedError(self._credits_ran_out)
-                        break
-        except ProviderError as broken:
-            outcome, error = Outcome.PROVIDER_ERROR, broken
-            notice = provider_failed(broken, source=call.source)
-        except TimeoutError:
-            outcome = Outcome.TIMED_OUT
-            notice = StreamTimedOutError(
+    def _provider_ended(self) -> Ending:
+        summary = self._stream.summary
+        ok = summary.finished and summary.error is None
+        return (Outcome.OK if ok else Outcome.PROVIDER_ERROR), summary.error, None
+
+    def _ran_out(self) -> Ending:
+        if self.call.stopped_by == ledger.MEMBER_LIMIT:
+            return (
+                Outcome.CREDITS_EXHAUSTED,
+                None,
+                MemberLimitRefusedError(MEMBER_LIMIT_RAN_OUT_MESSAGE),
+            )
+        return Outcome.CREDITS_EXHAUSTED, None, CreditsRefusedError(self._credits_ran_out)
+
+    def _timed_out(self) -> Ending:
+        return (
+            Outcome.TIMED_OUT,
+            None,
+            StreamTimedOutError(
                 f"This answer ran longer than this service allows for one request "
                 f"({settings.AI_STREAM_MAX_SECONDS:g} s), so it was stopped here; what was "
                 "produced is charged. Ask for a shorter answer or split the task."
-            )
-        finally:
-            await asyncio.shield(self._end(outcome, error))
-        if notice is not None:
-            await self._deliver(self._error_event(notice))
-        if self._trailer:
-            await self._deliver(
-                sse_event(
-                    "gateway",
-                    {
-                        "type": "gateway",
-                        "credential_source": self.credential_source,
-                        "credits_charged": self.credits_charged,
-                    },
-                )
-            )
-        await self._deliver(None)
+            ),
+        )
 
     async def _end(self, outcome: str, error: ProviderError | None) -> None:
+        self._ended = True
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._next is not None:
+            self._next.cancel()
+            with contextlib.suppress(BaseException):
+                await self._next
         await self._stream.aclose()
         summary = self._stream.summary
         failure = provider_failed(error, source=self.call.source) if error is not None else None
