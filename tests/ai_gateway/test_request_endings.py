@@ -221,3 +221,24 @@ def test_a_client_that_stops_reading_is_cut_after_the_write_timeout(
     [row] = AIRequest.objects.filter(workspace=workspace)
     assert row.outcome == "client_disconnected" and row.credits_charged > 0
     assert CreditReservation.objects.get(workspace=workspace).state == "settled"
+
+
+def test_a_member_limit_running_out_mid_stream_is_told_as_the_member_limit(
+    member_client, workspace, standin
+):
+    ledger_services.credits_grant(workspace=workspace, amount=1_000_000, reason="test")
+    member = _member(member_client)
+    ledger_services.credits_member_limit_set(workspace=workspace, member=member, monthly_limit=400)
+    standin.state.answer_words = 3_000  # far more than 400 credits buy
+
+    raw = streamed(post_streamed(member_client, body(stream=True, max_tokens=8_000)))
+
+    events = raw.decode().strip().split("\n\n")
+    last = [e for e in events if not e.startswith("event: gateway")][-1]
+    assert last.startswith("event: error"), last
+    error = json.loads(last.split("data: ", 1)[1])["error"]
+    assert error["type"] == "member_credit_limit"
+    assert "monthly AI credits limit" in error["message"] and "ran out" not in error["message"]
+    [row] = AIRequest.objects.filter(workspace=workspace)
+    assert row.outcome == "credits_exhausted" and row.credits_charged > 0
+    assert credits_balance(workspace=workspace) == 1_000_000 - row.credits_charged
