@@ -355,7 +355,7 @@ def main() -> None:
     for log in logs.values():
         log.close()
 
-    from django.db.models import Count, Sum
+    from django.db.models import Count, Q, Sum
 
     from ai_gateway.models import AIRequest
     from credits.models import CreditReservation
@@ -374,9 +374,12 @@ def main() -> None:
         if total != account.balance:
             mismatched.append(account.workspace_id)
     open_reservations = CreditReservation.objects.filter(state="open").count()
-    free = AIRequest.objects.filter(
-        credential_source="platform", credits_charged=0, output_tokens__gt=0
-    ).count()
+    # Free: the provider billed something (input or output came back) and nothing was charged.
+    free = (
+        AIRequest.objects.filter(credential_source="platform", credits_charged=0)
+        .filter(Q(input_tokens__gt=0) | Q(output_tokens__gt=0))
+        .count()
+    )
     shortfalls = CreditEntry.objects.filter(kind=EntryKind.SETTLE, written_off__gt=0).aggregate(
         n=Count("id"), credits=Sum("written_off")
     )
@@ -421,7 +424,7 @@ def main() -> None:
         mark = "=" if balance == total else "!="
         print(f"  {slug}: balance {balance:,} {mark} ledger {total:,}")
     print(f"credit requests by outcome: {dict(outcomes)}")
-    print(f"credit requests free of charge (output produced, 0 charged): {free}  (target 0)")
+    print(f"credit requests free of charge (input or output billed, 0 charged): {free}  (target 0)")
     print(
         f"shortfalls (usage the balance could not cover): {shortfalls['n']} requests, "
         f"{shortfalls['credits'] or 0:,} credits; late settles after a sweep: {late}"
