@@ -386,6 +386,14 @@ def main() -> None:
     late = CreditEntry.objects.filter(
         kind=EntryKind.SETTLE, hold__closes__kind=EntryKind.RELEASE
     ).count()
+    hidden_sent = sum(n for kind, n in load.sent.items() if "/hidden" in kind)
+    # A hidden-thinking stream read on to its final usage reports the thinking as output.
+    hidden_charged = AIRequest.objects.filter(
+        workspace__slug="credits",
+        outcome="client_disconnected",
+        output_tokens__gte=HIDDEN_THINKING_TOKENS,
+        credits_charged__gt=0,
+    ).count()
     outcomes = Counter(
         AIRequest.objects.filter(credential_source="platform").values_list("outcome", flat=True)
     )
@@ -425,6 +433,11 @@ def main() -> None:
         print(f"  {slug}: balance {balance:,} {mark} ledger {total:,}")
     print(f"credit requests by outcome: {dict(outcomes)}")
     print(f"credit requests free of charge (input or output billed, 0 charged): {free}  (target 0)")
+    print(
+        f"abandoned hidden-thinking streams: {hidden_sent} sent; charged their hidden "
+        f"thinking (>= {HIDDEN_THINKING_TOKENS:,} output tokens): {hidden_charged}  (target: "
+        "all but those the provider faults or the killed web process cut)"
+    )
     print(
         f"shortfalls (usage the balance could not cover): {shortfalls['n']} requests, "
         f"{shortfalls['credits'] or 0:,} credits; late settles after a sweep: {late}"
