@@ -72,6 +72,14 @@ ENDINGS = [
         error_event="timeout_error",
     ),
     Ending(
+        "stream cap reached while the provider is silent",
+        "timed_out",
+        "usage",
+        standin={"answer_words": 4, "stream_word_delay": 2.0},
+        settings={"AI_STREAM_MAX_SECONDS": 0.6},
+        error_event="timeout_error",
+    ),
+    Ending(
         "credits ran out",
         "credits_exhausted",
         "usage",
