@@ -160,6 +160,7 @@ class AICall:
     worst: int = 0  # the most the request can cost
     first: int = 0  # what it reserved at its start
     hidden_work: bool = False  # the provider may bill work the stream does not show
+    output_bound: int = 0  # the most output tokens the provider can bill (0: not known)
     extension_refused: bool = False
     stopped_by: str = ""  # what refused the last extension (credits.services.Extension)
     result: tuple[AIRequest | None, int] | None = None
@@ -523,6 +524,7 @@ def call_begin(
         call.price, call.terms = price, pricing.RequestTerms.from_body(body)
         call.worst = metering.worst_case(price, body)
         call.hidden_work = metering.hidden_work(body)
+        call.output_bound = pricing.output_tokens_bound(body)
         _reserve(call, amount=metering.first_reservation(price, body, stream=call.stream))
     return call
 

@@ -324,11 +324,17 @@ class GatewayStream:
         return None
 
     def _seen(self) -> Usage:
+        """The usage so far: the provider's, with the output estimated from the deltas relayed
+        (never above what the request lets the provider write: the estimate's error, which
+        would extend a short request's reservation for nothing)."""
         summary = self._stream.summary
         usage = summary.usage
-        if summary.finished or summary.output_tokens_seen <= usage.output_tokens:
+        seen = summary.output_tokens_seen
+        if self.call.output_bound:
+            seen = min(seen, self.call.output_bound)
+        if summary.finished or seen <= usage.output_tokens:
             return usage
-        return dataclasses.replace(usage, output_tokens=summary.output_tokens_seen)
+        return dataclasses.replace(usage, output_tokens=seen)
 
     def _provider_ended(self) -> Ending:
         summary = self._stream.summary

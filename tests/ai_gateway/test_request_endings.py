@@ -250,3 +250,22 @@ def test_a_member_limit_running_out_mid_stream_is_told_as_the_member_limit(
     [row] = AIRequest.objects.filter(workspace=workspace)
     assert row.outcome == "credits_exhausted" and row.credits_charged > 0
     assert credits_balance(workspace=workspace) == 1_000_000 - row.credits_charged
+
+
+def test_a_stream_that_writes_its_max_tokens_is_not_extended_past_them(
+    member_client, workspace, standin
+):
+    """The output estimated from the deltas (a token per three characters, at least one per
+    delta) runs above ``max_tokens``; the provider bills no more than that, so a stream whose
+    first reservation is its worst case is never extended."""
+    ledger_services.credits_grant(workspace=workspace, amount=1_000_000, reason="test")
+    standin.state.answer_words = 1_000  # cut at max_tokens, as the API does
+
+    raw = streamed(post_streamed(member_client, body(stream=True, max_tokens=300)))
+
+    assert b"message_stop" in raw
+    entries = CreditEntry.objects.filter(workspace=workspace).order_by("id")
+    kinds = list(entries.values_list("kind", flat=True))
+    assert kinds == ["grant", "hold", "settle"]
+    [row] = AIRequest.objects.filter(workspace=workspace)
+    assert row.outcome == "ok" and row.credits_charged > 0
