@@ -75,6 +75,20 @@ def extension(*, held: int, produced: int, worst: int, first: int) -> int:
     return min(max(held, first, produced - held + first), ceiling - held)
 
 
+def output_before_next_look(*, held: int, produced: int, refused: bool, per_token: float) -> int:
+    """How many more output tokens a stream may produce before its reservation needs looking
+    at again (at least 1): until what it produced reaches three quarters of what is held (when
+    ``extension`` extends), or, once the balance refused more (or the reservation is at its
+    ceiling), all of it (when the stream is cut). ``per_token``: what one more output token
+    costs at most. Pricing every chunk instead costs more CPU than relaying it."""
+    if per_token <= 0:
+        return MAX_TOKENS_IN_USAGE
+    at_three_quarters = -(-held * 3 // 4)
+    target = held if refused or produced >= at_three_quarters else at_three_quarters
+    # ``cost`` rounds up to a whole credit: one credit of slack keeps the look early.
+    return max(1, int((target - produced - 1) / per_token))
+
+
 def usage_problem(usage: Usage) -> str | None:
     """Say what makes a provider's usage unusable for billing, or None when it is usable.
 

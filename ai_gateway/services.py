@@ -15,10 +15,11 @@ stream hold no database connection:
 
 1. ``call_begin``: check the request, resolve the credentials, reserve the credits;
 2. the provider call (``providers``), sync for pages and Python callers, async for the API;
-   a stream's pump (``GatewayStream``) extends the reservation as output arrives;
+   a stream is relayed by ``ai_gateway.streams.GatewayStream``, which extends the
+   reservation as output arrives;
 3. ``AICall.end`` — the one place every request ends, reached through ``call_succeeded`` /
-   ``call_failed`` / ``call_ended_early`` / ``call_aborted`` and the pump: settle or release
-   once, and write the request's one ``AIRequest`` row.
+   ``call_failed`` / ``call_ended_early`` / ``call_aborted`` and the stream: settle or
+   release once, and write the request's one ``AIRequest`` row.
 
 ``create_message`` runs all three for a caller in sync code; the API views run them around
 the async provider calls (``acreate_message``, ``astream_message``).
@@ -27,17 +28,13 @@ the async provider calls (``acreate_message``, ``astream_message``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.views.decorators.debug import sensitive_variables
@@ -56,7 +53,6 @@ from providers import (
     CheckResult,
     KeyRejectedError,
     MessageResult,
-    MessageStream,
     ProviderError,
     Usage,
     get_adapter,
@@ -77,10 +73,19 @@ from .errors import (
     MemberLimitRefusedError,
     PlatformNotConfiguredError,
     ProviderFailedError,
-    StreamTimedOutError,
 )
 from .models import AIRequest, CredentialSource, Outcome
 from .request_ids import current_request_id
+from .streams import (  # noqa: F401 - the stream's names, importable from here as before
+    CREDITS_RAN_OUT_MESSAGE,
+    EVENT_BOUNDARIES,
+    GatewayStream,
+    _background,
+    events_end,
+    relayed_headers,
+    sse_error,
+    sse_event,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +99,8 @@ KEY_UNREADABLE_MESSAGE = (
     "have a workspace admin save the key again. Its status is unchanged; no AI credits were used."
 )
 MAX_MODEL_NAME = 100
+# Output tokens over which a stream's price per output token is measured.
+PRICING_SPAN = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +160,9 @@ class AICall:
     worst: int = 0  # the most the request can cost
     first: int = 0  # what it reserved at its start
     hidden_work: bool = False  # the provider may bill work the stream does not show
+    output_bound: int = 0  # the most output tokens the provider can bill (0: not known)
     extension_refused: bool = False
+    stopped_by: str = ""  # what refused the last extension (credits.services.Extension)
     result: tuple[AIRequest | None, int] | None = None
 
     def record(
@@ -232,12 +241,19 @@ class AICall:
         )
         return produced, step
 
+    def output_token_cost(self, usage: Usage) -> float:
+        """What one more output token costs at most, with this input (its rate, its tier)."""
+        more = dataclasses.replace(usage, output_tokens=usage.output_tokens + PRICING_SPAN)
+        return (self.produced(more) - self.produced(usage) + 1) / PRICING_SPAN
+
     def extend(self, step: int) -> int:
-        """Extend the reservation by up to ``step`` credits, as far as the balance allows."""
-        taken = ledger.credits_extend(hold=self.hold, amount=step)
-        self.held += taken
-        self.extension_refused = taken < step
-        return taken
+        """Extend the reservation by up to ``step`` credits, as far as the balance and the
+        member's monthly limit allow (``stopped_by`` says which one refused)."""
+        extension = ledger.credits_extend_checked(hold=self.hold, amount=step)
+        self.held += extension.taken
+        self.extension_refused = extension.taken < step
+        self.stopped_by = extension.stopped_by
+        return extension.taken
 
     def end(
         self,
@@ -508,6 +524,7 @@ def call_begin(
         call.price, call.terms = price, pricing.RequestTerms.from_body(body)
         call.worst = metering.worst_case(price, body)
         call.hidden_work = metering.hidden_work(body)
+        call.output_bound = pricing.output_tokens_bound(body)
         _reserve(call, amount=metering.first_reservation(price, body, stream=call.stream))
     return call
 
@@ -695,15 +712,6 @@ async def acreate_message(
     )
 
 
-_BACKGROUND: set[asyncio.Task] = set()
-
-
-def _background(work) -> None:
-    task = asyncio.get_running_loop().create_task(work)
-    _BACKGROUND.add(task)
-    task.add_done_callback(_BACKGROUND.discard)
-
-
 async def _finish_abandoned(call: AICall, sent: asyncio.Future) -> None:
     try:
         result = await sent
@@ -746,267 +754,3 @@ async def astream_message(
         await asyncio.shield(database_section(call_aborted)(call))
         raise
     return GatewayStream(call, stream, trailer=trailer)
-
-
-def relayed_headers(source: str, headers: dict[str, str]) -> dict[str, str]:
-    """The provider's response headers to pass on: all of them (request id, rate limits) for
-    the workspace's own key; on AI credits only the request id, since the rate limits are
-    the platform account's."""
-    if source == CredentialSource.BYOK:
-        return headers
-    return {name: value for name, value in headers.items() if name == "request-id"}
-
-
-# Server-sent events end at a blank line, whichever line ending the provider uses
-# (html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-stream): Anthropic
-# and OpenAI send "\n\n", Google's streams "\r\n\r\n".
-EVENT_BOUNDARIES = (b"\n\n", b"\r\n\r\n", b"\r\r")
-
-
-def events_end(data: bytes) -> int:
-    """Where the last whole event in ``data`` ends (0: no whole event yet)."""
-    ends = [data.rfind(mark) + len(mark) for mark in EVENT_BOUNDARIES if mark in data]
-    return max(ends, default=0)
-
-
-def sse_event(event: str, data: dict[str, Any]) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
-
-
-def sse_error(error: GatewayError) -> bytes:
-    return sse_event(
-        "error", {"type": "error", "error": {"type": error.error_type, "message": error.message}}
-    )
-
-
-CREDITS_RAN_OUT_MESSAGE = (
-    "The workspace's AI credits ran out during this answer, so it was stopped here; what was "
-    "produced is charged. Ask a workspace admin to add credits (support grants them; the "
-    "monthly allowance adds more), or save your own Anthropic key in Workspace Settings → "
-    "LLM Key."
-)
-# Marks, in the relay queue, the end of what the provider sent.
-_PROVIDER_DONE: Any = object()
-# Chunks waiting for a slow client before the provider is read no further.
-RELAY_QUEUE_CHUNKS = 64
-
-
-class GatewayStream:
-    """A streamed AI request: the provider's events as bytes, metered and ended in one place.
-
-    A pump task reads the provider's stream, meters it (extends the reservation as output
-    arrives), and hands the chunks to the client's side through a short queue; it alone ends
-    the request (``AICall.end``), whatever happened:
-
-    - the provider finished → its final usage; it broke the stream → what it produced, its
-      ``error`` event relayed;
-    - the credits ran out → the provider's stream is closed and the client's ends with an
-      ``error`` event saying so; ``AI_STREAM_MAX_SECONDS`` passed → the same, as a timeout;
-    - the client left, or read nothing for ``AI_STREAM_WRITE_TIMEOUT_SECONDS`` → the provider's
-      stream is closed, unless the request has work the stream does not show (hidden
-      thinking, server tools): then it is read on to its final usage, within the same cap.
-    """
-
-    def __init__(
-        self,
-        call: AICall,
-        stream: MessageStream,
-        *,
-        trailer: bool,
-        error_event: Callable[[GatewayError], bytes] = sse_error,
-        credits_ran_out: str = CREDITS_RAN_OUT_MESSAGE,
-    ):
-        # ``error_event`` writes the notice of an early end in the provider's own stream
-        # shape (Anthropic's ``event: error`` unless the endpoint gives another).
-        self.call = call
-        self._error_event = error_event
-        self._credits_ran_out = credits_ran_out
-        self.headers = relayed_headers(call.source, stream.headers)
-        self.credential_source = call.source
-        self.credits_charged = 0
-        self.ai_request: AIRequest | None = None
-        self._stream = stream
-        self._trailer = trailer
-        self._queue: asyncio.Queue[bytes | None] | None = None
-        self._pump: asyncio.Task | None = None
-        self._client_gone = False
-        self._gone: asyncio.Event | None = None
-        self._caught_up: asyncio.Event | None = None
-        self._deadline = call.started + settings.AI_STREAM_MAX_SECONDS
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        pump = self._start()
-        finished = False
-        try:
-            while True:
-                chunk = await self._queue.get()
-                if chunk is None:
-                    finished = True
-                    return
-                if chunk is _PROVIDER_DONE:
-                    self._caught_up.set()  # the client has every chunk the provider sent
-                    continue
-                yield chunk
-        finally:
-            if not finished:
-                self._leave()
-            # The pump ends the request in its own task, which the client's leaving does
-            # not cancel; wait for it while the event loop lets us.
-            if not pump.done():
-                with contextlib.suppress(BaseException):
-                    await asyncio.shield(pump)
-
-    def close(self) -> None:
-        """Django calls this (in a thread) when the response is done, also when its client
-        went away before the first chunk, where no code of the stream's own ran."""
-        if self._pump is None:
-            self._client_gone = True
-            async_to_sync(self._run)()
-
-    def _start(self) -> asyncio.Task:
-        if self._pump is None:
-            self._queue = asyncio.Queue(maxsize=RELAY_QUEUE_CHUNKS)
-            self._gone, self._caught_up = asyncio.Event(), asyncio.Event()
-            self._pump = asyncio.get_running_loop().create_task(self._run())
-        return self._pump
-
-    def _leave(self) -> None:
-        self._client_gone = True
-        if self._gone is not None:
-            self._gone.set()
-        while self._queue is not None and not self._queue.empty():
-            self._queue.get_nowait()  # unblock a pump waiting on a full queue
-
-    async def _deliver(self, chunk: bytes | None) -> None:
-        if self._client_gone or self._queue is None:
-            return
-        try:
-            # The queue has room while the client keeps up: no timer for such a chunk
-            # (asyncio.wait_for costs ~30 us a call, more than relaying the chunk).
-            self._queue.put_nowait(chunk)
-            return
-        except asyncio.QueueFull:
-            pass
-        try:
-            await asyncio.wait_for(
-                self._queue.put(chunk), timeout=settings.AI_STREAM_WRITE_TIMEOUT_SECONDS
-            )
-        except TimeoutError:
-            self._leave()  # the client stopped reading: it is gone as far as we care
-
-    async def _client_catches_up(self) -> None:
-        """Wait until the client has read all the provider sent, or left: which of the two
-        is the request's outcome (a client that left before the end is recorded so)."""
-        if self._client_gone or self._queue is None:
-            return
-        await self._deliver(_PROVIDER_DONE)
-        waits = [asyncio.ensure_future(e.wait()) for e in (self._caught_up, self._gone)]
-        try:
-            await asyncio.wait(
-                waits,
-                timeout=settings.AI_STREAM_WRITE_TIMEOUT_SECONDS,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            for wait in waits:
-                wait.cancel()
-        if not self._caught_up.is_set():
-            self._leave()
-
-    def _seen(self) -> Usage:
-        summary = self._stream.summary
-        usage = summary.usage
-        if summary.finished or summary.output_tokens_seen <= usage.output_tokens:
-            return usage
-        return dataclasses.replace(usage, output_tokens=summary.output_tokens_seen)
-
-    async def _run(self) -> None:
-        call = self.call
-        outcome, error, notice = Outcome.CLIENT_DISCONNECTED, None, None
-        chunks = aiter(self._stream)
-        pending = b""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(0.0, self._deadline - time.perf_counter())
-        try:
-            async with asyncio.timeout_at(deadline):
-                while True:
-                    if self._client_gone and not call.hidden_work:
-                        break
-                    try:
-                        chunk = await anext(chunks)
-                    except StopAsyncIteration:
-                        if pending:
-                            await self._deliver(pending)
-                        await self._client_catches_up()
-                        summary = self._stream.summary
-                        error = summary.error
-                        if self._client_gone:
-                            outcome = Outcome.CLIENT_DISCONNECTED
-                        elif summary.finished and error is None:
-                            outcome = Outcome.OK
-                        else:
-                            outcome = Outcome.PROVIDER_ERROR
-                        break
-                    # Relay whole events only, so that an error event the gateway adds
-                    # never lands inside a provider's event.
-                    data = pending + chunk if pending else chunk
-                    end = events_end(data)
-                    pending = data[end:]
-                    if end:
-                        await self._deliver(data[:end])
-                    if call.hold is None:
-                        continue
-                    produced, step = call.metered(self._seen())
-                    if step:
-                        await database_section(call.extend)(step)
-                    # The final usage (message_delta) may pass the reservation at once, hidden
-                    # work above all: the settlement charges it; only a stream still producing
-                    # is cut.
-                    if produced > call.held and not self._stream.summary.finished:
-                        outcome = Outcome.CREDITS_EXHAUSTED
-                        notice = CreditsRefusedError(self._credits_ran_out)
-                        break
-        except ProviderError as broken:
-            outcome, error = Outcome.PROVIDER_ERROR, broken
-            notice = provider_failed(broken, source=call.source)
-        except TimeoutError:
-            outcome = Outcome.TIMED_OUT
-            notice = StreamTimedOutError(
-                f"This answer ran longer than this service allows for one request "
-                f"({settings.AI_STREAM_MAX_SECONDS:g} s), so it was stopped here; what was "
-                "produced is charged. Ask for a shorter answer or split the task."
-            )
-        finally:
-            await asyncio.shield(self._end(outcome, error))
-        if notice is not None:
-            await self._deliver(self._error_event(notice))
-        if self._trailer:
-            await self._deliver(
-                sse_event(
-                    "gateway",
-                    {
-                        "type": "gateway",
-                        "credential_source": self.credential_source,
-                        "credits_charged": self.credits_charged,
-                    },
-                )
-            )
-        await self._deliver(None)
-
-    async def _end(self, outcome: str, error: ProviderError | None) -> None:
-        await self._stream.aclose()
-        summary = self._stream.summary
-        failure = provider_failed(error, source=self.call.source) if error is not None else None
-        if self.call.hold is None and outcome == Outcome.CREDITS_EXHAUSTED:
-            outcome = Outcome.PROVIDER_ERROR
-        usage = summary.usage if summary.finished else self._seen()
-        if not summary.finished and not summary.usage.input_tokens and not usage.output_tokens:
-            usage = None  # nothing came back: nothing to charge
-        row, charged = await database_section(self.call.end)(
-            outcome=outcome,
-            usage=usage,
-            request_id=summary.request_id,
-            error=failure,
-            complete=summary.finished,
-        )
-        self.ai_request, self.credits_charged = row, charged

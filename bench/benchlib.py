@@ -71,8 +71,11 @@ def ensure_database(url: str, *, fresh: bool = False) -> None:
 
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
-    if not name.startswith("byok_bench"):
-        sys.exit(f"Refusing to use the database {name!r}: the benches use names byok_bench*.")
+    if not (name.startswith("byok_bench") or ("_bench" in name and name.startswith("byok_"))):
+        sys.exit(
+            f"Refusing to use the database {name!r}: the benches use names byok_bench* "
+            "or byok_<prefix>_bench*."
+        )
     with psycopg.connect(admin_url(url), autocommit=True) as conn:
         if fresh:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

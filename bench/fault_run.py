@@ -355,7 +355,7 @@ def main() -> None:
     for log in logs.values():
         log.close()
 
-    from django.db.models import Count, Sum
+    from django.db.models import Count, Q, Sum
 
     from ai_gateway.models import AIRequest
     from credits.models import CreditReservation
@@ -374,14 +374,25 @@ def main() -> None:
         if total != account.balance:
             mismatched.append(account.workspace_id)
     open_reservations = CreditReservation.objects.filter(state="open").count()
-    free = AIRequest.objects.filter(
-        credential_source="platform", credits_charged=0, output_tokens__gt=0
-    ).count()
+    # Free: the provider billed something (input or output came back) and nothing was charged.
+    free = (
+        AIRequest.objects.filter(credential_source="platform", credits_charged=0)
+        .filter(Q(input_tokens__gt=0) | Q(output_tokens__gt=0))
+        .count()
+    )
     shortfalls = CreditEntry.objects.filter(kind=EntryKind.SETTLE, written_off__gt=0).aggregate(
         n=Count("id"), credits=Sum("written_off")
     )
     late = CreditEntry.objects.filter(
         kind=EntryKind.SETTLE, hold__closes__kind=EntryKind.RELEASE
+    ).count()
+    hidden_sent = sum(n for kind, n in load.sent.items() if "/hidden" in kind)
+    # A hidden-thinking stream read on to its final usage reports the thinking as output.
+    hidden_charged = AIRequest.objects.filter(
+        workspace__slug="credits",
+        outcome="client_disconnected",
+        output_tokens__gte=HIDDEN_THINKING_TOKENS,
+        credits_charged__gt=0,
     ).count()
     outcomes = Counter(
         AIRequest.objects.filter(credential_source="platform").values_list("outcome", flat=True)
@@ -421,7 +432,12 @@ def main() -> None:
         mark = "=" if balance == total else "!="
         print(f"  {slug}: balance {balance:,} {mark} ledger {total:,}")
     print(f"credit requests by outcome: {dict(outcomes)}")
-    print(f"credit requests free of charge (output produced, 0 charged): {free}  (target 0)")
+    print(f"credit requests free of charge (input or output billed, 0 charged): {free}  (target 0)")
+    print(
+        f"abandoned hidden-thinking streams: {hidden_sent} sent; charged their hidden "
+        f"thinking (>= {HIDDEN_THINKING_TOKENS:,} output tokens): {hidden_charged}  (target: "
+        "all but those the provider faults or the killed web process cut)"
+    )
     print(
         f"shortfalls (usage the balance could not cover): {shortfalls['n']} requests, "
         f"{shortfalls['credits'] or 0:,} credits; late settles after a sweep: {late}"

@@ -119,13 +119,22 @@ class CreditAccount(models.Model):
         return f"{self.workspace_id}: {self.balance:,} credits"
 
 
+class ReturnedBigIntegerField(models.BigIntegerField):
+    """A whole number the database returns from the INSERT that writes it (its value may be
+    an expression, such as the account's balance read in the same statement)."""
+
+    db_returning = True
+
+
 class CreditEntry(models.Model):
     workspace = models.ForeignKey(
         "workspaces.Workspace", on_delete=models.PROTECT, related_name="credit_entries"
     )
     kind = models.CharField(max_length=12, choices=EntryKind.choices)
     amount = models.BigIntegerField(help_text="Signed change to the balance, in credits.")
-    balance_after = models.BigIntegerField()
+    # Written as the account's balance in the INSERT itself and returned by it: the ledger
+    # reads no balance back after moving it (docs/decisions/108).
+    balance_after = ReturnedBigIntegerField()
     charged = models.BigIntegerField(
         default=0, help_text="Settle only: the credits the request used and was charged."
     )

@@ -36,9 +36,12 @@ from .limits import (
     member_limit_for,
 )
 from .reservations import (
+    MEMBER_LIMIT,
     STALE_HOLD_REASON,
     ExpiredReservation,
+    Extension,
     credits_extend,
+    credits_extend_checked,
     credits_hold,
     credits_release,
     credits_release_stale_holds,
@@ -50,10 +53,12 @@ from .reservations import (
 __all__ = [
     "MAX_AMOUNT",
     "MAX_IDEMPOTENCY_KEY_LENGTH",
+    "MEMBER_LIMIT",
     "STALE_HOLD_REASON",
     "ConcurrencyLimitError",
     "CreditsError",
     "ExpiredReservation",
+    "Extension",
     "HoldAlreadyClosedError",
     "IdempotencyConflictError",
     "InsufficientCreditsError",
@@ -64,6 +69,7 @@ __all__ = [
     "credits_adjust",
     "credits_alert_email_send",
     "credits_extend",
+    "credits_extend_checked",
     "credits_grant",
     "credits_hold",
     "credits_member_limit_default_set",

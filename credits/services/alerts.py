@@ -32,23 +32,25 @@ def alert_state_for(balance: int) -> str:
     return AlertState.OK
 
 
-def alert_after_change(*, workspace_id: int, balance: int, state: str, credited: bool) -> None:
+def alert_after_change(*, workspace_id: int, balance: int, credited: bool) -> None:
     """Move the workspace's alert state after a balance change in this transaction.
 
     A debit can only make the state worse (ok → low → empty): the first transaction whose
     conditional UPDATE moves it writes the alert and, on commit, enqueues its e-mail. Credits
     *added* (grant, refund, positive adjustment) bring it back to ok when they lift the
     balance to the threshold; a release or a settle giving back an unused hold does not, so a
-    balance hovering at the threshold does not e-mail on every request.
+    balance hovering at the threshold does not e-mail on every request. The state is not
+    read first: a debit that leaves the balance above the threshold (nearly every one)
+    costs no statement, the others one conditional UPDATE.
     """
     target = alert_state_for(balance)
     if target == AlertState.OK:
-        if credited and state != AlertState.OK:
+        if credited:
             CreditAccount.objects.filter(workspace_id=workspace_id).exclude(
                 alert_state=AlertState.OK
             ).update(alert_state=AlertState.OK)
         return
-    if credited or ALERT_RANK[target] <= ALERT_RANK[state]:
+    if credited:
         return
     better = [s for s, rank in ALERT_RANK.items() if rank < ALERT_RANK[target]]
     won = CreditAccount.objects.filter(workspace_id=workspace_id, alert_state__in=better).update(

@@ -25,14 +25,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Subquery
 
 from ..exceptions import IdempotencyConflictError
-from ..models import CreditAccount, CreditEntry
+from ..models import CreditAccount, CreditEntry, EntryKind
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
 # Far above any real amount (10^15 credits = US$100 billion), far below bigint overflow.
 MAX_AMOUNT = 10**15
+
+
+# What a request's reservation gives back (its unused part) moves the balance up without
+# adding credits: it never lifts the alert state (``alerts.alert_after_change``).
+GIVEN_BACK = frozenset({EntryKind.SETTLE, EntryKind.RELEASE})
 
 
 class NotCovered(Exception):
@@ -115,7 +120,7 @@ def ledger_post(
                 first()
             if member is not None:
                 member(applied)
-            accounts = CreditAccount.objects.filter(workspace_id=workspace_id)
+            accounts = accounts_now = CreditAccount.objects.filter(workspace_id=workspace_id)
             if clip and amount < 0:
                 balance = (
                     accounts.select_for_update().values_list("balance", flat=True).first() or 0
@@ -132,20 +137,19 @@ def ledger_post(
                 changes["open_reservations"] = F("open_reservations") + open_delta
             if not accounts.update(**changes):
                 raise NotCovered
-            balance, state = CreditAccount.objects.values_list("balance", "alert_state").get(
-                workspace_id=workspace_id
-            )
             extra = fields(applied) if callable(fields) else (fields or {})
             entry = CreditEntry.objects.create(
                 workspace_id=workspace_id,
                 kind=kind,
                 amount=applied,
-                balance_after=balance,
+                balance_after=Subquery(accounts_now.values("balance")[:1]),
                 idempotency_key=key,
                 **extra,
             )
             alert_after_change(
-                workspace_id=workspace_id, balance=balance, state=state, credited=applied > 0
+                workspace_id=workspace_id,
+                balance=entry.balance_after,
+                credited=applied > 0 and kind not in GIVEN_BACK,
             )
             if then is not None:
                 then(entry)

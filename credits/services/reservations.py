@@ -152,9 +152,26 @@ def credits_hold(
         raise InsufficientCreditsError(balance=balance, needed=amount) from None
 
 
+@dataclass(frozen=True, slots=True)
+class Extension:
+    """What ``credits_extend_checked`` added, and what stopped it adding all it was asked."""
+
+    taken: int
+    stopped_by: str = ""  # "" (all added), BALANCE, MEMBER_LIMIT or CLOSED
+
+
+BALANCE, MEMBER_LIMIT, CLOSED = "balance", "member_limit", "closed"
+
+
 def credits_extend(*, hold: CreditEntry, amount: int) -> int:
     """Add up to ``amount`` credits to an open reservation, as far as the balance and the
     member's limit allow; return the credits added (0: none, or the reservation is closed)."""
+    return credits_extend_checked(hold=hold, amount=amount).taken
+
+
+def credits_extend_checked(*, hold: CreditEntry, amount: int) -> Extension:
+    """``credits_extend``, saying what stopped it short: the workspace's balance, the
+    member's monthly limit, or the reservation being closed."""
     _require_hold(hold)
     require_amount(amount)
     number = (
@@ -163,7 +180,7 @@ def credits_extend(*, hold: CreditEntry, amount: int) -> int:
         .first()
     )
     if number is None:
-        return 0
+        return Extension(0, CLOSED)
     limit = (
         member_limit_for(workspace_id=hold.workspace_id, user_id=hold.actor_id)
         if hold.actor_id
@@ -205,9 +222,14 @@ def credits_extend(*, hold: CreditEntry, amount: int) -> int:
             fields={"hold": hold, "actor_id": hold.actor_id},
             then=then,
         )
-    except (NotCovered, OverLimit, _Closed):
-        return 0
-    return -posted.entry.amount if posted.created else 0
+    except NotCovered:
+        return Extension(0, BALANCE)
+    except OverLimit:
+        return Extension(0, MEMBER_LIMIT)
+    except _Closed:
+        return Extension(0, CLOSED)
+    taken = -posted.entry.amount if posted.created else 0
+    return Extension(taken, BALANCE if taken < amount else "")
 
 
 class _Closed(Exception):

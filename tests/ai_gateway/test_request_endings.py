@@ -72,6 +72,14 @@ ENDINGS = [
         error_event="timeout_error",
     ),
     Ending(
+        "stream cap reached while the provider is silent",
+        "timed_out",
+        "usage",
+        standin={"answer_words": 4, "stream_word_delay": 2.0},
+        settings={"AI_STREAM_MAX_SECONDS": 0.6},
+        error_event="timeout_error",
+    ),
+    Ending(
         "credits ran out",
         "credits_exhausted",
         "usage",
@@ -221,3 +229,43 @@ def test_a_client_that_stops_reading_is_cut_after_the_write_timeout(
     [row] = AIRequest.objects.filter(workspace=workspace)
     assert row.outcome == "client_disconnected" and row.credits_charged > 0
     assert CreditReservation.objects.get(workspace=workspace).state == "settled"
+
+
+def test_a_member_limit_running_out_mid_stream_is_told_as_the_member_limit(
+    member_client, workspace, standin
+):
+    ledger_services.credits_grant(workspace=workspace, amount=1_000_000, reason="test")
+    member = _member(member_client)
+    ledger_services.credits_member_limit_set(workspace=workspace, member=member, monthly_limit=400)
+    standin.state.answer_words = 3_000  # far more than 400 credits buy
+
+    raw = streamed(post_streamed(member_client, body(stream=True, max_tokens=8_000)))
+
+    events = raw.decode().strip().split("\n\n")
+    last = [e for e in events if not e.startswith("event: gateway")][-1]
+    assert last.startswith("event: error"), last
+    error = json.loads(last.split("data: ", 1)[1])["error"]
+    assert error["type"] == "member_credit_limit"
+    assert "monthly AI credits limit" in error["message"] and "ran out" not in error["message"]
+    [row] = AIRequest.objects.filter(workspace=workspace)
+    assert row.outcome == "credits_exhausted" and row.credits_charged > 0
+    assert credits_balance(workspace=workspace) == 1_000_000 - row.credits_charged
+
+
+def test_a_stream_that_writes_its_max_tokens_is_not_extended_past_them(
+    member_client, workspace, standin
+):
+    """The output estimated from the deltas (a token per three characters, at least one per
+    delta) runs above ``max_tokens``; the provider bills no more than that, so a stream whose
+    first reservation is its worst case is never extended."""
+    ledger_services.credits_grant(workspace=workspace, amount=1_000_000, reason="test")
+    standin.state.answer_words = 1_000  # cut at max_tokens, as the API does
+
+    raw = streamed(post_streamed(member_client, body(stream=True, max_tokens=300)))
+
+    assert b"message_stop" in raw
+    entries = CreditEntry.objects.filter(workspace=workspace).order_by("id")
+    kinds = list(entries.values_list("kind", flat=True))
+    assert kinds == ["grant", "hold", "settle"]
+    [row] = AIRequest.objects.filter(workspace=workspace)
+    assert row.outcome == "ok" and row.credits_charged > 0
