@@ -20,7 +20,11 @@ from providers import RelayRequest
 from .api import aread_json_body, early_token, refused, relay_headers, stream_response
 from .database import database_section
 from .errors import GatewayError
-from .provider_errors import openai_error_response, openai_stream_error
+from .provider_errors import (
+    openai_error_response,
+    openai_stream_error,
+    responses_stream_error,
+)
 from .relay import relay_begin, relay_credentials, relay_free, relay_send, relay_stream
 from .services import relayed_headers
 
@@ -76,7 +80,10 @@ async def _metered(request: HttpRequest, operation: str) -> HttpResponse:
             token=token, provider=PROVIDER, request=relay, stream=stream
         )
         if stream:
-            return stream_response(await relay_stream(call, relay, error_event=openai_stream_error))
+            error_event = (
+                responses_stream_error if operation == "responses" else openai_stream_error
+            )
+            return stream_response(await relay_stream(call, relay, error_event=error_event))
         result, charged = await relay_send(call, relay)
     except GatewayError as error:
         return openai_error_response(error)

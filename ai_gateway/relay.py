@@ -27,6 +27,7 @@ from llm_keys.models import Provider
 from providers import (
     KeyRejectedError,
     MessageResult,
+    MessageStream,
     ProviderError,
     RelayRequest,
     Usage,
@@ -326,11 +327,14 @@ async def relay_send(call: AICall, request: RelayRequest) -> tuple[MessageResult
 
 @sensitive_variables("call")
 async def relay_stream(
-    call: AICall, request: RelayRequest, *, error_event: Callable[[GatewayError], bytes]
+    call: AICall,
+    request: RelayRequest,
+    *,
+    error_event: Callable[[GatewayError, MessageStream], bytes],
 ) -> GatewayStream:
     """Open a begun request's stream; a refusal raises before any byte is relayed. An early
-    end (credits, the stream cap, the provider broke off) is told by ``error_event``, in the
-    provider's own stream shape."""
+    end (credits, the stream cap, the provider broke off) is told by ``error_event`` (given
+    the error and the provider's stream), in the provider's own stream shape."""
     adapter = get_adapter(call.provider)
     try:
         stream = await adapter.astream(api_key=call.credentials.api_key, request=request)
@@ -343,7 +347,7 @@ async def relay_stream(
         call,
         stream,
         trailer=False,
-        error_event=error_event,
+        error_event=lambda error: error_event(error, stream),
         credits_ran_out=credits_ran_out_message(call.provider),
     )
 

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+import aiohttp
+import httpx2
+
 
 class CheckOutcome(StrEnum):
     VALID = "valid"
@@ -250,3 +253,17 @@ def failed_check(error: ProviderError, *, provider: str, reason: str | None = No
         error_type=error.provider_error_type,
         status_code=error.status_code,
     )
+
+
+def transport_failure(exc: BaseException, *, provider: str) -> ProviderError | None:
+    """A timeout or a broken connection, whichever HTTP library (httpx, aiohttp) raised it,
+    as the gateway's error; None for any other exception."""
+    if isinstance(exc, (httpx2.TimeoutException, TimeoutError)):
+        return ProviderUnavailableError(
+            f"{provider} did not answer in time.", provider_error_type="timeout"
+        )
+    if isinstance(exc, (httpx2.TransportError, OSError, aiohttp.ClientError)):
+        return ProviderUnavailableError(
+            f"Could not connect to {provider}.", provider_error_type="connection_error"
+        )
+    return None

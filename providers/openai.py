@@ -45,6 +45,7 @@ from .base import (
     StreamSummary,
     Usage,
     failed_check,
+    transport_failure,
 )
 
 REJECTED_REASON = "Rejected by OpenAI: the key was revoked, has expired or is mistyped."
@@ -137,6 +138,9 @@ def _error_detail(exc: openai.APIStatusError) -> tuple[str, str]:
 
 def translate_error(exc: Exception) -> ProviderError:
     """Map an SDK exception to the gateway's provider errors (the §6 classification)."""
+    broken = transport_failure(exc, provider="OpenAI")
+    if broken is not None:  # the connection broke or stalled while a stream was read
+        return broken
     if isinstance(exc, openai.APITimeoutError):
         return ProviderUnavailableError(
             "OpenAI did not answer in time.", provider_error_type="timeout"
@@ -319,6 +323,8 @@ class OpenAIStream:
         self._pending = b""
         self._estimated_output = 0
         self._closed = False
+        # The Responses API numbers its events; an error event the gateway adds continues.
+        self.next_sequence_number = 0
         self.headers = _relayed_headers(response.headers)
         self.summary = StreamSummary(request_id=response.headers.get("x-request-id"))
 
@@ -337,8 +343,8 @@ class OpenAIStream:
                 event = self._read(self._pending)
                 if event is not None:
                     yield event
-        except Exception as exc:  # noqa: BLE001 - a broken stream is recorded, then ends
-            self.summary.error = translate_error(exc)
+        except Exception as exc:  # noqa: BLE001 - the connection broke or stalled mid-stream
+            raise translate_error(exc) from None
         finally:
             await self.aclose()
 
@@ -361,6 +367,9 @@ class OpenAIStream:
         if self._operation == "chat.completions":
             return self._read_chunk(event, data)
         kind = data.get("type")
+        sequence = data.get("sequence_number")
+        if isinstance(sequence, int):
+            self.next_sequence_number = sequence + 1
         if kind == "response.output_text.delta":
             self._estimate(str(data.get("delta") or ""))
         elif kind in FINAL_RESPONSE_EVENTS:
