@@ -92,7 +92,11 @@ async def model_method(request: HttpRequest, version: str, model: str, method: s
             source, charged = credentials.source, 0
         else:
             call = await database_section(relay_begin)(
-                token=token, provider=PROVIDER, request=relay, stream=stream
+                workspace=token.workspace,
+                api_token=token,
+                provider=PROVIDER,
+                request=relay,
+                stream=stream,
             )
             if stream:
                 return stream_response(

@@ -77,7 +77,11 @@ async def _metered(request: HttpRequest, operation: str) -> HttpResponse:
         stream = body.get("stream") is True and operation != "embeddings"
         relay = RelayRequest(operation=operation, body=body, headers=_passed_on_headers(request))
         call = await database_section(relay_begin)(
-            token=token, provider=PROVIDER, request=relay, stream=stream
+            workspace=token.workspace,
+            api_token=token,
+            provider=PROVIDER,
+            request=relay,
+            stream=stream,
         )
         if stream:
             error_event = (

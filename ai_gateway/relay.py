@@ -89,22 +89,31 @@ def relay_credentials(*, workspace, provider: str) -> Credentials:
     return credentials_resolve(workspace=workspace, provider=provider)
 
 
-def relay_begin(*, token: Any, provider: str, request: RelayRequest, stream: bool) -> AICall:
+def relay_begin(
+    *,
+    workspace: Any,
+    provider: str,
+    request: RelayRequest,
+    stream: bool,
+    api_token: Any = None,
+    user: Any = None,
+) -> AICall:
     """Resolve the credentials for ``provider`` and, on credits, price and reserve the
-    request. Raise a GatewayError, with its usage row written, if it cannot go out."""
+    request (a member's, on Try AI, within their monthly limit; a program's with its API
+    token). Raise a GatewayError, with its usage row written, if it cannot go out."""
     body = request.body or {}
     model = request.model if request.model is not None else body.get("model")
     call = AICall(
-        workspace=token.workspace,
-        user=None,
+        workspace=workspace,
+        user=user,
         provider=provider,
         model=model if isinstance(model, str) else "",
         stream=stream,
         started=time.perf_counter(),
-        api_token=token,
+        api_token=api_token,
     )
     try:
-        credentials = credentials_resolve(workspace=token.workspace, provider=provider)
+        credentials = credentials_resolve(workspace=workspace, provider=provider)
     except GatewayError as error:
         raise call.refuse(error) from None
     call.source, call.credentials = credentials.source, credentials
@@ -331,10 +340,12 @@ async def relay_stream(
     request: RelayRequest,
     *,
     error_event: Callable[[GatewayError, MessageStream], bytes],
+    trailer: bool = False,
 ) -> GatewayStream:
     """Open a begun request's stream; a refusal raises before any byte is relayed. An early
     end (credits, the stream cap, the provider broke off) is told by ``error_event`` (given
-    the error and the provider's stream), in the provider's own stream shape."""
+    the error and the provider's stream), in the provider's own stream shape; ``trailer``
+    ends it with the gateway's ``gateway`` event (Try AI's session API)."""
     adapter = get_adapter(call.provider)
     try:
         stream = await adapter.astream(api_key=call.credentials.api_key, request=request)
@@ -346,7 +357,7 @@ async def relay_stream(
     return GatewayStream(
         call,
         stream,
-        trailer=False,
+        trailer=trailer,
         error_event=lambda error: error_event(error, stream),
         credits_ran_out=credits_ran_out_message(call.provider),
     )

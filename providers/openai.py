@@ -200,11 +200,16 @@ def usage_from_json(usage: Any) -> Usage:
 
 
 def _relayed_headers(headers: httpx2.Headers) -> dict[str, str]:
-    return {
+    relayed = {
         name: value
         for name, value in headers.items()
         if name in RELAYED_HEADERS or name.startswith(RELAYED_HEADER_PREFIXES)
     }
+    if "x-request-id" in relayed:
+        # Also under the gateway's name for it on every answer (ai_gateway.request_ids),
+        # which is passed on with AI credits too: the usage row stores this id.
+        relayed["request-id"] = relayed["x-request-id"]
+    return relayed
 
 
 def _result(response: httpx2.Response) -> MessageResult:
