@@ -20,13 +20,13 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from credits.pricing import get_price
-from llm_keys.models import LLMKey, Provider
-from llm_keys.selectors import NextCredentials, credentials_next_for_status
+from llm_keys.models import Provider
+from llm_keys.selectors import NextCredentials, credentials_next_by_provider
 from providers import RelayRequest
 
 from .models import CredentialSource
 from .relay import relay_begin, relay_send
-from .services import PLATFORM_KEY_SETTINGS, create_message
+from .services import create_message
 
 # A dated id ("claude-sonnet-4-5-20250929") is a snapshot of the undated one beside it.
 _DATED = re.compile(r"^(?P<alias>.+)-\d{8}$")
@@ -115,22 +115,13 @@ def offered_models(provider: str) -> tuple[str, ...]:
     return tuple(sorted(undated, key=_sort_key))
 
 
-def _next_credentials(provider: str, status: str | None) -> NextCredentials | None:
-    if status is None and not getattr(settings, PLATFORM_KEY_SETTINGS[provider], ""):
-        return None  # BYOK-only, and the workspace has no key for it
-    return credentials_next_for_status(status, provider=provider)
-
-
 def provider_offers(*, workspace) -> list[ProviderOffer]:
     """Return the providers Try AI shows this workspace, in the order of ``Provider``."""
-    statuses = dict(LLMKey.objects.filter(workspace=workspace).values_list("provider", "status"))
-    offers = []
-    for provider in Provider.values:
-        paid_with = _next_credentials(provider, statuses.get(provider))
-        models = offered_models(provider)
-        if paid_with is not None and models:
-            offers.append(ProviderOffer(provider, paid_with, models))
-    return offers
+    return [
+        ProviderOffer(provider, paid_with, models)
+        for provider, paid_with in credentials_next_by_provider(workspace=workspace).items()
+        if (models := offered_models(provider))
+    ]
 
 
 def offer_for(offers: list[ProviderOffer], model: str | None) -> ProviderOffer | None:

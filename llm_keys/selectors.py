@@ -110,6 +110,23 @@ def credentials_next_for_status(
     )
 
 
+def platform_key_setting(provider: str) -> str:
+    """The setting holding the platform's key for ``provider`` (SPEC §18)."""
+    return f"PLATFORM_{provider.upper()}_API_KEY"
+
+
+def credentials_next_by_provider(*, workspace: Workspace) -> dict[str, NextCredentials]:
+    """What the workspace's next request to each provider is paid with, in the order of
+    ``Provider``, from one query; a provider with neither a workspace key nor a platform key
+    (BYOK-only, no key saved) is left out."""
+    statuses = dict(LLMKey.objects.filter(workspace=workspace).values_list("provider", "status"))
+    return {
+        provider: credentials_next_for_status(statuses.get(provider), provider=provider)
+        for provider in Provider.values
+        if provider in statuses or getattr(settings, platform_key_setting(provider), "")
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class KeyCard:
     """One provider's card on the LLM Key page: its stored key (or None) and when the
