@@ -208,15 +208,54 @@ def unpriced_features(provider: str, body: Mapping[str, Any]) -> list[str]:
             found.extend(
                 f"tool {shown(str(name))}" for name in tool if name not in TOKEN_ONLY_GEMINI_TOOLS
             )
-    if provider == Provider.GEMINI and any(
-        str(mime).startswith("audio/") for mime in _gemini_mime_types(body.get("contents"))
-    ):
-        # Gemini bills audio input at its own, higher rate (decision 148).
-        found.append("audio input")
+    if provider == Provider.GEMINI:
+        found.extend(_gemini_unpriced_media(body))
+    else:
+        found.extend(_openai_unpriced_media(body))
     tier = body.get("service_tier")
     if provider == Provider.OPENAI and tier is not None and tier not in STANDARD_OPENAI_TIERS:
         found.append(f"service_tier {shown(str(tier))}")
     return list(dict.fromkeys(found))
+
+
+def _gemini_unpriced_media(body: Mapping[str, Any]) -> list[str]:
+    """Audio input, and audio or image output: Google bills them at their own rates
+    (ai.google.dev/gemini-api/docs/pricing), which the price table does not carry."""
+    found = []
+    if any(str(mime).startswith("audio/") for mime in _gemini_mime_types(body.get("contents"))):
+        found.append("audio input")
+    config = body.get("generationConfig") or body.get("generation_config") or {}
+    modalities = config.get("responseModalities") or config.get("response_modalities") or []
+    for modality in (
+        modalities if isinstance(config, Mapping) and isinstance(modalities, list) else ()
+    ):
+        if str(modality).upper() in ("AUDIO", "IMAGE"):
+            found.append(f"{str(modality).lower()} output")
+    return found
+
+
+def _openai_unpriced_media(body: Mapping[str, Any]) -> list[str]:
+    """Audio in or out: OpenAI bills audio tokens at their own rates
+    (platform.openai.com/docs/pricing), which the price table does not carry."""
+    found = []
+    if _has_part(body.get("messages"), "input_audio") or _has_part(
+        body.get("input"), "input_audio"
+    ):
+        found.append("audio input")
+    modalities = body.get("modalities")
+    if body.get("audio") is not None or (isinstance(modalities, list) and "audio" in modalities):
+        found.append("audio output")
+    return found
+
+
+def _has_part(messages: Any, kind: str) -> bool:
+    """Whether a chat message or Responses input item has a content part of ``kind``."""
+    for message in messages if isinstance(messages, list) else ():
+        content = message.get("content") if isinstance(message, Mapping) else None
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, Mapping) and part.get("type") == kind:
+                return True
+    return False
 
 
 def _gemini_mime_types(contents: Any) -> list[Any]:
