@@ -17,7 +17,7 @@ from api_tokens.services import api_token_authenticate
 from llm_keys.models import Provider
 from providers import RelayRequest
 
-from .api import aread_json_body, early_token, refused, relay_headers, stream_response
+from .api import aread_json_body, early_token, refused, stream_response
 from .database import database_section
 from .errors import GatewayError
 from .provider_errors import (
@@ -25,8 +25,14 @@ from .provider_errors import (
     openai_stream_error,
     responses_stream_error,
 )
-from .relay import relay_begin, relay_credentials, relay_free, relay_send, relay_stream
-from .services import relayed_headers
+from .relay import (
+    relay_begin,
+    relay_credentials,
+    relay_free,
+    relay_send,
+    relay_stream,
+    relayed_response,
+)
 
 PROVIDER = Provider.OPENAI
 TOKEN_MISSING = (
@@ -91,13 +97,7 @@ async def _metered(request: HttpRequest, operation: str) -> HttpResponse:
         result, charged = await relay_send(call, relay)
     except GatewayError as error:
         return openai_error_response(error)
-    response = relay_headers(
-        HttpResponse(result.content, content_type="application/json"),
-        relayed_headers(call.source, result.headers),
-    )
-    response["x-credential-source"] = str(call.source)
-    response["x-credits-charged"] = str(charged)
-    return response
+    return relayed_response(result, source=call.source, charged=charged)
 
 
 @csrf_exempt
@@ -136,13 +136,7 @@ async def models(request: HttpRequest) -> HttpResponse:
         )
     except GatewayError as error:
         return openai_error_response(error)
-    response = relay_headers(
-        HttpResponse(result.content, content_type="application/json"),
-        relayed_headers(credentials.source, result.headers),
-    )
-    response["x-credential-source"] = str(credentials.source)
-    response["x-credits-charged"] = "0"
-    return response
+    return relayed_response(result, source=credentials.source, charged=0)
 
 
 @csrf_exempt

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpResponse
 from django.views.decorators.debug import sensitive_variables
 
 from credits import pricing
@@ -35,6 +36,7 @@ from providers import (
 )
 from workspaces.echo import shown
 
+from .api import relay_headers
 from .database import database_section
 from .errors import (
     BadRequestError,
@@ -57,6 +59,7 @@ from .services import (
     call_succeeded,
     credentials_resolve,
     key_rejected,
+    relayed_headers,
 )
 
 # The operations that produce billed tokens; the others (model lists, countTokens) are free.
@@ -425,3 +428,21 @@ async def relay_free(
                 error, provider=provider, credentials=credentials
             ) from None
         raise provider_failure(error, provider=provider, credentials=credentials) from None
+
+
+def relayed_response(
+    result: MessageResult,
+    *,
+    source: str,
+    charged: int,
+    content_type: str = "application/json",
+) -> HttpResponse:
+    """The provider's answer as it sent it, with its headers the gateway passes on and the
+    gateway's own: who paid and the credits charged."""
+    response = relay_headers(
+        HttpResponse(result.content, content_type=content_type),
+        relayed_headers(source, result.headers),
+    )
+    response["x-credential-source"] = str(source)
+    response["x-credits-charged"] = str(charged)
+    return response

@@ -24,11 +24,11 @@ from django.views.decorators.csrf import csrf_exempt
 from llm_keys.models import Provider
 from providers import MessageStream, RelayRequest
 
-from .api import aread_json_body, error_response, refused, relay_headers, stream_response
+from .api import aread_json_body, error_response, refused, stream_response
 from .database import database_section
 from .errors import GatewayError
-from .relay import relay_begin, relay_send, relay_stream
-from .services import relayed_headers, sse_error
+from .relay import relay_begin, relay_send, relay_stream, relayed_response
+from .services import sse_error
 from .views import _session_member
 
 GEMINI_METHODS = frozenset(("generateContent", "streamGenerateContent"))
@@ -70,13 +70,7 @@ async def _relayed(
         result, charged = await relay_send(call, relay)
     except GatewayError as error:
         return error_response(error)
-    response = relay_headers(
-        HttpResponse(result.content, content_type="application/json"),
-        relayed_headers(call.source, result.headers),
-    )
-    response["X-Credential-Source"] = str(call.source)
-    response["x-credits-charged"] = str(charged)
-    return response
+    return relayed_response(result, source=call.source, charged=charged)
 
 
 @csrf_exempt  # checked inside, after authentication, so every refusal is JSON

@@ -23,13 +23,6 @@ GEMINI_STREAM = "/api/v1/w/acme/gemini/models/gemini-2.5-flash:streamGenerateCon
 GEMINI_PLAIN = "/api/v1/w/acme/gemini/models/gemini-2.5-flash:generateContent"
 
 
-@pytest.fixture
-def platform_keys(settings):
-    """The platform has OpenAI and Gemini keys: their priced models go on AI credits."""
-    settings.PLATFORM_OPENAI_API_KEY = fake_openai_key()
-    settings.PLATFORM_GEMINI_API_KEY = fake_gemini_key()
-
-
 def groups(html: str) -> dict[str, dict[str, str]]:
     """The picker's optgroups: label → {model: option text}."""
     found = {}

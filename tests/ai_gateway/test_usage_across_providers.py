@@ -29,12 +29,6 @@ PAGE = "/w/acme/usage/"
 EXPORT = "/w/acme/usage/export.csv"
 
 
-@pytest.fixture
-def platform_keys(settings):
-    settings.PLATFORM_OPENAI_API_KEY = fake_openai_key()
-    settings.PLATFORM_GEMINI_API_KEY = fake_gemini_key()
-
-
 def one_request_per_provider(client) -> list[AIRequest]:
     for path, data in ((None, body()), (OPENAI_CHAT, openai_body()), (GEMINI_PLAIN, gemini_body())):
         response = post(client, data, **({"path": path} if path else {}))

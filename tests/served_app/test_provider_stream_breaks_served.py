@@ -13,7 +13,6 @@ import pytest
 from google.genai import errors as genai_errors
 from openai.types.responses import ResponseErrorEvent
 
-from tests.served import make_serve_command, start
 from tests.served_app.test_provider_apis_served import (
     GEMINI_FLASH,
     GEMINI_PLATFORM,
@@ -23,6 +22,7 @@ from tests.served_app.test_provider_apis_served import (
     gem,
     oai,
     row_count,
+    serve_with_providers,
     streamed_row,
 )
 
@@ -34,24 +34,8 @@ LONG_ANSWER_WORDS = 40
 
 
 @pytest.fixture(scope="module")
-def app(
-    served_database, standin_server, openai_standin_server, gemini_standin_server, tmp_path_factory
-):
-    served = start(
-        make_serve_command,
-        database=served_database,
-        standin_url=standin_server.url,
-        log_path=tmp_path_factory.mktemp("served-log") / "server.log",
-        extra_env={
-            "OPENAI_BASE_URL": openai_standin_server.base_url,
-            "PLATFORM_OPENAI_API_KEY": OPENAI_PLATFORM,
-            "GEMINI_BASE_URL": gemini_standin_server.base_url,
-            "PLATFORM_GEMINI_API_KEY": GEMINI_PLATFORM,
-            "AI_REQUEST_TIMEOUT_SECONDS": READ_TIMEOUT_SECONDS,
-        },
-    )
-    yield served
-    served.stop()
+def app(request):
+    return serve_with_providers(request, AI_REQUEST_TIMEOUT_SECONDS=READ_TIMEOUT_SECONDS)
 
 
 def credits_token(app, slug):
