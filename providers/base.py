@@ -267,3 +267,13 @@ def transport_failure(exc: BaseException, *, provider: str) -> ProviderError | N
             f"Could not connect to {provider}.", provider_error_type="connection_error"
         )
     return None
+
+
+def ended_early(summary: StreamSummary, *, provider: str) -> None:
+    """Raise if the provider closed its stream before the answer's end and said nothing
+    (no error event): the connection broke, and the client must be told so."""
+    if not summary.finished and summary.error is None:
+        raise ProviderUnavailableError(
+            f"{provider}'s stream ended before its answer did.",
+            provider_error_type="connection_error",
+        )

@@ -49,6 +49,7 @@ from .base import (
     RelayRequest,
     StreamSummary,
     Usage,
+    ended_early,
     failed_check,
     transport_failure,
 )
@@ -76,12 +77,17 @@ LIST_PARAMS = ("pageSize", "pageToken")
 _PLACEHOLDER_KEY = "placeholder-applied-per-request"
 
 _lock = threading.Lock()
-_clients: dict[tuple[int, str | None, int], genai.Client] = {}
+_clients: dict[tuple[int, str | None, int, float], genai.Client] = {}
 
 
 def shared_client() -> genai.Client:
     """Return this process's client: built once per process (a fork gets its own pool)."""
-    key = (os.getpid(), settings.GEMINI_BASE_URL, settings.AI_HTTP_POOL_SIZE)
+    key = (
+        os.getpid(),
+        settings.GEMINI_BASE_URL,
+        settings.AI_HTTP_POOL_SIZE,
+        settings.AI_REQUEST_TIMEOUT_SECONDS,
+    )
     client = _clients.get(key)
     if client is None:
         with _lock:
@@ -298,6 +304,7 @@ class GeminiStream:
             raise translate_error(exc) from None
         finally:
             await self.aclose()
+        ended_early(self.summary, provider="Google")
 
     def _read(self, event: bytes) -> None:
         payload = event.partition(b"data: ")[2]

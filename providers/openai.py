@@ -44,6 +44,7 @@ from .base import (
     RelayRequest,
     StreamSummary,
     Usage,
+    ended_early,
     failed_check,
     transport_failure,
 )
@@ -352,6 +353,7 @@ class OpenAIStream:
             raise translate_error(exc) from None
         finally:
             await self.aclose()
+        ended_early(self.summary, provider="OpenAI")
 
     def _read(self, event: bytes) -> bytes | None:
         """Note what settlement needs from one event; return the event to relay, or None."""
