@@ -38,34 +38,48 @@ def app(request):
     return serve_with_providers(request, AI_REQUEST_TIMEOUT_SECONDS=READ_TIMEOUT_SECONDS)
 
 
-def credits_token(app, slug):
-    app.workspace(slug, admin=f"admin@{slug}.test")
-    app.manage("grant_credits", slug, "1000000", "--reason", "served test")
-    return app.api_token(slug, "ci job")
+SLUG = "pb-breaks"
 
 
-def charged_once_for_what_was_produced(app, slug, provider, prices, before_balance):
+@pytest.fixture(scope="module")
+def token(app):
+    """One workspace on AI credits for every test here (each measures its own request)."""
+    app.workspace(SLUG, admin=f"admin@{SLUG}.test")
+    app.manage("grant_credits", SLUG, "10000000", "--reason", "served test")
+    return app.api_token(SLUG, "ci job")
+
+
+@pytest.fixture
+def before(app, token):
+    """The workspace's rows per provider and balance before the test's request."""
+    return {
+        "openai": row_count(app, SLUG, "openai"),
+        "gemini": row_count(app, SLUG, "gemini"),
+        "balance": balance(app, SLUG),
+    }
+
+
+def charged_once_for_what_was_produced(app, provider, prices, before):
     """The one usage row of the broken stream: a provider error, charged its own tokens
     seen, or its reservation if more: these models reason unseen, and a stream cut before
     its final usage is charged at least its reservation for that (decision 103)."""
-    row = streamed_row(app, slug, provider, before=0)
-    assert row_count(app, slug, provider) == 1
+    row = streamed_row(app, SLUG, provider, before=before[provider])
+    assert row_count(app, SLUG, provider) == before[provider] + 1
     assert row["outcome"] == "provider_error" and row["source"] == "platform"
     assert row["output"] > 0  # the words relayed before the break
     fresh = row["input"] - row["cache_read"]
     seen = math.ceil((fresh * prices["input"] + row["output"] * prices["output"]) / 1_000_000)
     assert row["charged"] >= seen > 0
-    assert balance(app, slug) == before_balance - row["charged"]
+    assert balance(app, SLUG) == before["balance"] - row["charged"]
     return row
 
 
 @pytest.mark.parametrize("behavior", ["streamerror", "streamstall"])
-def test_openai_chat_stream_break_raises_the_sdks_error(app, openai_standin, behavior):
+def test_openai_chat_stream_break_raises_the_sdks_error(
+    app, token, before, openai_standin, behavior
+):
     openai_standin.state.answer_words = LONG_ANSWER_WORDS
     openai_standin.set_behavior(OPENAI_PLATFORM, behavior)
-    slug = f"pb-chat-{behavior}"
-    token = credits_token(app, slug)
-    before = balance(app, slug)
 
     stream = oai(app, token).chat.completions.create(
         model="gpt-5-mini", messages=[{"role": "user", "content": "Tell me more"}], stream=True
@@ -79,16 +93,15 @@ def test_openai_chat_stream_break_raises_the_sdks_error(app, openai_standin, beh
     # OpenAI's own event passed on as it came; the stall told by the gateway, in that shape.
     expected_code = None if behavior == "streamerror" else "timeout"
     assert (raised.value.type, raised.value.code) == ("server_error", expected_code)
-    charged_once_for_what_was_produced(app, slug, "openai", GPT_5_MINI, before)
+    charged_once_for_what_was_produced(app, "openai", GPT_5_MINI, before)
 
 
 @pytest.mark.parametrize("behavior", ["streamerror", "streamstall"])
-def test_openai_responses_stream_break_is_the_responses_error_event(app, openai_standin, behavior):
+def test_openai_responses_stream_break_is_the_responses_error_event(
+    app, token, before, openai_standin, behavior
+):
     openai_standin.state.answer_words = LONG_ANSWER_WORDS
     openai_standin.set_behavior(OPENAI_PLATFORM, behavior)
-    slug = f"pb-responses-{behavior}"
-    token = credits_token(app, slug)
-    before = balance(app, slug)
 
     events = list(
         oai(app, token).responses.create(model="gpt-5-mini", input="Tell me more", stream=True)
@@ -101,16 +114,15 @@ def test_openai_responses_stream_break_is_the_responses_error_event(app, openai_
     assert last.sequence_number == earlier[-1].sequence_number + 1
     assert last.code == ("server_error" if behavior == "streamerror" else "timeout")
     assert last.message
-    charged_once_for_what_was_produced(app, slug, "openai", GPT_5_MINI, before)
+    charged_once_for_what_was_produced(app, "openai", GPT_5_MINI, before)
 
 
 @pytest.mark.parametrize(("behavior", "code"), [("streamerror", 500), ("streamstall", 503)])
-def test_gemini_stream_break_raises_the_sdks_error(app, gemini_standin, behavior, code):
+def test_gemini_stream_break_raises_the_sdks_error(
+    app, token, before, gemini_standin, behavior, code
+):
     gemini_standin.state.answer_words = LONG_ANSWER_WORDS
     gemini_standin.set_behavior(GEMINI_PLATFORM, behavior)
-    slug = f"pb-gemini-{behavior}"
-    token = credits_token(app, slug)
-    before = balance(app, slug)
 
     client = gem(app, token)  # kept: a collected client closes its connections
     stream = client.models.generate_content_stream(
@@ -123,4 +135,4 @@ def test_gemini_stream_break_raises_the_sdks_error(app, gemini_standin, behavior
 
     assert "".join(received)
     assert raised.value.code == code
-    charged_once_for_what_was_produced(app, slug, "gemini", GEMINI_FLASH, before)
+    charged_once_for_what_was_produced(app, "gemini", GEMINI_FLASH, before)
