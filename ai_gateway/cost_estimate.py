@@ -1,4 +1,4 @@
-"""What BYOK usage would cost at Anthropic's list prices, in US dollars: an estimate.
+"""What BYOK usage would cost at the providers' list prices, in US dollars: an estimate.
 
 The list prices are the credits price table (``settings.AI_MODEL_PRICES``) read back in
 dollars: 1 credit = US$0.0001, so a price of N credits per million tokens is N / 10,000
@@ -16,9 +16,9 @@ from decimal import Decimal
 from credits.pricing import TOKENS_PER_PRICE_UNIT, ModelPrice, get_price
 
 USD_PER_CREDIT = Decimal("0.0001")
-# The day the price table was last read from Anthropic's pricing page (decision 010). Move it
-# with every change of AI_MODEL_PRICES.
-LIST_PRICES_AS_OF = datetime.date(2026, 11, 1)
+# The day the price table was last read from the providers' pricing pages (decisions 010 and
+# 148). Move it with every change of AI_MODEL_PRICES.
+LIST_PRICES_AS_OF = datetime.date(2026, 12, 4)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,79 +1,31 @@
-import re
-
 from django import forms
-from django.conf import settings
 
-from credits.pricing import get_price
+from .try_ai import ProviderOffer, model_choices, provider_of
 
 DEFAULT_MODEL = "claude-sonnet-5"
-# A dated id ("claude-sonnet-4-5-20250929") is a snapshot of the undated one beside it.
-_DATED = re.compile(r"^(?P<alias>.+)-\d{8}$")
-_PROVIDERS = {"claude": "Anthropic", "gpt": "OpenAI", "o1": "OpenAI", "gemini": "Google"}
-# Tiers as Anthropic's model overview orders them, most capable first.
-_TIERS = {
-    "fable": "frontier",
-    "mythos": "frontier",
-    "opus": "most capable",
-    "sonnet": "balanced",
-    "haiku": "fastest, lowest price",
-}
-_ACRONYMS = {"gpt": "GPT"}
-CREDITS_PER_USD = 10_000
 
 
-def model_name(model: str) -> str:
-    """Return a model's name as people write it: "claude-sonnet-4-5" → "Claude Sonnet 4.5"."""
-    words, version = [], []
-    for part in model.split("-"):
-        (version if part.isdigit() or version else words).append(part)
-    name = " ".join(_ACRONYMS.get(w, w.capitalize()) for w in words)
-    return name + (" " + ".".join(version) if version else "")
+class ModelSelect(forms.Select):
+    """The model picker: each option says its provider (the page's script sends to that
+    provider's API); the models of a provider whose key is invalid are disabled."""
 
+    def __init__(self, *args, off_providers: frozenset[str] = frozenset(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.off_providers = off_providers
 
-def _offered_models() -> list[str]:
-    """Return the price table's models Try AI can send, one entry per model: a dated id is
-    left out when the id it is a snapshot of is offered too.
-
-    Try AI sends through the session API, which speaks Anthropic's Messages API only, so the
-    OpenAI and Gemini rows of the table are not offered here (issue 22 leaves that open).
-    """
-    models = {m for m in settings.AI_MODEL_PRICES if _PROVIDERS.get(m.split("-")[0]) == "Anthropic"}
-    return [m for m in models if not ((dated := _DATED.match(m)) and dated["alias"] in models)]
-
-
-def _sort_key(model: str) -> tuple:
-    words = model.split("-")
-    family = words[1] if len(words) > 1 else ""
-    tiers = list(_TIERS)
-    version = tuple(-int(p) for p in words if p.isdigit())
-    version += (0,) * (3 - len(version))  # 5.2 before 5.1 before 5
-    return (tiers.index(family) if family in tiers else len(tiers), version, model)
-
-
-def model_choices(*, in_usd: bool = False) -> list[tuple[str, str]]:
-    """Return Try AI's model choices: name, tier and price per million tokens (credits, or the
-    US$ list price for a workspace paying with its own key)."""
-    choices = []
-    for model in sorted(_offered_models(), key=_sort_key):
-        price = get_price(model)
-        family = model.split("-")[1] if "-" in model else ""
-        tier = _TIERS.get(family)
-        if in_usd:
-            cost = (
-                f"US${price.input / CREDITS_PER_USD:,g} / US${price.output / CREDITS_PER_USD:,g}"
-                " per M tokens in / out"
-            )
-        else:
-            cost = f"{price.input:,} / {price.output:,} credits per M tokens in / out"
-        choices.append(
-            (model, " · ".join(part for part in (model_name(model), tier, cost) if part))
-        )
-    return choices
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        provider = provider_of(str(value))
+        if provider:
+            option["attrs"]["data-provider"] = provider
+            if provider in self.off_providers:
+                option["attrs"]["disabled"] = True
+        return option
 
 
 class PromptForm(forms.Form):
     model = forms.ChoiceField(
-        choices=model_choices,
+        choices=(),
         initial=DEFAULT_MODEL,
         error_messages={"invalid_choice": "That model is not offered: choose one from the list."},
     )
@@ -98,6 +50,14 @@ class PromptForm(forms.Form):
         error_messages={"required": "Write a prompt first."},
     )
 
-    def __init__(self, *args, in_usd: bool = False, **kwargs):
+    def __init__(self, *args, offers: list[ProviderOffer], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["model"].choices = model_choices(in_usd=in_usd)
+        field = self.fields["model"]
+        field.choices = model_choices(offers)
+        field.widget = ModelSelect(
+            choices=field.choices,
+            off_providers=frozenset(offer.provider for offer in offers if not offer.usable),
+        )
+        usable = [offer for offer in offers if offer.usable]
+        if usable and DEFAULT_MODEL not in usable[0].models:
+            field.initial = usable[0].models[0]

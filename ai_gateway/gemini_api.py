@@ -19,12 +19,19 @@ from api_tokens.services import api_token_authenticate
 from llm_keys.models import Provider
 from providers import RelayRequest
 
-from .api import aread_json_body, early_token, refused, relay_headers, stream_response
+from .api import aread_json_body, early_token, refused, stream_response
 from .database import database_section
 from .errors import GatewayError
 from .provider_errors import gemini_error_response, gemini_stream_error
-from .relay import METERED, relay_begin, relay_credentials, relay_free, relay_send, relay_stream
-from .services import relayed_headers
+from .relay import (
+    METERED,
+    relay_begin,
+    relay_credentials,
+    relay_free,
+    relay_send,
+    relay_stream,
+    relayed_response,
+)
 
 PROVIDER = Provider.GEMINI
 METHODS = frozenset(
@@ -44,6 +51,7 @@ BODY_FORM = (
     '{"contents": [{"parts": [{"text": ...}]}]}.'
 )
 LIST_PARAMS = ("pageSize", "pageToken")
+GOOGLE_JSON = "application/json; charset=UTF-8"
 
 
 def _token_of(request: HttpRequest) -> ApiToken:
@@ -92,7 +100,11 @@ async def model_method(request: HttpRequest, version: str, model: str, method: s
             source, charged = credentials.source, 0
         else:
             call = await database_section(relay_begin)(
-                token=token, provider=PROVIDER, request=relay, stream=stream
+                workspace=token.workspace,
+                api_token=token,
+                provider=PROVIDER,
+                request=relay,
+                stream=stream,
             )
             if stream:
                 return stream_response(
@@ -102,13 +114,7 @@ async def model_method(request: HttpRequest, version: str, model: str, method: s
             source = call.source
     except GatewayError as error:
         return gemini_error_response(error)
-    response = relay_headers(
-        HttpResponse(result.content, content_type="application/json; charset=UTF-8"),
-        relayed_headers(source, result.headers),
-    )
-    response["x-credential-source"] = str(source)
-    response["x-credits-charged"] = str(charged)
-    return response
+    return relayed_response(result, source=source, charged=charged, content_type=GOOGLE_JSON)
 
 
 def _credentials_of_token(request: HttpRequest):
@@ -130,13 +136,7 @@ async def models(request: HttpRequest, version: str) -> HttpResponse:
         )
     except GatewayError as error:
         return gemini_error_response(error)
-    response = relay_headers(
-        HttpResponse(result.content, content_type="application/json; charset=UTF-8"),
-        relayed_headers(credentials.source, result.headers),
-    )
-    response["x-credential-source"] = str(credentials.source)
-    response["x-credits-charged"] = "0"
-    return response
+    return relayed_response(result, source=credentials.source, charged=0, content_type=GOOGLE_JSON)
 
 
 @csrf_exempt

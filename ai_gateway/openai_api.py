@@ -17,12 +17,22 @@ from api_tokens.services import api_token_authenticate
 from llm_keys.models import Provider
 from providers import RelayRequest
 
-from .api import aread_json_body, early_token, refused, relay_headers, stream_response
+from .api import aread_json_body, early_token, refused, stream_response
 from .database import database_section
 from .errors import GatewayError
-from .provider_errors import openai_error_response, openai_stream_error
-from .relay import relay_begin, relay_credentials, relay_free, relay_send, relay_stream
-from .services import relayed_headers
+from .provider_errors import (
+    openai_error_response,
+    openai_stream_error,
+    responses_stream_error,
+)
+from .relay import (
+    relay_begin,
+    relay_credentials,
+    relay_free,
+    relay_send,
+    relay_stream,
+    relayed_response,
+)
 
 PROVIDER = Provider.OPENAI
 TOKEN_MISSING = (
@@ -73,20 +83,21 @@ async def _metered(request: HttpRequest, operation: str) -> HttpResponse:
         stream = body.get("stream") is True and operation != "embeddings"
         relay = RelayRequest(operation=operation, body=body, headers=_passed_on_headers(request))
         call = await database_section(relay_begin)(
-            token=token, provider=PROVIDER, request=relay, stream=stream
+            workspace=token.workspace,
+            api_token=token,
+            provider=PROVIDER,
+            request=relay,
+            stream=stream,
         )
         if stream:
-            return stream_response(await relay_stream(call, relay, error_event=openai_stream_error))
+            error_event = (
+                responses_stream_error if operation == "responses" else openai_stream_error
+            )
+            return stream_response(await relay_stream(call, relay, error_event=error_event))
         result, charged = await relay_send(call, relay)
     except GatewayError as error:
         return openai_error_response(error)
-    response = relay_headers(
-        HttpResponse(result.content, content_type="application/json"),
-        relayed_headers(call.source, result.headers),
-    )
-    response["x-credential-source"] = str(call.source)
-    response["x-credits-charged"] = str(charged)
-    return response
+    return relayed_response(result, source=call.source, charged=charged)
 
 
 @csrf_exempt
@@ -125,13 +136,7 @@ async def models(request: HttpRequest) -> HttpResponse:
         )
     except GatewayError as error:
         return openai_error_response(error)
-    response = relay_headers(
-        HttpResponse(result.content, content_type="application/json"),
-        relayed_headers(credentials.source, result.headers),
-    )
-    response["x-credential-source"] = str(credentials.source)
-    response["x-credits-charged"] = "0"
-    return response
+    return relayed_response(result, source=credentials.source, charged=0)
 
 
 @csrf_exempt

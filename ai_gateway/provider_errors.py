@@ -7,12 +7,16 @@ exception classes for the gateway's refusals too (docs/decisions/147).
   (https://cloud.google.com/apis/design/errors), with the canonical status names.
 
 A stream the gateway ends early (credits ran out, the stream cap, the provider broke off)
-ends with the same body as one server-sent event, as each provider sends an error once its
-stream has begun: OpenAI's chat completions stream a ``data:`` line holding
+ends with an error event in that provider's stream shape, as each provider sends an error
+once its stream has begun: OpenAI's chat completions stream a ``data:`` line holding
 ``{"error": {...}}`` and no event name (the openai SDK raises ``APIError`` for any streamed
 event whose data has an ``error`` key;
 https://community.openai.com/t/what-would-a-stream-for-chat-completions-look-like-if-an-error-occurs-while-streaming/373705);
-Google a ``data:`` line holding the ``google.rpc.Status`` of its error format
+OpenAI's Responses API its own ``error`` event, ``{"type": "error", "code", "message",
+"param", "sequence_number"}`` (``ResponseErrorEvent``,
+https://platform.openai.com/docs/api-reference/responses-streaming/error), which the SDK
+yields as a typed event rather than raising; Google a ``data:`` line holding the
+``google.rpc.Status`` of its error format
 (https://ai.google.dev/gemini-api/docs/generate-content/api-errors; the google-genai SDK
 raises its ``APIError`` for a streamed chunk that is ``{"error": ...}``).
 """
@@ -89,12 +93,26 @@ def _data_event(body: dict, end: str) -> bytes:
     return f"data: {json.dumps(body, separators=(',', ':'))}{end}".encode()
 
 
-def openai_stream_error(error: GatewayError) -> bytes:
-    """The notice ending an ``/openai`` stream early, as OpenAI sends a mid-stream error."""
+def openai_stream_error(error: GatewayError, stream: object = None) -> bytes:
+    """The notice ending an ``/openai`` chat completions stream early, as OpenAI sends a
+    mid-stream error."""
     return _data_event(_openai_error(error, _message(error)[0]), "\n\n")
 
 
-def gemini_stream_error(error: GatewayError) -> bytes:
+def responses_stream_error(error: GatewayError, stream: object = None) -> bytes:
+    """The notice ending an ``/openai/v1/responses`` stream early: the Responses API's
+    ``error`` event, numbered after the last event the provider sent."""
+    event = {
+        "type": "error",
+        "code": _code(error),
+        "message": _message(error)[0],
+        "param": None,
+        "sequence_number": getattr(stream, "next_sequence_number", 0),
+    }
+    return b"event: error\n" + _data_event(event, "\n\n")
+
+
+def gemini_stream_error(error: GatewayError, stream: object = None) -> bytes:
     """The notice ending a ``/gemini`` stream early, as Google sends one (its streams end
     events with CRLF CRLF)."""
     return _data_event(_gemini_error(error, _message(error)[0]), "\r\n\r\n")

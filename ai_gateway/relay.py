@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpResponse
 from django.views.decorators.debug import sensitive_variables
 
 from credits import pricing
@@ -27,6 +28,7 @@ from llm_keys.models import Provider
 from providers import (
     KeyRejectedError,
     MessageResult,
+    MessageStream,
     ProviderError,
     RelayRequest,
     Usage,
@@ -34,6 +36,7 @@ from providers import (
 )
 from workspaces.echo import shown
 
+from .api import relay_headers
 from .database import database_section
 from .errors import (
     BadRequestError,
@@ -56,6 +59,7 @@ from .services import (
     call_succeeded,
     credentials_resolve,
     key_rejected,
+    relayed_headers,
 )
 
 # The operations that produce billed tokens; the others (model lists, countTokens) are free.
@@ -88,22 +92,31 @@ def relay_credentials(*, workspace, provider: str) -> Credentials:
     return credentials_resolve(workspace=workspace, provider=provider)
 
 
-def relay_begin(*, token: Any, provider: str, request: RelayRequest, stream: bool) -> AICall:
+def relay_begin(
+    *,
+    workspace: Any,
+    provider: str,
+    request: RelayRequest,
+    stream: bool,
+    api_token: Any = None,
+    user: Any = None,
+) -> AICall:
     """Resolve the credentials for ``provider`` and, on credits, price and reserve the
-    request. Raise a GatewayError, with its usage row written, if it cannot go out."""
+    request (a member's, on Try AI, within their monthly limit; a program's with its API
+    token). Raise a GatewayError, with its usage row written, if it cannot go out."""
     body = request.body or {}
     model = request.model if request.model is not None else body.get("model")
     call = AICall(
-        workspace=token.workspace,
-        user=None,
+        workspace=workspace,
+        user=user,
         provider=provider,
         model=model if isinstance(model, str) else "",
         stream=stream,
         started=time.perf_counter(),
-        api_token=token,
+        api_token=api_token,
     )
     try:
-        credentials = credentials_resolve(workspace=token.workspace, provider=provider)
+        credentials = credentials_resolve(workspace=workspace, provider=provider)
     except GatewayError as error:
         raise call.refuse(error) from None
     call.source, call.credentials = credentials.source, credentials
@@ -198,15 +211,54 @@ def unpriced_features(provider: str, body: Mapping[str, Any]) -> list[str]:
             found.extend(
                 f"tool {shown(str(name))}" for name in tool if name not in TOKEN_ONLY_GEMINI_TOOLS
             )
-    if provider == Provider.GEMINI and any(
-        str(mime).startswith("audio/") for mime in _gemini_mime_types(body.get("contents"))
-    ):
-        # Gemini bills audio input at its own, higher rate (decision 148).
-        found.append("audio input")
+    if provider == Provider.GEMINI:
+        found.extend(_gemini_unpriced_media(body))
+    else:
+        found.extend(_openai_unpriced_media(body))
     tier = body.get("service_tier")
     if provider == Provider.OPENAI and tier is not None and tier not in STANDARD_OPENAI_TIERS:
         found.append(f"service_tier {shown(str(tier))}")
     return list(dict.fromkeys(found))
+
+
+def _gemini_unpriced_media(body: Mapping[str, Any]) -> list[str]:
+    """Audio input, and audio or image output: Google bills them at their own rates
+    (ai.google.dev/gemini-api/docs/pricing), which the price table does not carry."""
+    found = []
+    if any(str(mime).startswith("audio/") for mime in _gemini_mime_types(body.get("contents"))):
+        found.append("audio input")
+    config = body.get("generationConfig") or body.get("generation_config") or {}
+    modalities = config.get("responseModalities") or config.get("response_modalities") or []
+    for modality in (
+        modalities if isinstance(config, Mapping) and isinstance(modalities, list) else ()
+    ):
+        if str(modality).upper() in ("AUDIO", "IMAGE"):
+            found.append(f"{str(modality).lower()} output")
+    return found
+
+
+def _openai_unpriced_media(body: Mapping[str, Any]) -> list[str]:
+    """Audio in or out: OpenAI bills audio tokens at their own rates
+    (platform.openai.com/docs/pricing), which the price table does not carry."""
+    found = []
+    if _has_part(body.get("messages"), "input_audio") or _has_part(
+        body.get("input"), "input_audio"
+    ):
+        found.append("audio input")
+    modalities = body.get("modalities")
+    if body.get("audio") is not None or (isinstance(modalities, list) and "audio" in modalities):
+        found.append("audio output")
+    return found
+
+
+def _has_part(messages: Any, kind: str) -> bool:
+    """Whether a chat message or Responses input item has a content part of ``kind``."""
+    for message in messages if isinstance(messages, list) else ():
+        content = message.get("content") if isinstance(message, Mapping) else None
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, Mapping) and part.get("type") == kind:
+                return True
+    return False
 
 
 def _gemini_mime_types(contents: Any) -> list[Any]:
@@ -326,11 +378,16 @@ async def relay_send(call: AICall, request: RelayRequest) -> tuple[MessageResult
 
 @sensitive_variables("call")
 async def relay_stream(
-    call: AICall, request: RelayRequest, *, error_event: Callable[[GatewayError], bytes]
+    call: AICall,
+    request: RelayRequest,
+    *,
+    error_event: Callable[[GatewayError, MessageStream], bytes],
+    trailer: bool = False,
 ) -> GatewayStream:
     """Open a begun request's stream; a refusal raises before any byte is relayed. An early
-    end (credits, the stream cap, the provider broke off) is told by ``error_event``, in the
-    provider's own stream shape."""
+    end (credits, the stream cap, the provider broke off) is told by ``error_event`` (given
+    the error and the provider's stream), in the provider's own stream shape; ``trailer``
+    ends it with the gateway's ``gateway`` event (Try AI's session API)."""
     adapter = get_adapter(call.provider)
     try:
         stream = await adapter.astream(api_key=call.credentials.api_key, request=request)
@@ -342,8 +399,8 @@ async def relay_stream(
     return GatewayStream(
         call,
         stream,
-        trailer=False,
-        error_event=error_event,
+        trailer=trailer,
+        error_event=lambda error: error_event(error, stream),
         credits_ran_out=credits_ran_out_message(call.provider),
     )
 
@@ -371,3 +428,21 @@ async def relay_free(
                 error, provider=provider, credentials=credentials
             ) from None
         raise provider_failure(error, provider=provider, credentials=credentials) from None
+
+
+def relayed_response(
+    result: MessageResult,
+    *,
+    source: str,
+    charged: int,
+    content_type: str = "application/json",
+) -> HttpResponse:
+    """The provider's answer as it sent it, with its headers the gateway passes on and the
+    gateway's own: who paid and the credits charged."""
+    response = relay_headers(
+        HttpResponse(result.content, content_type=content_type),
+        relayed_headers(source, result.headers),
+    )
+    response["x-credential-source"] = str(source)
+    response["x-credits-charged"] = str(charged)
+    return response

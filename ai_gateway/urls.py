@@ -1,6 +1,14 @@
 from django.urls import path, re_path
 
-from . import anthropic_api, gemini_api, home_views, openai_api, usage_views, views
+from . import (
+    anthropic_api,
+    gemini_api,
+    home_views,
+    openai_api,
+    try_ai_api,
+    usage_views,
+    views,
+)
 
 urlpatterns = [
     # The Anthropic-compatible API (SPEC §13): Anthropic(base_url="<site>/anthropic").
@@ -34,6 +42,18 @@ urlpatterns = [
     re_path(r"^gemini/(?P<version>v1beta|v1)/models$", gemini_api.models, name="gemini_models"),
     re_path(r"^gemini(?:/(?P<path>.*))?$", gemini_api.not_found),
     path("api/v1/w/<slug:slug>/messages", views.messages_api, name="ai_messages_api"),
+    # Try AI's session API for the other providers' models (decision 150).
+    path(
+        "api/v1/w/<slug:slug>/openai/chat/completions",
+        try_ai_api.openai_chat,
+        name="try_ai_openai_chat",
+    ),
+    re_path(
+        r"^api/v1/w/(?P<slug>[-a-zA-Z0-9_]+)/gemini/models/"
+        r"(?P<model>[A-Za-z0-9][A-Za-z0-9._-]{0,127}):(?P<method>[A-Za-z]+)$",
+        try_ai_api.gemini_generate,
+        name="try_ai_gemini",
+    ),
     path("", home_views.home, name="home"),
     path("w/<slug:slug>/", views.workspace_home, name="workspace_home"),
     path("w/<slug:slug>/ai/", views.ai_playground, name="ai_playground"),

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from credits.selectors import credits_balance
 from llm_keys.access import MemberContext, get_member_context
-from llm_keys.models import CredentialSource
+from llm_keys.models import CredentialSource, Provider
 from llm_keys.selectors import credentials_next, key_found_invalid_by, workspace_admin_contacts
 
 from .api import (
@@ -29,13 +29,12 @@ from .limits import answered_holding, session_request_admit
 from .models import AIRequest
 from .selectors import workspace_statuses
 from .services import (
-    MessageResponse,
     acreate_message,
     astream_message,
     call_begin,
-    create_message,
     relayed_headers,
 )
+from .try_ai import PromptAnswer, ProviderOffer, offer_for, provider_offers, send_prompt
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
@@ -130,50 +129,47 @@ def workspace_home(request: HttpRequest, slug: str) -> HttpResponse:
 def ai_playground(request: HttpRequest, slug: str) -> HttpResponse:
     member = get_member_context(request, slug)
     workspace = member.workspace
-    paid_with = credentials_next(workspace=workspace).source
-    form = PromptForm(request.POST or None, in_usd=paid_with == CredentialSource.BYOK)
-    answer: MessageResponse | None = None
+    offers = provider_offers(workspace=workspace)
+    form = PromptForm(request.POST or None, offers=offers)
+    answer: PromptAnswer | None = None
     error: GatewayError | None = None
     status = 200
     if request.method == "POST":
         if form.is_valid():
             try:
-                answer = create_message(
-                    workspace=workspace,
-                    user=request.user,
-                    model=form.cleaned_data["model"],
-                    messages=[{"role": "user", "content": form.cleaned_data["prompt"]}],
-                    max_tokens=form.cleaned_data["max_tokens"],
-                    system=form.cleaned_data["system"] or None,
-                )
+                answer = send_prompt(workspace=workspace, user=request.user, **form.cleaned_data)
             except GatewayError as exc:
                 error, status = exc, exc.http_status
         else:
             status = 400
+    model = form["model"].value()
     return render(
         request,
         "ai_gateway/playground.html",
         {
-            **_who_pays_context(member),
+            **_who_pays_context(member, offer_for(offers, model)),
             "form": form,
             "answer": answer,
-            "answer_text": _text_of(answer.body) if answer else "",
             "error": error,
         },
         status=status,
     )
 
 
-def _who_pays_context(member: MemberContext) -> dict[str, Any]:
+def _who_pays_context(member: MemberContext, offer: ProviderOffer | None) -> dict[str, Any]:
+    """Who pays for the chosen model's provider (Anthropic's when none is offered)."""
     workspace = member.workspace
-    next_credentials = credentials_next(workspace=workspace)
+    provider = offer.provider if offer else Provider.ANTHROPIC
+    next_credentials = offer.next_credentials if offer else credentials_next(workspace=workspace)
     context = {
         **member.as_context(),
+        "provider": provider,
+        "provider_label": Provider(provider).label,
         "next_credentials": next_credentials,
         "credits_balance": credits_balance(workspace=workspace),
     }
     if next_credentials.source == CredentialSource.NONE:
-        context["found_by"] = key_found_invalid_by(workspace_id=workspace.pk)
+        context["found_by"] = key_found_invalid_by(workspace_id=workspace.pk, provider=provider)
         context["admin_contacts"] = workspace_admin_contacts(workspace=workspace)
     return context
 
@@ -182,11 +178,13 @@ def _who_pays_context(member: MemberContext) -> dict[str, Any]:
 @require_GET
 def ai_playground_status(request: HttpRequest, slug: str) -> JsonResponse:
     """``GET /w/<slug>/ai/status/``: what Try AI shows without a reload after a request —
-    who pays next (and, with the key invalid, why sending is off), the balance, and with
-    ``?request_id=`` the tokens and credits of the reader's own request (a stopped stream
-    never receives the ``gateway`` trailer that says them)."""
+    who pays next for the chosen model (``?model=``; and, with its provider's key invalid,
+    why sending is off), the balance, and with ``?request_id=`` the tokens and credits of
+    the reader's own request (a stopped stream never receives the ``gateway`` trailer that
+    says them)."""
     member = get_member_context(request, slug)
-    context = _who_pays_context(member)
+    offers = provider_offers(workspace=member.workspace)
+    context = _who_pays_context(member, offer_for(offers, request.GET.get("model")))
     charged = None
     request_id = request.GET.get("request_id", "")
     if request_id:
@@ -207,6 +205,7 @@ def ai_playground_status(request: HttpRequest, slug: str) -> JsonResponse:
             }
     return JsonResponse(
         {
+            "provider": context["provider"],
             "credential_source": context["next_credentials"].source,
             "credits_balance": context["credits_balance"],
             "who_pays_html": render_to_string("ai_gateway/_who_pays.html", context, request),
@@ -215,10 +214,4 @@ def ai_playground_status(request: HttpRequest, slug: str) -> JsonResponse:
             ).strip(),
             "request": charged,
         }
-    )
-
-
-def _text_of(body: dict[str, Any]) -> str:
-    return "".join(
-        block.get("text", "") for block in body.get("content") or [] if isinstance(block, dict)
     )

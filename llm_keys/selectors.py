@@ -91,24 +91,45 @@ def credentials_next(
         .values_list("status", flat=True)
         .first()
     )
-    return credentials_next_for_status(status)
+    return credentials_next_for_status(status, provider=provider)
 
 
-def credentials_next_for_status(status: str | None) -> NextCredentials:
-    """Return what a workspace whose key has this status (None: no key) pays with."""
+def credentials_next_for_status(
+    status: str | None, *, provider: str = Provider.ANTHROPIC
+) -> NextCredentials:
+    """Return what a workspace whose ``provider`` key has this status (None: no key) pays
+    its requests to that provider with."""
+    name = Provider(provider).label
     if status is None:
         return NextCredentials(
-            CredentialSource.PLATFORM, "AI credits (the platform's Anthropic account)."
+            CredentialSource.PLATFORM, f"AI credits (the platform's {name} account)."
         )
     if status == KeyStatus.INVALID:
         return NextCredentials(
             CredentialSource.NONE,
-            "None: the workspace's Anthropic key is invalid, so AI requests are refused "
+            f"None: the workspace's {name} key is invalid, so AI requests are refused "
             "(they never fall back to AI credits).",
         )
     return NextCredentials(
-        CredentialSource.BYOK, "The workspace's own Anthropic key; no AI credits are used."
+        CredentialSource.BYOK, f"The workspace's own {name} key; no AI credits are used."
     )
+
+
+def platform_key_setting(provider: str) -> str:
+    """The setting holding the platform's key for ``provider`` (SPEC §18)."""
+    return f"PLATFORM_{provider.upper()}_API_KEY"
+
+
+def credentials_next_by_provider(*, workspace: Workspace) -> dict[str, NextCredentials]:
+    """What the workspace's next request to each provider is paid with, in the order of
+    ``Provider``, from one query; a provider with neither a workspace key nor a platform key
+    (BYOK-only, no key saved) is left out."""
+    statuses = dict(LLMKey.objects.filter(workspace=workspace).values_list("provider", "status"))
+    return {
+        provider: credentials_next_for_status(statuses.get(provider), provider=provider)
+        for provider in Provider.values
+        if provider in statuses or getattr(settings, platform_key_setting(provider), "")
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+import aiohttp
+import httpx2
+
 
 class CheckOutcome(StrEnum):
     VALID = "valid"
@@ -250,3 +253,27 @@ def failed_check(error: ProviderError, *, provider: str, reason: str | None = No
         error_type=error.provider_error_type,
         status_code=error.status_code,
     )
+
+
+def transport_failure(exc: BaseException, *, provider: str) -> ProviderError | None:
+    """A timeout or a broken connection, whichever HTTP library (httpx, aiohttp) raised it,
+    as the gateway's error; None for any other exception."""
+    if isinstance(exc, (httpx2.TimeoutException, TimeoutError)):
+        return ProviderUnavailableError(
+            f"{provider} did not answer in time.", provider_error_type="timeout"
+        )
+    if isinstance(exc, (httpx2.TransportError, OSError, aiohttp.ClientError)):
+        return ProviderUnavailableError(
+            f"Could not connect to {provider}.", provider_error_type="connection_error"
+        )
+    return None
+
+
+def ended_early(summary: StreamSummary, *, provider: str) -> None:
+    """Raise if the provider closed its stream before the answer's end and said nothing
+    (no error event): the connection broke, and the client must be told so."""
+    if not summary.finished and summary.error is None:
+        raise ProviderUnavailableError(
+            f"{provider}'s stream ended before its answer did.",
+            provider_error_type="connection_error",
+        )

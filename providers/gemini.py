@@ -49,7 +49,9 @@ from .base import (
     RelayRequest,
     StreamSummary,
     Usage,
+    ended_early,
     failed_check,
+    transport_failure,
 )
 
 REJECTED_REASON = "Rejected by Google: the Gemini key is not valid, has expired or was deleted."
@@ -75,12 +77,17 @@ LIST_PARAMS = ("pageSize", "pageToken")
 _PLACEHOLDER_KEY = "placeholder-applied-per-request"
 
 _lock = threading.Lock()
-_clients: dict[tuple[int, str | None, int], genai.Client] = {}
+_clients: dict[tuple[int, str | None, int, float], genai.Client] = {}
 
 
 def shared_client() -> genai.Client:
     """Return this process's client: built once per process (a fork gets its own pool)."""
-    key = (os.getpid(), settings.GEMINI_BASE_URL, settings.AI_HTTP_POOL_SIZE)
+    key = (
+        os.getpid(),
+        settings.GEMINI_BASE_URL,
+        settings.AI_HTTP_POOL_SIZE,
+        settings.AI_REQUEST_TIMEOUT_SECONDS,
+    )
     client = _clients.get(key)
     if client is None:
         with _lock:
@@ -129,16 +136,10 @@ def _reasons(details: Any) -> set[str]:
 
 def translate_error(exc: BaseException) -> ProviderError:
     """Map an SDK or transport exception to the gateway's provider errors (§6)."""
-    if isinstance(exc, (httpx2.TimeoutException, TimeoutError)):
-        return ProviderUnavailableError(
-            "Google did not answer in time.", provider_error_type="timeout"
-        )
     if not isinstance(exc, genai_errors.APIError):
-        if isinstance(exc, (httpx2.TransportError, OSError)) or _is_aiohttp_error(exc):
-            return ProviderUnavailableError(
-                "Could not connect to Google.", provider_error_type="connection_error"
-            )
-        return ProviderError(f"Unexpected error from the Gemini SDK: {type(exc).__name__}.")
+        return transport_failure(exc, provider="Google") or ProviderError(
+            f"Unexpected error from the Gemini SDK: {type(exc).__name__}."
+        )
     status = int(exc.code or 500)
     error_type = str(exc.status or "")
     kwargs = {"status_code": status, "provider_error_type": error_type}
@@ -156,14 +157,6 @@ def translate_error(exc: BaseException) -> ProviderError:
         )
     detail = f": {exc.message}" if exc.message else ""
     return ProviderRequestError(f"Google refused the request ({status}){detail}", **kwargs)
-
-
-def _is_aiohttp_error(exc: BaseException) -> bool:
-    try:
-        import aiohttp
-    except ImportError:  # pragma: no cover - aiohttp is a dependency
-        return False
-    return isinstance(exc, aiohttp.ClientError)
 
 
 def usage_from_json(metadata: Any) -> Usage:
@@ -307,10 +300,11 @@ class GeminiStream:
                 yield data
             if self._pending.strip():
                 self._read(self._pending)
-        except Exception as exc:  # noqa: BLE001 - a broken stream is recorded, then ends
-            self.summary.error = translate_error(exc)
+        except Exception as exc:  # noqa: BLE001 - the connection broke or stalled mid-stream
+            raise translate_error(exc) from None
         finally:
             await self.aclose()
+        ended_early(self.summary, provider="Google")
 
     def _read(self, event: bytes) -> None:
         payload = event.partition(b"data: ")[2]

@@ -42,7 +42,9 @@ from .base import (
     RelayRequest,
     StreamSummary,
     Usage,
+    ended_early,
     failed_check,
+    transport_failure,
 )
 from .per_loop import per_loop_client
 
@@ -129,6 +131,9 @@ def _error_detail(exc: openai.APIStatusError) -> tuple[str, str]:
 
 def translate_error(exc: Exception) -> ProviderError:
     """Map an SDK exception to the gateway's provider errors (the §6 classification)."""
+    broken = transport_failure(exc, provider="OpenAI")
+    if broken is not None:  # the connection broke or stalled while a stream was read
+        return broken
     if isinstance(exc, openai.APITimeoutError):
         return ProviderUnavailableError(
             "OpenAI did not answer in time.", provider_error_type="timeout"
@@ -188,11 +193,16 @@ def usage_from_json(usage: Any) -> Usage:
 
 
 def _relayed_headers(headers: httpx2.Headers) -> dict[str, str]:
-    return {
+    relayed = {
         name: value
         for name, value in headers.items()
         if name in RELAYED_HEADERS or name.startswith(RELAYED_HEADER_PREFIXES)
     }
+    if "x-request-id" in relayed:
+        # Also under the gateway's name for it on every answer (ai_gateway.request_ids),
+        # which is passed on with AI credits too: the usage row stores this id.
+        relayed["request-id"] = relayed["x-request-id"]
+    return relayed
 
 
 def _result(response: httpx2.Response) -> MessageResult:
@@ -311,6 +321,8 @@ class OpenAIStream:
         self._pending = b""
         self._estimated_output = 0
         self._closed = False
+        # The Responses API numbers its events; an error event the gateway adds continues.
+        self.next_sequence_number = 0
         self.headers = _relayed_headers(response.headers)
         self.summary = StreamSummary(request_id=response.headers.get("x-request-id"))
 
@@ -329,10 +341,11 @@ class OpenAIStream:
                 event = self._read(self._pending)
                 if event is not None:
                     yield event
-        except Exception as exc:  # noqa: BLE001 - a broken stream is recorded, then ends
-            self.summary.error = translate_error(exc)
+        except Exception as exc:  # noqa: BLE001 - the connection broke or stalled mid-stream
+            raise translate_error(exc) from None
         finally:
             await self.aclose()
+        ended_early(self.summary, provider="OpenAI")
 
     def _read(self, event: bytes) -> bytes | None:
         """Note what settlement needs from one event; return the event to relay, or None."""
@@ -353,6 +366,9 @@ class OpenAIStream:
         if self._operation == "chat.completions":
             return self._read_chunk(event, data)
         kind = data.get("type")
+        sequence = data.get("sequence_number")
+        if isinstance(sequence, int):
+            self.next_sequence_number = sequence + 1
         if kind == "response.output_text.delta":
             self._estimate(str(data.get("delta") or ""))
         elif kind in FINAL_RESPONSE_EVENTS:

@@ -43,6 +43,7 @@ from typing import Any
 
 from tests.standin_base import (
     ERROR_BEHAVIORS,
+    STREAM_BREAKS,
     BaseHandler,
     StandIn,
     estimate_tokens,
@@ -269,7 +270,9 @@ class Handler(BaseHandler):
         if not isinstance(body, dict):
             self.invalid("Invalid JSON payload received.")
             return
-        methods[method](model, camel_keys(body), fail=behavior == "streamerror")
+        methods[method](
+            model, camel_keys(body), fail=behavior if behavior in STREAM_BREAKS else None
+        )
 
     # --- generation -------------------------------------------------------------------------
     def _plan(self, model: str, body: dict[str, Any]):
@@ -337,7 +340,7 @@ class Handler(BaseHandler):
             "responseId": response_id,
         }
 
-    def generate(self, model: str, body: dict[str, Any], *, fail: bool) -> None:
+    def generate(self, model: str, body: dict[str, Any], *, fail: str | None) -> None:
         plan = self._plan(model, body)
         if plan is None:
             return
@@ -345,7 +348,7 @@ class Handler(BaseHandler):
         usage = self._usage(prompt_tokens, len(words), thoughts, cached)
         self.send_json(200, self._response(model, request_id(""), " ".join(words), finish, usage))
 
-    def stream(self, model: str, body: dict[str, Any], *, fail: bool) -> None:
+    def stream(self, model: str, body: dict[str, Any], *, fail: str | None) -> None:
         plan = self._plan(model, body)
         if plan is None:
             return
@@ -368,6 +371,9 @@ class Handler(BaseHandler):
             return
         self.start_events()
         for index, chunk in enumerate(chunks):
+            if fail == "streamstall" and index == len(chunks) // 2:
+                self.stall()
+                return
             if fail and index == len(chunks) // 2:
                 self.send_event(
                     json.dumps(status_body(500, "INTERNAL", "An internal error has occurred.")),
@@ -380,7 +386,7 @@ class Handler(BaseHandler):
                 # A slow answer, chunk by chunk (tests that meter a stream as it arrives).
                 time.sleep(self.server.state.stream_word_delay)
 
-    def count_tokens(self, model: str, body: dict[str, Any], *, fail: bool) -> None:
+    def count_tokens(self, model: str, body: dict[str, Any], *, fail: str | None) -> None:
         request = body.get("generateContentRequest") or body
         contents = request.get("contents")
         if not contents:
@@ -408,12 +414,12 @@ class Handler(BaseHandler):
         dimensions = request.get("outputDimensionality") or EMBEDDING_DIMENSIONS[model]
         return {"values": embedding(" ".join(texts), dimensions)}
 
-    def embed(self, model: str, body: dict[str, Any], *, fail: bool) -> None:
+    def embed(self, model: str, body: dict[str, Any], *, fail: str | None) -> None:
         vector = self._embedding(model, body)
         if vector is not None:
             self.send_json(200, {"embedding": vector})
 
-    def batch_embed(self, model: str, body: dict[str, Any], *, fail: bool) -> None:
+    def batch_embed(self, model: str, body: dict[str, Any], *, fail: str | None) -> None:
         requests = body.get("requests")
         if not isinstance(requests, list) or not requests:
             self.invalid("* BatchEmbedContentsRequest.requests: requests is not specified")

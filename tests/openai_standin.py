@@ -45,6 +45,7 @@ from typing import Any
 
 from tests.standin_base import (
     ERROR_BEHAVIORS,
+    STREAM_BREAKS,
     BaseHandler,
     StandIn,
     estimate_tokens,
@@ -257,7 +258,7 @@ class Handler(BaseHandler):
         if model not in MODEL_IDS:
             self.model_not_found(model)
             return
-        routes[path](body, fail=behavior == "streamerror")
+        routes[path](body, fail=behavior if behavior in STREAM_BREAKS else None)
 
     def model_not_found(self, model: str) -> None:
         self.send_json(
@@ -300,7 +301,7 @@ class Handler(BaseHandler):
         return words, False
 
     # --- chat completions -----------------------------------------------------------------
-    def chat_completions(self, body: dict[str, Any], *, fail: bool) -> None:
+    def chat_completions(self, body: dict[str, Any], *, fail: str | None) -> None:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             self.invalid(
@@ -358,6 +359,9 @@ class Handler(BaseHandler):
         self.start_events()
         self.send_event(chunk({"role": "assistant", "content": "", "refusal": None}, None))
         for i, word in enumerate(words):
+            if fail == "streamstall" and i == len(words) // 2:
+                self.stall()
+                return
             if fail and i == len(words) // 2:
                 # A failure mid-stream arrives as an event holding an error object.
                 self.send_event(
@@ -373,7 +377,7 @@ class Handler(BaseHandler):
         self.send_event("[DONE]")
 
     # --- responses ----------------------------------------------------------------------------
-    def create_response(self, body: dict[str, Any], *, fail: bool) -> None:
+    def create_response(self, body: dict[str, Any], *, fail: str | None) -> None:
         given = body.get("input")
         if given is None:
             self.invalid(
@@ -468,7 +472,12 @@ class Handler(BaseHandler):
             part=empty,
         )
         for i, word in enumerate(words):
+            if fail == "streamstall" and i == len(words) // 2:
+                self.stall()
+                return
             if fail and i == len(words) // 2:
+                # The Responses API's own error event (ResponseErrorEvent,
+                # https://platform.openai.com/docs/api-reference/responses-streaming/error).
                 event("error", code="server_error", message="The server had an error.", param=None)
                 return
             event(
@@ -498,7 +507,7 @@ class Handler(BaseHandler):
         event("response.incomplete" if cut else "response.completed", response=response)
 
     # --- embeddings ---------------------------------------------------------------------------
-    def embeddings(self, body: dict[str, Any], *, fail: bool) -> None:
+    def embeddings(self, body: dict[str, Any], *, fail: str | None) -> None:
         given = body.get("input")
         inputs = [given] if isinstance(given, str) else given
         if (

@@ -5,9 +5,9 @@ The behaviours and their markers are the Anthropic stand-in's (``tests/anthropic
 so a test can say "a revoked key" the same way for every provider: an explicit behaviour set
 with ``set_behavior(key, name)`` or ``POST /_standin/behavior``, else a marker in the key
 (``-revoked``, ``-forbidden``, ``-ratelimited``, ``-servererror``, ``-overloaded``,
-``-timeout``, ``-streamerror``, ``-requesttimeout``, ``-conflict``, ``-connreset``), else the
-provider's own rule for a well-formed key. Each stand-in answers a behaviour in its
-provider's own error shape and status.
+``-timeout``, ``-streamerror``, ``-streamstall``, ``-requesttimeout``, ``-conflict``,
+``-connreset``), else the provider's own rule for a well-formed key. Each stand-in answers
+a behaviour in its provider's own error shape and status.
 """
 
 from __future__ import annotations
@@ -33,12 +33,16 @@ BEHAVIORS = (
     "overloaded",
     "timeout",
     "streamerror",
+    # The stream goes silent halfway for ``timeout_sleep`` seconds, then closes unfinished.
+    "streamstall",
     "requesttimeout",
     "conflict",
     "connreset",
 )
 # Behaviours answered with an error before any work; "nokey" and "malformed" are chosen by
 # the stand-in itself (no key sent; a key not in the provider's shape).
+# Behaviours that break a stream halfway (``fail`` of the stand-ins' stream writers).
+STREAM_BREAKS = frozenset(("streamerror", "streamstall"))
 ERROR_BEHAVIORS = frozenset(
     (
         "revoked",
@@ -184,6 +188,11 @@ class BaseHandler(BaseHTTPRequestHandler):
         delay = self.server.state.stream_word_delay
         if delay:
             time.sleep(delay)
+
+    def stall(self) -> None:
+        """The provider goes silent mid-stream: the connection stays open and nothing more
+        comes for ``timeout_sleep`` seconds, then it closes without the stream's end."""
+        time.sleep(self.server.state.timeout_sleep)
 
     def read_json(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)

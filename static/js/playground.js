@@ -1,6 +1,10 @@
-// Try AI: stream the answer from the session API (POST /api/v1/w/<slug>/messages with
-// "stream": true) and show it as it arrives. Without JavaScript the form posts and the page
-// shows the whole answer.
+// Try AI: stream the answer from the session API and show it as it arrives. Each model is
+// sent to its provider's API on the member's session: Anthropic's Messages API
+// (POST /api/v1/w/<slug>/messages), OpenAI's chat completions
+// (/api/v1/w/<slug>/openai/chat/completions) or Gemini's streamGenerateContent
+// (/api/v1/w/<slug>/gemini/models/<model>:streamGenerateContent?alt=sse), each in its own
+// request and event shape; the gateway ends every stream with its "gateway" event (who paid,
+// credits charged). Without JavaScript the form posts and the page shows the whole answer.
 "use strict";
 
 (function () {
@@ -20,20 +24,72 @@
 
   function field(name) { return form.elements.namedItem(name); }
 
-  function requestBody() {
+  function provider() {
+    const option = field("model").selectedOptions[0];
+    return (option && option.dataset.provider) || "anthropic";
+  }
+
+  // The prompt as the chosen model's provider takes it: { url, body }, or null if incomplete.
+  function request() {
     const prompt = field("prompt").value;
     const maxTokens = Number.parseInt(field("max_tokens").value, 10);
     if (!prompt.trim() || !Number.isInteger(maxTokens) || maxTokens < 1) return null;
-    const body = {
-      model: field("model").value,
-      max_tokens: maxTokens,
-      messages: [{ role: "user", content: prompt }],
-      stream: true,
-    };
-    const system = field("system").value;
-    if (system.trim()) body.system = system;
-    return body;
+    const model = field("model").value;
+    const system = field("system").value.trim() ? field("system").value : "";
+    if (provider() === "openai") {
+      const messages = system ? [{ role: "system", content: system }] : [];
+      messages.push({ role: "user", content: prompt });
+      return {
+        url: form.dataset.openaiUrl,
+        body: {
+          model, messages, max_completion_tokens: maxTokens, stream: true,
+          stream_options: { include_usage: true },
+        },
+      };
+    }
+    if (provider() === "gemini") {
+      const body = {
+        contents: [{ role: "user", parts: [{ text: prompt }] }],
+        generationConfig: { maxOutputTokens: maxTokens },
+      };
+      if (system) body.systemInstruction = { parts: [{ text: system }] };
+      return { url: form.dataset.geminiUrl.replace("MODEL", encodeURIComponent(model)), body };
+    }
+    const body = { model, max_tokens: maxTokens, messages: [{ role: "user", content: prompt }], stream: true };
+    if (system) body.system = system;
+    return { url: form.dataset.streamUrl, body };
   }
+
+  // What one event of each provider's stream adds: text, token counts, a request id, an error.
+  const READERS = {
+    anthropic(event) {
+      const data = event.data;
+      if (event.name === "message_start" && data.message) {
+        return { model: data.message.model, input: data.message.usage && data.message.usage.input_tokens };
+      }
+      if (event.name === "content_block_delta" && data.delta && data.delta.type === "text_delta") {
+        return { text: data.delta.text };
+      }
+      if (event.name === "message_delta" && data.usage) return { output: data.usage.output_tokens };
+      return {};
+    },
+    openai(event) {
+      const data = event.data;
+      const text = (data.choices || []).map((c) => (c.delta && c.delta.content) || "").join("");
+      const read = { model: data.model, text };
+      if (data.usage) Object.assign(read, { input: data.usage.prompt_tokens, output: data.usage.completion_tokens });
+      return read;
+    },
+    gemini(event) {
+      const data = event.data;
+      const parts = ((data.candidates || [])[0] || {}).content;
+      const text = ((parts && parts.parts) || []).map((p) => p.text || "").join("");
+      const read = { model: data.modelVersion, text, requestId: data.responseId };
+      const usage = data.usageMetadata;
+      if (usage) Object.assign(read, { input: usage.promptTokenCount, output: usage.candidatesTokenCount });
+      return read;
+    },
+  };
 
   function setBusy(busy) {
     send.disabled = busy;
@@ -54,11 +110,11 @@
   // Who pays next, the balance and, with the key now invalid, why sending is off: asked of
   // the server after every request, so the page never needs a reload to tell the truth.
   async function refreshStatus(requestId) {
-    let url = whoPays.dataset.statusUrl;
-    if (requestId) url += `?request_id=${encodeURIComponent(requestId)}`;
+    const params = new URLSearchParams({ model: field("model").value });
+    if (requestId) params.set("request_id", requestId);
     let data;
     try {
-      const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      const response = await fetch(`${whoPays.dataset.statusUrl}?${params}`, { credentials: "same-origin", headers: { Accept: "application/json" } });
       if (!response.ok) return null;
       data = await response.json();
     } catch (e) { return null; }
@@ -69,6 +125,10 @@
       blocked.hidden = false;
       send.disabled = true;
       send.setAttribute("aria-describedby", "send-blocked");
+    } else if (!controller) {
+      blocked.hidden = true;
+      send.disabled = false;
+      send.removeAttribute("aria-describedby");
     }
     return data;
   }
@@ -110,7 +170,9 @@
     try { return { name, data: JSON.parse(data.join("\n")) }; } catch (e) { return null; }
   }
 
-  async function stream(body) {
+  async function stream({ url, body }) {
+    const model = body.model || field("model").value;
+    const read = READERS[provider()];
     controller = new AbortController();
     const state = { words: 0, input: null, output: null, settled: false, failed: false };
     document.querySelectorAll("[data-answer-source=server]").forEach((el) => { el.hidden = true; });
@@ -119,13 +181,13 @@
     $("live-credits").textContent = "counted when the answer ends";
     delete $("live-credits").dataset.liveCreditsCharged;
     $("live-tokens").textContent = "";
-    $("live-model").textContent = body.model;
+    $("live-model").textContent = model;
     paidWith("");
     setBusy(true);
     status.textContent = "Sending… the answer appears here as it is written.";
     let response;
     try {
-      response = await fetch(form.dataset.streamUrl, {
+      response = await fetch(url, {
         method: "POST",
         headers: {
           "Content-Type": "application/json",
@@ -169,7 +231,7 @@
       });
       return;
     }
-    const requestId = response.headers.get("request-id");
+    let requestId = response.headers.get("request-id") || response.headers.get("x-request-id");
     answer.hidden = false;
     paidWith(response.headers.get("X-Credential-Source"));
     status.textContent = "Answering…";
@@ -184,20 +246,20 @@
     };
     const handle = (event) => {
       const data = event.data;
-      if (event.name === "message_start" && data.message) {
-        $("live-model").textContent = data.message.model || body.model;
-        state.input = data.message.usage ? data.message.usage.input_tokens : null;
-      } else if (event.name === "content_block_delta" && data.delta && data.delta.type === "text_delta") {
-        answerText.append(data.delta.text);
-        state.words += 1;
-      } else if (event.name === "message_delta" && data.usage) {
-        state.output = data.usage.output_tokens;
-      } else if (event.name === "message_stop" || event.name === "gateway") {
-        // Today the gateway's figures ride on message_stop; later in a final "gateway" event.
+      if (event.name === "gateway" || event.name === "message_stop") {
         settle(data);
-      } else if (event.name === "error") {
+      } else if (event.name === "error" || data.error) {
+        // The gateway's own error event, or the provider's in its stream shape.
         state.failed = true;
-        showError((data.error && data.error.message) || "The answer broke off.");
+        const error = data.error || data;
+        showError(error.message || "The answer broke off.");
+      } else {
+        const got = read(event);
+        if (got.model) $("live-model").textContent = got.model;
+        if (got.text) { answerText.append(got.text); state.words += 1; }
+        if (got.input !== undefined && got.input !== null) state.input = got.input;
+        if (got.output !== undefined && got.output !== null) state.output = got.output;
+        if (got.requestId) requestId = got.requestId;
       }
       if (state.input !== null || state.output !== null) {
         $("live-tokens").textContent = `${state.input ?? "?"} in, ${state.output ?? "…"} out`;
@@ -238,11 +300,13 @@
   }
 
   form.addEventListener("submit", (event) => {
-    const body = requestBody();
-    if (!body) return; // let the server say what is missing
+    const prompt = request();
+    if (!prompt) return; // let the server say what is missing
     event.preventDefault();
     if (controller || send.disabled) return;
-    stream(body);
+    stream(prompt);
   });
+  // Who pays, and whether sending is on, follow the chosen model's provider.
+  field("model").addEventListener("change", () => { if (!controller) refreshStatus(); });
   stop.addEventListener("click", () => { if (controller) controller.abort(); });
 })();

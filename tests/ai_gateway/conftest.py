@@ -2,6 +2,7 @@ import pytest
 
 from credits.selectors import credits_balance
 from credits.services import credits_grant
+from tests.factories import fake_gemini_key, fake_openai_key
 
 
 @pytest.fixture
@@ -16,3 +17,10 @@ def funded(workspace):
 @pytest.fixture
 def platform_key(settings):
     return settings.PLATFORM_ANTHROPIC_API_KEY
+
+
+@pytest.fixture
+def platform_keys(settings):
+    """The platform has OpenAI and Gemini keys: their priced models go on AI credits."""
+    settings.PLATFORM_OPENAI_API_KEY = fake_openai_key()
+    settings.PLATFORM_GEMINI_API_KEY = fake_gemini_key()

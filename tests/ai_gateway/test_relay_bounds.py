@@ -47,6 +47,21 @@ def test_credits_refuse_what_bills_beyond_tokens():
     assert unpriced_features("gemini", image) == []
 
 
+def test_credits_refuse_audio_and_image_billed_at_their_own_rates():
+    speech = {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
+    chat = {"messages": [{"role": "user", "content": [speech]}]}
+    assert unpriced_features("openai", chat) == ["audio input"]
+    assert unpriced_features("openai", {"input": [{"role": "user", "content": [speech]}]}) == [
+        "audio input"
+    ]
+    assert unpriced_features("openai", {"modalities": ["text", "audio"]}) == ["audio output"]
+    spoken = {"generationConfig": {"responseModalities": ["TEXT", "AUDIO"]}}
+    assert unpriced_features("gemini", spoken) == ["audio output"]
+    drawn = {"generation_config": {"response_modalities": ["IMAGE"]}}
+    assert unpriced_features("gemini", drawn) == ["image output"]
+    assert unpriced_features("gemini", {"generationConfig": {"responseModalities": ["TEXT"]}}) == []
+
+
 def test_gemini_embeddings_are_charged_a_bound_of_their_text():
     request = RelayRequest(
         operation="batchEmbedContents",

@@ -1,9 +1,16 @@
 """The notice that ends a stream early, in each provider's own stream shape (decision 147)."""
 
 import json
+from types import SimpleNamespace
+
+from openai.types.responses import ResponseErrorEvent
 
 from ai_gateway.errors import CreditsRefusedError, StreamTimedOutError
-from ai_gateway.provider_errors import gemini_stream_error, openai_stream_error
+from ai_gateway.provider_errors import (
+    gemini_stream_error,
+    openai_stream_error,
+    responses_stream_error,
+)
 from ai_gateway.services import sse_error
 
 
@@ -16,6 +23,21 @@ def test_openai_notice_is_a_data_event_holding_an_error_object():
     assert error["code"] == "insufficient_credits"
     assert error["type"] == "invalid_request_error"
     assert error["message"].startswith("Credits ran out.")
+
+
+def test_responses_notice_is_the_responses_apis_error_event_numbered_next():
+    provider_stream = SimpleNamespace(next_sequence_number=17)
+    event = responses_stream_error(CreditsRefusedError("Credits ran out."), provider_stream)
+
+    head, _, data = event.partition(b"\n")
+    assert head == b"event: error" and event.endswith(b"\n\n")
+    parsed = ResponseErrorEvent.model_validate(json.loads(data.removeprefix(b"data: ")))
+    assert (parsed.type, parsed.code, parsed.sequence_number) == (
+        "error",
+        "insufficient_credits",
+        17,
+    )
+    assert parsed.message.startswith("Credits ran out.")
 
 
 def test_gemini_notice_is_a_google_rpc_status_with_crlf_endings():

@@ -272,7 +272,7 @@ def test_byok_cost_estimate_against_a_hand_computed_example(
 
     assert 'data-byok-cost-usd="6.29' in html  # 6.18 + 0.01 + 0.10
     assert "≈ US$6.29" in html
-    assert "Estimated at Anthropic's list prices of 1 November 2026" in html
+    assert "Estimated at the providers' list prices of 4 December 2026" in html
     assert "no list price known: claude-someday-9" in html
     assert 'data-usd="6.18' in _row(html, "data-model", "claude-sonnet-5")
     assert 'data-usd="0.11' in _row(html, "data-model", "claude-haiku-5-5")

@@ -3,15 +3,12 @@ classification (with Google's 400 ``API_KEY_INVALID``), answers relayed as Googl
 and usage read for metering."""
 
 import json
-import socket
 
 import pytest
 from asgiref.sync import async_to_sync
 
 from providers import (
     CheckOutcome,
-    KeyRejectedError,
-    ProviderRateLimitedError,
     ProviderRequestError,
     ProviderUnavailableError,
     RelayRequest,
@@ -45,32 +42,6 @@ def generate(body=HELLO, operation="generateContent", version=None):
     return RelayRequest(operation, body=body, model=MODEL, api_version=version)
 
 
-@pytest.mark.parametrize(
-    "marker,outcome,status",
-    [
-        ("", CheckOutcome.VALID, 200),
-        ("ratelimited", CheckOutcome.VALID, 429),
-        ("revoked", CheckOutcome.INVALID, 400),
-        ("forbidden", CheckOutcome.INVALID, 403),
-        ("servererror", CheckOutcome.UNKNOWN, 500),
-        ("overloaded", CheckOutcome.UNKNOWN, 503),
-        ("requesttimeout", CheckOutcome.UNKNOWN, 504),
-        ("timeout", CheckOutcome.UNKNOWN, None),
-    ],
-)
-def test_classification(gemini_standin, adapter, settings, marker, outcome, status):
-    settings.LLM_KEY_CHECK_TIMEOUT_SECONDS = 0.5
-    key = fake_gemini_key(marker)
-    result = adapter.validate(key)
-    assert (result.outcome, result.status_code) == (outcome, status)
-    # One probe, no retries: list models, the key in x-goog-api-key and never in the URL.
-    assert len(gemini_standin.requests) == 1
-    probe = gemini_standin.requests[0]
-    assert (probe.method, probe.path) == ("GET", "/v1beta/models?pageSize=1")
-    assert probe.headers["x-goog-api-key"] == key
-    assert key not in probe.path
-
-
 def test_a_key_google_calls_invalid_is_invalid_not_a_bad_request(adapter):
     result = adapter.validate("AIza" + "x" * 30)  # the wrong length: Google's 400
     assert result.outcome == CheckOutcome.INVALID
@@ -79,16 +50,6 @@ def test_a_key_google_calls_invalid_is_invalid_not_a_bad_request(adapter):
         "Rejected by Google: the Gemini key is not valid, has expired or was deleted."
     )
     assert "may not use the Gemini API" in adapter.validate(fake_gemini_key("forbidden")).reason
-
-
-def test_an_unreachable_provider_is_unknown(adapter, settings):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    settings.GEMINI_BASE_URL = f"http://127.0.0.1:{port}"
-    result = adapter.validate(fake_gemini_key())
-    assert result.outcome == CheckOutcome.UNKNOWN
-    assert "Could not connect to Google" in result.reason
 
 
 def test_no_key_no_request(gemini_standin, adapter):
@@ -174,24 +135,6 @@ def test_a_stream_that_breaks_keeps_an_estimate_and_the_error(adapter):
     assert not opened.summary.finished
     assert opened.summary.usage.output_tokens > opened.summary.usage.reasoning_output_tokens
     assert isinstance(opened.summary.error, ProviderUnavailableError)
-
-
-@pytest.mark.parametrize(
-    "marker,error,status",
-    [
-        ("revoked", KeyRejectedError, 400),
-        ("forbidden", KeyRejectedError, 403),
-        ("ratelimited", ProviderRateLimitedError, 429),
-        ("overloaded", ProviderUnavailableError, 503),
-    ],
-)
-def test_refusals_raise_before_any_byte_is_relayed(adapter, marker, error, status):
-    key = fake_gemini_key(marker)
-    with pytest.raises(error) as caught:
-        stream(adapter, key, generate(operation="streamGenerateContent"))
-    assert caught.value.status_code == status
-    with pytest.raises(error):
-        send(adapter, key, generate())
 
 
 def test_a_bad_request_says_what_google_said(gemini_standin, adapter):

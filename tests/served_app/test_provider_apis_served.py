@@ -35,25 +35,30 @@ GPT_5_MINI = {"input": 2_500, "output": 20_000, "cache_read": 250}
 GEMINI_FLASH = {"input": 3_000, "output": 25_000, "cache_read": 300}
 
 
-@pytest.fixture(scope="module")
-def app(
-    served_database, standin_server, openai_standin_server, gemini_standin_server, tmp_path_factory
-):
-    """``make serve`` with both providers' stand-ins and platform keys configured."""
+def serve_with_providers(request, **extra_env):
+    """``make serve`` with both providers' stand-ins and platform keys configured (and
+    ``extra_env``), stopped after the module."""
+    fixture = request.getfixturevalue
     served = start(
         make_serve_command,
-        database=served_database,
-        standin_url=standin_server.url,
-        log_path=tmp_path_factory.mktemp("served-log") / "server.log",
+        database=fixture("served_database"),
+        standin_url=fixture("standin_server").url,
+        log_path=fixture("tmp_path_factory").mktemp("served-log") / "server.log",
         extra_env={
-            "OPENAI_BASE_URL": openai_standin_server.base_url,
+            "OPENAI_BASE_URL": fixture("openai_standin_server").base_url,
             "PLATFORM_OPENAI_API_KEY": OPENAI_PLATFORM,
-            "GEMINI_BASE_URL": gemini_standin_server.base_url,
+            "GEMINI_BASE_URL": fixture("gemini_standin_server").base_url,
             "PLATFORM_GEMINI_API_KEY": GEMINI_PLATFORM,
+            **extra_env,
         },
     )
-    yield served
-    served.stop()
+    request.addfinalizer(served.stop)
+    return served
+
+
+@pytest.fixture(scope="module")
+def app(request):
+    return serve_with_providers(request)
 
 
 @pytest.fixture(scope="module")
