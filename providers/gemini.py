@@ -341,6 +341,11 @@ class GeminiStream:
             )
         if isinstance(metadata, dict):
             self.summary.usage = usage
+        # What the gateway meters the stream by as it goes (ai_gateway.streams): Google's
+        # count so far where a chunk carries one, else the estimate of the text relayed.
+        self.summary.output_tokens_seen = max(
+            self._estimated_output, self.summary.usage.output_tokens
+        )
 
     async def aclose(self) -> None:
         if self._closed:

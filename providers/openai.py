@@ -398,6 +398,8 @@ class OpenAIStream:
 
     def _estimate(self, text: str) -> None:
         self._estimated_output += max(1, -(-len(text) // CHARACTERS_PER_OUTPUT_TOKEN))
+        # What the gateway meters the stream by as it goes (ai_gateway.streams).
+        self.summary.output_tokens_seen = self._estimated_output
         if not self.summary.finished:
             self.summary.usage = Usage(
                 input_tokens=self.summary.usage.input_tokens,
