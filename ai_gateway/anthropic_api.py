@@ -10,7 +10,6 @@ envelope with the statuses the SDKs map to their own exception classes.
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any
 
@@ -37,7 +36,7 @@ from .api import (
 )
 from .database import database_section
 from .errors import GatewayError
-from .limits import Slots, answered_holding, api_request_admit
+from .limits import token_admitted
 from .request_ids import current_request_id
 from .services import (
     AICall,
@@ -85,25 +84,7 @@ def token_of_headers(headers, params) -> ApiToken:
     return token
 
 
-def _token_admitted(request: HttpRequest) -> tuple[ApiToken, Slots]:
-    token = _token_of(request)
-    return token, api_request_admit(token=token)
-
-
-def _admitted(view):
-    """Authenticate the request's token and count it against the token's and workspace's
-    limits before ``view(request, token, ...)`` runs; its concurrency slots are given back
-    when the answer is sent (a stream's when it ends, however it ends)."""
-
-    @functools.wraps(view)
-    async def admitted_view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        try:
-            token, slots = await database_section(_token_admitted)(request)
-        except GatewayError as error:
-            return error_response(error)
-        return await answered_holding(slots, view(request, token, *args, **kwargs))
-
-    return csrf_exempt(admitted_view)
+_admitted = token_admitted(_token_of, error_response)
 
 
 async def _messages_begin(request: HttpRequest, token: ApiToken) -> tuple[AICall, dict[str, Any]]:

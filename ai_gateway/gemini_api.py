@@ -22,6 +22,7 @@ from providers import RelayRequest
 from .api import aread_json_body, early_token, refused, stream_response
 from .database import database_section
 from .errors import GatewayError
+from .limits import token_admitted
 from .provider_errors import gemini_error_response, gemini_stream_error
 from .relay import (
     METERED,
@@ -73,6 +74,9 @@ def token_of_headers(headers, params) -> ApiToken:
     return token
 
 
+_admitted = token_admitted(_token_of, gemini_error_response)
+
+
 @csrf_exempt
 async def model_method(request: HttpRequest, version: str, model: str, method: str):
     """``POST /gemini/{version}/models/{model}:{method}``."""
@@ -80,6 +84,13 @@ async def model_method(request: HttpRequest, version: str, model: str, method: s
         return not_found(request, f"{version}/models/{model}:{method}")
     if request.method != "POST":
         return _method_not_allowed("POST")
+    return await _model_method(request, version=version, model=model, method=method)
+
+
+@_admitted
+async def _model_method(
+    request: HttpRequest, token: ApiToken, *, version: str, model: str, method: str
+) -> HttpResponse:
     stream = method == "streamGenerateContent"
     try:
         if stream and request.GET.get("alt") != "sse":
@@ -89,7 +100,6 @@ async def model_method(request: HttpRequest, version: str, model: str, method: s
                 "This gateway streams as server-sent events only: call "
                 ":streamGenerateContent?alt=sse (the google-genai SDK does).",
             )
-        token = await database_section(_token_of)(request)
         body = await aread_json_body(request, form=BODY_FORM)
         relay = RelayRequest(operation=method, body=body, model=model, api_version=version)
         if method not in METERED[PROVIDER]:
@@ -117,17 +127,15 @@ async def model_method(request: HttpRequest, version: str, model: str, method: s
     return relayed_response(result, source=source, charged=charged, content_type=GOOGLE_JSON)
 
 
-def _credentials_of_token(request: HttpRequest):
-    return relay_credentials(workspace=_token_of(request).workspace, provider=PROVIDER)
-
-
-@csrf_exempt
-async def models(request: HttpRequest, version: str) -> HttpResponse:
+@_admitted
+async def models(request: HttpRequest, token: ApiToken, version: str) -> HttpResponse:
     """``GET /gemini/{version}/models`` (``pageSize``, ``pageToken``)."""
     if request.method != "GET":
         return _method_not_allowed("GET")
     try:
-        credentials = await database_section(_credentials_of_token)(request)
+        credentials = await database_section(relay_credentials)(
+            workspace=token.workspace, provider=PROVIDER
+        )
         params = {name: request.GET[name] for name in LIST_PARAMS if name in request.GET}
         result = await relay_free(
             credentials,

@@ -1,6 +1,6 @@
 """Request-rate and concurrency limits per workspace API token and per workspace (SPEC §17),
-on every endpoint under ``/anthropic`` (count_tokens and models included), and per member
-and per workspace on the Try AI page's session API.
+on every endpoint under ``/anthropic`` (count_tokens and models included), ``/openai`` and
+``/gemini``, and per member and per workspace on the Try AI page's session API.
 
 Counters live in Django's cache: shared by every worker process when it is Redis (production:
 ``CACHE_URL``, else the broker's Redis), per process with local memory (decision 126). A
@@ -15,17 +15,20 @@ took one, so slots a killed process never gave back do not stay taken forever.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from redis import RedisError
 
-from .errors import RefusedError
+from .database import database_section
+from .errors import GatewayError, RefusedError
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +125,34 @@ def _take_slot(subject: str, scope: str, slots: Slots) -> None:
             f"({setting}_MAX_CONCURRENT_REQUESTS); try again when one has finished.",
             1,
         )
+
+
+def token_admitted(
+    token_of: Callable[[HttpRequest], object],
+    error_response: Callable[[GatewayError], HttpResponse],
+):
+    """Decorate an API view ``view(request, token, ...)`` of one provider's API: the request's
+    token (``token_of``, which raises that API's 401) is looked up and counted against the
+    token's and its workspace's limits in one database section, before the view runs; a
+    refusal is answered by ``error_response`` in that provider's shape. The concurrency slots
+    are given back when the answer is sent (a stream's when it ends, however it ends)."""
+
+    def admit(request: HttpRequest):
+        token = token_of(request)
+        return token, api_request_admit(token=token)
+
+    def decorate(view):
+        @functools.wraps(view)
+        async def admitted_view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            try:
+                token, slots = await database_section(admit)(request)
+            except GatewayError as error:
+                return error_response(error)
+            return await answered_holding(slots, view(request, token, *args, **kwargs))
+
+        return csrf_exempt(admitted_view)
+
+    return decorate
 
 
 async def answered_holding(slots: Slots, answer: Awaitable[HttpResponse]) -> HttpResponse:

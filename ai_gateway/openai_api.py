@@ -20,6 +20,7 @@ from providers import RelayRequest
 from .api import aread_json_body, early_token, refused, stream_response
 from .database import database_section
 from .errors import GatewayError
+from .limits import token_admitted
 from .provider_errors import (
     openai_error_response,
     openai_stream_error,
@@ -70,15 +71,17 @@ def token_of_headers(headers, params) -> ApiToken:
     return token
 
 
+_admitted = token_admitted(_token_of, openai_error_response)
+
+
 def _passed_on_headers(request: HttpRequest) -> dict[str, str]:
     return {name: request.headers[name] for name in PASSED_ON_HEADERS if name in request.headers}
 
 
-async def _metered(request: HttpRequest, operation: str) -> HttpResponse:
+async def _metered(request: HttpRequest, token: ApiToken, operation: str) -> HttpResponse:
     if request.method != "POST":
         return _method_not_allowed("POST")
     try:
-        token = await database_section(_token_of)(request)
         body = await aread_json_body(request, form=BODY_FORM)
         stream = body.get("stream") is True and operation != "embeddings"
         relay = RelayRequest(operation=operation, body=body, headers=_passed_on_headers(request))
@@ -100,35 +103,33 @@ async def _metered(request: HttpRequest, operation: str) -> HttpResponse:
     return relayed_response(result, source=call.source, charged=charged)
 
 
-@csrf_exempt
-async def chat_completions(request: HttpRequest) -> HttpResponse:
+@_admitted
+async def chat_completions(request: HttpRequest, token: ApiToken) -> HttpResponse:
     """``POST /openai/v1/chat/completions``, plain and ``"stream": true``."""
-    return await _metered(request, "chat.completions")
+    return await _metered(request, token, "chat.completions")
 
 
-@csrf_exempt
-async def responses(request: HttpRequest) -> HttpResponse:
+@_admitted
+async def responses(request: HttpRequest, token: ApiToken) -> HttpResponse:
     """``POST /openai/v1/responses``, plain and ``"stream": true``."""
-    return await _metered(request, "responses")
+    return await _metered(request, token, "responses")
 
 
-@csrf_exempt
-async def embeddings(request: HttpRequest) -> HttpResponse:
+@_admitted
+async def embeddings(request: HttpRequest, token: ApiToken) -> HttpResponse:
     """``POST /openai/v1/embeddings``."""
-    return await _metered(request, "embeddings")
+    return await _metered(request, token, "embeddings")
 
 
-def _credentials_of_token(request: HttpRequest):
-    return relay_credentials(workspace=_token_of(request).workspace, provider=PROVIDER)
-
-
-@csrf_exempt
-async def models(request: HttpRequest) -> HttpResponse:
+@_admitted
+async def models(request: HttpRequest, token: ApiToken) -> HttpResponse:
     """``GET /openai/v1/models``: the models the request's credentials can use."""
     if request.method != "GET":
         return _method_not_allowed("GET")
     try:
-        credentials = await database_section(_credentials_of_token)(request)
+        credentials = await database_section(relay_credentials)(
+            workspace=token.workspace, provider=PROVIDER
+        )
         result = await relay_free(
             credentials,
             provider=PROVIDER,

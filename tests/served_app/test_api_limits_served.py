@@ -10,10 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import anthropic
 import httpx2
+import openai
 import pytest
 import redis
+from google.genai import errors as genai_errors
 
 from tests.served import make_serve_command, start
+from tests.served_app.test_provider_apis_served import gem, oai, serve_with_providers
 
 pytestmark = pytest.mark.served
 
@@ -22,24 +25,18 @@ HI = [{"role": "user", "content": "hi"}]
 
 
 @pytest.fixture(scope="module")
-def limited(served_database, standin_server, tmp_path_factory):
-    app = start(
-        make_serve_command,
-        database=served_database,
-        standin_url=standin_server.url,
-        log_path=tmp_path_factory.mktemp("limited-log") / "server.log",
-        extra_env={
-            "AI_API_TOKEN_REQUESTS_PER_MINUTE": "4",
-            "AI_API_WORKSPACE_REQUESTS_PER_MINUTE": "6",
-            "AI_API_TOKEN_MAX_CONCURRENT_REQUESTS": "2",
-            "AI_API_WORKSPACE_MAX_CONCURRENT_REQUESTS": "3",
-        },
+def limited(request):
+    app = serve_with_providers(
+        request,
+        AI_API_TOKEN_REQUESTS_PER_MINUTE="4",
+        AI_API_WORKSPACE_REQUESTS_PER_MINUTE="6",
+        AI_API_TOKEN_MAX_CONCURRENT_REQUESTS="2",
+        AI_API_WORKSPACE_MAX_CONCURRENT_REQUESTS="3",
     )
-    for slug in ("lim-rate", "lim-conc", "lim-session"):
+    for slug in ("lim-rate", "lim-conc", "lim-session", "lim-providers"):
         app.workspace(slug, admin=f"admin@{slug}.test")
         app.manage("grant_credits", slug, "5000000", "--reason", "served test")
-    yield app
-    app.stop()
+    return app
 
 
 def sdk(app, token):
@@ -68,6 +65,32 @@ def test_the_request_rate_per_token_and_per_workspace(limited, standin):
     assert "AI_API_TOKEN_REQUESTS_PER_MINUTE" in per_token.value.body["error"]["message"]
     assert "AI_API_WORKSPACE_REQUESTS_PER_MINUTE" in per_workspace.value.body["error"]["message"]
     assert len(standin.requests) == 6
+
+
+def test_the_openai_and_gemini_apis_count_against_the_same_limits(limited):
+    """The limits hold on /openai and /gemini too, each refusal in that provider's shape:
+    OpenAI's 429 ``rate_limit_error`` and Google's 429 ``RESOURCE_EXHAUSTED``, with
+    ``retry-after``."""
+    if time.time() % 60 > 45:
+        time.sleep(61 - time.time() % 60)
+    first = oai(limited, limited.api_token("lim-providers", "first"))
+    second = gem(limited, limited.api_token("lim-providers", "second"))
+
+    for _ in range(4):
+        first.models.list()
+    with pytest.raises(openai.RateLimitError) as per_token:
+        first.models.list()
+    for _ in range(2):
+        list(second.models.list())
+    with pytest.raises(genai_errors.ClientError) as per_workspace:
+        list(second.models.list())
+
+    assert per_token.value.body["type"] == "rate_limit_error"
+    assert "AI_API_TOKEN_REQUESTS_PER_MINUTE" in per_token.value.body["message"]
+    assert 1 <= int(per_token.value.response.headers["retry-after"]) <= 61
+    assert (per_workspace.value.code, per_workspace.value.status) == (429, "RESOURCE_EXHAUSTED")
+    assert "AI_API_WORKSPACE_REQUESTS_PER_MINUTE" in per_workspace.value.message
+    assert 1 <= int(per_workspace.value.response.headers["retry-after"]) <= 61
 
 
 def test_concurrent_requests_per_token(limited, standin):
