@@ -385,6 +385,13 @@ CACHES = {
 }
 if "key_prefix" in CACHES["default"]:
     CACHES["default"]["KEY_PREFIX"] = CACHES["default"].pop("key_prefix")
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # A cache that does not answer must not hold up a request for the OS's TCP timeout:
+    # after a second the limits let the request through uncounted (decision 126). Django
+    # passes OPTIONS to redis-py's connection pool.
+    CACHES["default"].setdefault("OPTIONS", {})
+    CACHES["default"]["OPTIONS"].setdefault("socket_connect_timeout", 1)
+    CACHES["default"]["OPTIONS"].setdefault("socket_timeout", 1)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
