@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET
 from credits.ledger_lines import credit_ledger_line_entries, credit_ledger_lines
 from credits.selectors import credits_balance
 from llm_keys.access import get_member_context
-from llm_keys.selectors import credentials_next
+from llm_keys.selectors import credentials_next_by_provider
 
 from .cost_estimate import format_usd
 from .models import CredentialSource
@@ -87,7 +87,7 @@ def ai_usage(request: HttpRequest, slug: str) -> HttpResponse:
             for m in summary.by_model
         ],
         balance=credits_balance(workspace=workspace),
-        next_credentials=credentials_next(workspace=workspace),
+        next_credentials_by_provider=credentials_next_by_provider(workspace=workspace),
         requests_page=requests_page,
         ledger_page=ledger_page,
         ledger_lines=ledger_lines,

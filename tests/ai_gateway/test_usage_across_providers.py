@@ -113,3 +113,26 @@ def test_openai_spend_brings_the_low_credit_banner_and_names_the_providers_on_cr
     assert "spend no credits" not in html  # OpenAI's requests still do
     banner = re.search(r'data-credits-alert="low">(.*?)</div>', html, re.S)[1]
     assert "save the workspace's own OpenAI or Google Gemini key in" in banner, banner
+
+
+def test_the_usage_page_says_who_pays_each_providers_next_request(
+    admin_client, workspace, admin_user, platform_keys
+):
+    """Anthropic on the workspace's key, OpenAI on AI credits, Gemini stopped by an invalid
+    key: the page says each, not only Anthropic's."""
+    llm_key_set(workspace=workspace, raw_key=fake_key(), actor=Actor(user=admin_user))
+    llm_key_set(
+        workspace=workspace,
+        raw_key=fake_gemini_key(),
+        actor=Actor(user=admin_user),
+        provider=Provider.GEMINI,
+    )
+    workspace.llm_keys.filter(provider=Provider.GEMINI).update(status="invalid")
+
+    html = admin_client.get(PAGE).content.decode()
+
+    next_request = dict(
+        re.findall(r'<dd data-provider="(\w+)" data-next-credential-source="(\w+)">', html)
+    )
+    assert next_request == {"anthropic": "byok", "openai": "platform", "gemini": "none"}
+    assert "the workspace&#x27;s Google Gemini key is invalid" in html
