@@ -82,14 +82,18 @@ def _is_version(part: str) -> bool:
 
 
 def model_name(model: str) -> str:
-    """Return a model's name as people write it: "claude-sonnet-4-5" → "Claude Sonnet 4.5";
-    OpenAI and Google put the version after the family: "gemini-2.5-flash" → "Gemini 2.5
-    Flash"."""
+    """Return a model's name as its provider writes it: "claude-sonnet-4-5" → "Claude Sonnet
+    4.5"; Google puts the version after the family: "gemini-2.5-flash" → "Gemini 2.5 Flash";
+    OpenAI joins it to the family and writes the rest in lower case: "gpt-5-mini" → "GPT-5
+    mini"."""
     parts = model.split("-")
     words = [_ACRONYMS.get(p, p.capitalize()) for p in parts if not _is_version(p)]
     version = [".".join(p for p in parts if _is_version(p))] if any(map(_is_version, parts)) else []
-    if provider_of(model) == Provider.ANTHROPIC:
+    provider = provider_of(model)
+    if provider == Provider.ANTHROPIC:
         return " ".join(words + version)
+    if provider == Provider.OPENAI:
+        return " ".join(["-".join(words[:1] + version)] + [w.lower() for w in words[1:]])
     return " ".join(words[:1] + version + words[1:])
 
 

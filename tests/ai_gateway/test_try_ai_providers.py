@@ -74,7 +74,7 @@ def test_the_picker_groups_every_usable_providers_models(member_client, workspac
 
     assert list(found) == ["Anthropic", "OpenAI", "Google Gemini"]
     assert found["OpenAI"] == {
-        "gpt-5-mini": "GPT 5 Mini · fastest, lowest price · "
+        "gpt-5-mini": "GPT-5 mini · fastest, lowest price · "
         "2,500 / 20,000 credits per M tokens in / out"
     }
     assert found["Google Gemini"] == {
