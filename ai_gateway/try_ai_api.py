@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.csrf import csrf_exempt
 
+from llm_keys.access import MemberContext
 from llm_keys.models import Provider
 from providers import MessageStream, RelayRequest
 
@@ -29,7 +29,7 @@ from .database import database_section
 from .errors import GatewayError
 from .relay import relay_begin, relay_send, relay_stream, relayed_response
 from .services import sse_error
-from .views import _session_member
+from .views import session_api
 
 GEMINI_METHODS = frozenset(("generateContent", "streamGenerateContent"))
 
@@ -41,19 +41,13 @@ def _session_error_event(error: GatewayError, stream: MessageStream) -> bytes:
 
 async def _relayed(
     request: HttpRequest,
-    slug: str,
+    member: MemberContext,
     provider: str,
     relay_of: Callable[[dict[str, Any]], RelayRequest],
 ) -> HttpResponse:
-    """Check the session (before the body is read), then send the body's request."""
-    if request.method != "POST":
-        response = error_response(refused(405, "invalid_request_error", "Use POST."))
-        response["Allow"] = "POST"
-        return response
+    """Send the body's request to ``provider`` (the session was checked, the request
+    admitted: ``session_api``)."""
     try:
-        member = await database_section(_session_member)(request, slug)
-        if isinstance(member, HttpResponse):
-            return member
         relay = relay_of(await aread_json_body(request))
         stream = relay.operation == "streamGenerateContent" or relay.body.get("stream") is True
         call = await database_section(relay_begin)(
@@ -73,19 +67,21 @@ async def _relayed(
     return relayed_response(result, source=call.source, charged=charged)
 
 
-@csrf_exempt  # checked inside, after authentication, so every refusal is JSON
-async def openai_chat(request: HttpRequest, slug: str) -> HttpResponse:
+@session_api
+async def openai_chat(request: HttpRequest, member: MemberContext) -> HttpResponse:
     """``POST /api/v1/w/<slug>/openai/chat/completions``: OpenAI's chat completions."""
     return await _relayed(
         request,
-        slug,
+        member,
         Provider.OPENAI,
         lambda body: RelayRequest(operation="chat.completions", body=body),
     )
 
 
-@csrf_exempt  # checked inside, after authentication, so every refusal is JSON
-async def gemini_generate(request: HttpRequest, slug: str, model: str, method: str):
+@session_api
+async def gemini_generate(
+    request: HttpRequest, member: MemberContext, model: str, method: str
+) -> HttpResponse:
     """``POST /api/v1/w/<slug>/gemini/models/<model>:generateContent`` or
     ``:streamGenerateContent``: Gemini's."""
     if method not in GEMINI_METHODS:
@@ -96,7 +92,7 @@ async def gemini_generate(request: HttpRequest, slug: str, model: str, method: s
         )
     return await _relayed(
         request,
-        slug,
+        member,
         Provider.GEMINI,
         lambda body: RelayRequest(operation=method, body=body, model=model, api_version="v1beta"),
     )

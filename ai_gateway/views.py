@@ -1,3 +1,4 @@
+import functools
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -25,7 +26,7 @@ from .api import (
 from .database import database_section
 from .errors import GatewayError
 from .forms import PromptForm
-from .limits import answered_holding, session_request_admit
+from .limits import Slots, answered_holding, session_request_admit
 from .models import AIRequest
 from .selectors import workspace_statuses
 from .services import (
@@ -76,26 +77,44 @@ def _session_member(request: HttpRequest, slug: str) -> MemberContext | HttpResp
     return member
 
 
-@csrf_exempt  # checked inside, after authentication, so every refusal is JSON
-async def messages_api(request: HttpRequest, slug: str) -> HttpResponse:
+def _session_admitted(
+    request: HttpRequest, slug: str
+) -> tuple[MemberContext, Slots] | HttpResponse:
+    member = _session_member(request, slug)
+    if isinstance(member, HttpResponse):
+        return member
+    return member, session_request_admit(workspace_id=member.workspace.pk, user_id=request.user.pk)
+
+
+def session_api(view):
+    """Decorate a view of the Try AI page's session API, ``view(request, member, ...)``: POST
+    only; the session's user, the CSRF check and the membership, then the member's and the
+    workspace's limits (decision 127), in one database section before the body is read;
+    every refusal in the API's JSON error shape. The concurrency slots are given back when
+    the answer is sent (a stream's when it ends)."""
+
+    @functools.wraps(view)
+    async def admitted_view(request: HttpRequest, slug: str, *args, **kwargs) -> HttpResponse:
+        if request.method != "POST":
+            response = error_response(refused(405, "invalid_request_error", "Use POST."))
+            response["Allow"] = "POST"
+            return response
+        try:
+            admitted = await database_section(_session_admitted)(request, slug)
+        except GatewayError as error:
+            return error_response(error)
+        if isinstance(admitted, HttpResponse):
+            return admitted
+        member, slots = admitted
+        return await answered_holding(slots, view(request, member, *args, **kwargs))
+
+    # The CSRF check is made inside, after authentication, so every refusal is JSON.
+    return csrf_exempt(admitted_view)
+
+
+@session_api
+async def messages_api(request: HttpRequest, member: MemberContext) -> HttpResponse:
     """``POST /api/v1/w/<slug>/messages``: the browser's API, on the member's session."""
-    if request.method != "POST":
-        response = error_response(refused(405, "invalid_request_error", "Use POST."))
-        response["Allow"] = "POST"
-        return response
-    try:
-        member = await database_section(_session_member)(request, slug)
-        if isinstance(member, HttpResponse):
-            return member
-        slots = await database_section(session_request_admit)(
-            workspace_id=member.workspace.pk, user_id=request.user.pk
-        )
-    except GatewayError as error:
-        return error_response(error)
-    return await answered_holding(slots, _session_message(request, member))
-
-
-async def _session_message(request: HttpRequest, member: MemberContext) -> HttpResponse:
     try:
         body = await aread_json_body(request)
         headers = passed_on_headers(request)

@@ -4,8 +4,10 @@ models through that provider's adapter and the same request lifecycle as Anthrop
 
 import json
 import re
+import time
 
 import pytest
+from django.core.cache import cache
 
 from ai_gateway.models import AIRequest
 from ai_gateway.try_ai import provider_of
@@ -273,3 +275,34 @@ def test_the_form_without_javascript_sends_to_the_models_provider(
         False,
     )
     assert f'data-credits-charged="{row.credits_charged}"' in html and row.credits_charged > 0
+
+
+def test_openai_and_gemini_on_try_ai_count_against_the_members_limits(
+    member_client, workspace, funded, platform_keys, settings
+):
+    """Decision 127: Try AI's OpenAI and Gemini requests count against the member's request
+    rate as its Anthropic requests do; over it, 429 with ``retry-after``, nothing sent."""
+    settings.AI_API_TOKEN_REQUESTS_PER_MINUTE = 2
+    # Counters of this test alone (other tests' requests of this minute would count).
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "try-ai-limits",
+        }
+    }
+    cache.clear()
+    if time.time() % 60 > 50:  # keep the three requests inside one one-minute window
+        time.sleep(61 - time.time() % 60)
+
+    answers = [
+        post(member_client, openai_body(), path=OPENAI_CHAT),
+        post(member_client, gemini_body(), path=GEMINI_PLAIN),
+        post(member_client, openai_body(), path=OPENAI_CHAT),
+    ]
+
+    assert [answer.status_code for answer in answers] == [200, 200, 429]
+    refusal = answers[-1]
+    assert refusal.json()["error"]["type"] == "rate_limit_error"
+    assert "AI_API_TOKEN_REQUESTS_PER_MINUTE" in refusal.json()["error"]["message"]
+    assert 1 <= int(refusal["retry-after"]) <= 61
+    assert AIRequest.objects.count() == 2
