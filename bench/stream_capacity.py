@@ -560,8 +560,16 @@ def main() -> None:
         }
     )
     # A capacity bench: every stream a workspace opens is let through (the per-workspace limit
-    # of credit-paid requests, 16 by default, would answer 429 above it).
-    env["AI_CREDITS_MAX_CONCURRENT_REQUESTS"] = str(max(args.clients))
+    # of credit-paid requests, 16 by default, and the API's per-token and per-workspace
+    # concurrency limits, 32 and 64 per process with the local-memory cache, would answer 429
+    # above them: 50 streams of a token split unevenly over two processes). They are still
+    # counted.
+    for limit in (
+        "AI_CREDITS_MAX_CONCURRENT_REQUESTS",
+        "AI_API_TOKEN_MAX_CONCURRENT_REQUESTS",
+        "AI_API_WORKSPACE_MAX_CONCURRENT_REQUESTS",
+    ):
+        env[limit] = str(max(args.clients))
     servers: list[benchlib.Served] = []
     try:
         workspaces, sources = _setup_project(args, env)

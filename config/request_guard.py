@@ -70,6 +70,13 @@ class RequestGuard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or _bodiless(scope):
             return await self.app(scope, receive, send)
+        # The request's thread context, which Django's handler would open itself: the token
+        # lookup below and the view's database sections then share one thread per request
+        # (each context of its own costs a thread, and another to join it when it ends).
+        async with ThreadSensitiveContext():
+            return await self._checked(scope, receive, send)
+
+    async def _checked(self, scope, receive, send):
         path = scope["path"]
         limit = _limit(path)
         headers = dict(scope["headers"])
@@ -184,10 +191,7 @@ async def _looked_up(token_of, names, params):
     from ai_gateway.errors import GatewayError
 
     try:
-        # Its own thread context, as Django gives each request: lookups of concurrent
-        # requests do not queue behind one another in one thread.
-        async with ThreadSensitiveContext():
-            return await database_section(token_of)(names, params)
+        return await database_section(token_of)(names, params)
     except GatewayError as error:
         return error
 
