@@ -19,18 +19,17 @@ from api_tokens.services import api_token_authenticate
 from llm_keys.models import Provider
 from providers import RelayRequest
 
-from .api import aread_json_body, early_token, refused, stream_response
+from .api import aread_json_body, early_token, refused
 from .database import database_section
 from .errors import GatewayError
 from .limits import token_admitted
 from .provider_errors import gemini_error_response, gemini_stream_error
 from .relay import (
     METERED,
+    relay_answer,
     relay_begin,
     relay_credentials,
     relay_free,
-    relay_send,
-    relay_stream,
     relayed_response,
 )
 
@@ -107,24 +106,21 @@ async def _model_method(
                 workspace=token.workspace, provider=PROVIDER
             )
             result = await relay_free(credentials, provider=PROVIDER, request=relay)
-            source, charged = credentials.source, 0
-        else:
-            call = await database_section(relay_begin)(
-                workspace=token.workspace,
-                api_token=token,
-                provider=PROVIDER,
-                request=relay,
-                stream=stream,
+            return relayed_response(
+                result, source=credentials.source, charged=0, content_type=GOOGLE_JSON
             )
-            if stream:
-                return stream_response(
-                    await relay_stream(call, relay, error_event=gemini_stream_error)
-                )
-            result, charged = await relay_send(call, relay)
-            source = call.source
+        call = await database_section(relay_begin)(
+            workspace=token.workspace,
+            api_token=token,
+            provider=PROVIDER,
+            request=relay,
+            stream=stream,
+        )
+        return await relay_answer(
+            call, relay, stream=stream, error_event=gemini_stream_error, content_type=GOOGLE_JSON
+        )
     except GatewayError as error:
         return gemini_error_response(error)
-    return relayed_response(result, source=source, charged=charged, content_type=GOOGLE_JSON)
 
 
 @_admitted

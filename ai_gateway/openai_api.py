@@ -17,7 +17,7 @@ from api_tokens.services import api_token_authenticate
 from llm_keys.models import Provider
 from providers import RelayRequest
 
-from .api import aread_json_body, early_token, refused, stream_response
+from .api import aread_json_body, early_token, refused
 from .database import database_section
 from .errors import GatewayError
 from .limits import token_admitted
@@ -27,11 +27,10 @@ from .provider_errors import (
     responses_stream_error,
 )
 from .relay import (
+    relay_answer,
     relay_begin,
     relay_credentials,
     relay_free,
-    relay_send,
-    relay_stream,
     relayed_response,
 )
 
@@ -92,15 +91,10 @@ async def _metered(request: HttpRequest, token: ApiToken, operation: str) -> Htt
             request=relay,
             stream=stream,
         )
-        if stream:
-            error_event = (
-                responses_stream_error if operation == "responses" else openai_stream_error
-            )
-            return stream_response(await relay_stream(call, relay, error_event=error_event))
-        result, charged = await relay_send(call, relay)
+        error_event = responses_stream_error if operation == "responses" else openai_stream_error
+        return await relay_answer(call, relay, stream=stream, error_event=error_event)
     except GatewayError as error:
         return openai_error_response(error)
-    return relayed_response(result, source=call.source, charged=charged)
 
 
 @_admitted

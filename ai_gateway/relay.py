@@ -36,7 +36,7 @@ from providers import (
 )
 from workspaces.echo import shown
 
-from .api import relay_headers
+from .api import relay_headers, stream_response
 from .database import database_section
 from .errors import (
     BadRequestError,
@@ -403,6 +403,25 @@ async def relay_stream(
         error_event=lambda error: error_event(error, stream),
         credits_ran_out=credits_ran_out_message(call.provider),
     )
+
+
+async def relay_answer(
+    call: AICall,
+    request: RelayRequest,
+    *,
+    stream: bool,
+    error_event: Callable[[GatewayError, MessageStream], bytes],
+    trailer: bool = False,
+    content_type: str = "application/json",
+) -> HttpResponse:
+    """Send a begun request and answer with what the provider sent: its stream
+    (``relay_stream``) or its answer (``relay_send``, ``relayed_response``)."""
+    if stream:
+        return stream_response(
+            await relay_stream(call, request, error_event=error_event, trailer=trailer)
+        )
+    result, charged = await relay_send(call, request)
+    return relayed_response(result, source=call.source, charged=charged, content_type=content_type)
 
 
 def credits_ran_out_message(provider: str) -> str:

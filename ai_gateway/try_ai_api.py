@@ -24,10 +24,10 @@ from llm_keys.access import MemberContext
 from llm_keys.models import Provider
 from providers import MessageStream, RelayRequest
 
-from .api import aread_json_body, error_response, refused, stream_response
+from .api import aread_json_body, error_response, refused
 from .database import database_section
 from .errors import GatewayError
-from .relay import relay_begin, relay_send, relay_stream, relayed_response
+from .relay import relay_answer, relay_begin
 from .services import sse_error
 from .views import session_api
 
@@ -57,14 +57,11 @@ async def _relayed(
             request=relay,
             stream=stream,
         )
-        if stream:
-            return stream_response(
-                await relay_stream(call, relay, error_event=_session_error_event, trailer=True)
-            )
-        result, charged = await relay_send(call, relay)
+        return await relay_answer(
+            call, relay, stream=stream, error_event=_session_error_event, trailer=True
+        )
     except GatewayError as error:
         return error_response(error)
-    return relayed_response(result, source=call.source, charged=charged)
 
 
 @session_api
