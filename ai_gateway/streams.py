@@ -144,7 +144,9 @@ class GatewayStream:
         self._trailer = trailer
         # Output tokens seen at which the reservation is looked at next (never on BYOK).
         self._look_at: float = 0 if call.hold is not None else math.inf
-        self._next: asyncio.Future | None = None  # hidden work: the provider read in flight
+        # Hidden work: the task reading the provider's stream ahead, and what it read.
+        self._reader: asyncio.Task | None = None
+        self._ahead: asyncio.Queue[bytes | BaseException] | None = None
         self._without_client: asyncio.Task | None = None
         self._ended = False
         self._started = False
@@ -229,6 +231,9 @@ class GatewayStream:
         remaining = self.call.started + settings.AI_STREAM_MAX_SECONDS - time.perf_counter()
         self._deadline = self._loop.time() + max(0.0, remaining)
         self._write_timeout = settings.AI_STREAM_WRITE_TIMEOUT_SECONDS
+        if self.call.hidden_work:
+            self._ahead = asyncio.Queue(maxsize=1)
+            self._reader = _background(self._read_ahead())
 
     def _watch(self) -> None:
         """The stream's one timer: cut a provider read that runs past the stream cap; end the
@@ -250,19 +255,31 @@ class GatewayStream:
         self._timer = self._loop.call_at(wake, self._watch)
 
     async def _read(self) -> bytes:
-        """The provider's next chunk. With hidden work the read is a task of its own, which
-        the client's leaving does not cancel: what it reads is read on without the client."""
+        """The provider's next chunk: read here, or, with hidden work, taken from the reader
+        that reads it ahead (``_read_ahead``)."""
         self._reading = True
         try:
-            if not self.call.hidden_work:
+            if self._ahead is None:
                 return await anext(self._chunks)
-            if self._next is None:
-                self._next = asyncio.ensure_future(anext(self._chunks))
-            chunk = await asyncio.shield(self._next)
-            self._next = None
-            return chunk
+            read = await self._ahead.get()
+            if isinstance(read, BaseException):
+                raise read
+            return read
         finally:
             self._reading = False
+
+    async def _read_ahead(self) -> None:
+        """A hidden-work stream's provider reads, in one task for the stream's life (at most
+        a chunk ahead of the client): the client's leaving cancels only its wait for the next
+        chunk, never a read, so the stream is read on without it. The stream's end (or its
+        break) is passed on as the exception ``_read`` raises."""
+        try:
+            async for chunk in self._chunks:
+                await self._ahead.put(chunk)
+            ended: BaseException = StopAsyncIteration()
+        except Exception as broken:  # noqa: BLE001 - raised again by the reading side
+            ended = broken
+        await self._ahead.put(ended)
 
     async def _leave(self) -> None:
         """The client left (or was cut for not reading): end the request without it, and
@@ -284,11 +301,7 @@ class GatewayStream:
         try:
             async with asyncio.timeout_at(self._deadline):
                 while True:
-                    if self._next is not None:
-                        read, self._next = self._next, None
-                        await read
-                    else:
-                        await anext(self._chunks)
+                    await self._read()
                     if self._stream.summary.output_tokens_seen >= self._look_at:
                         ending = await self._meter()
                         if ending is not None:
@@ -365,10 +378,10 @@ class GatewayStream:
         self._ended = True
         if self._timer is not None:
             self._timer.cancel()
-        if self._next is not None:
-            self._next.cancel()
+        if self._reader is not None and not self._reader.done():
+            self._reader.cancel()
             with contextlib.suppress(BaseException):
-                await self._next
+                await self._reader
         await self._stream.aclose()
         summary = self._stream.summary
         failure = _told(error, self.call) if error is not None else None
