@@ -241,6 +241,17 @@ class AICall:
         )
         return produced, step
 
+    def covers_the_rest(self, usage: Usage) -> bool:
+        """Whether the reservation already holds the most this stream can still cost: its
+        input is known (the provider reported it) and, without hidden work (server-tool
+        results, MCP, omitted thinking), fixed; its output is bounded by ``max_tokens``. Such
+        a stream can be neither extended nor cut, so it needs no more looks (near a full
+        reservation every chunk would be priced otherwise)."""
+        if self.hidden_work or not self.output_bound or metering.usage_problem(usage):
+            return False
+        most = dataclasses.replace(usage, output_tokens=self.output_bound)
+        return self.produced(most) <= self.held
+
     def output_token_cost(self, usage: Usage) -> float:
         """What one more output token costs at most, with this input (its rate, its tier)."""
         more = dataclasses.replace(usage, output_tokens=usage.output_tokens + PRICING_SPAN)

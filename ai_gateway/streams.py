@@ -328,6 +328,9 @@ class GatewayStream:
             await database_section(call.extend)(step)
         if produced > call.held:
             return self._ran_out()
+        if call.covers_the_rest(usage):
+            self._look_at = math.inf  # nothing the stream can still produce needs a look
+            return None
         self._look_at = summary.output_tokens_seen + metering.output_before_next_look(
             held=call.held,
             produced=produced,

@@ -223,3 +223,31 @@ def test_byok_key_rejected_on_stream_start_is_409(member_client, workspace, admi
     assert response.json()["error"]["type"] == "llm_key_invalid"
     key.refresh_from_db()
     assert key.status == "invalid"
+
+
+def test_a_stream_its_reservation_fully_covers_is_priced_once(
+    member_client, workspace, funded, standin, monkeypatch
+):
+    # max_tokens 100 is within the first output allowance: the first reservation is the
+    # request's worst case, so no later look could extend or cut it (decision 109). Before,
+    # once the output neared the reservation, every chunk was priced again.
+    from ai_gateway.streams import GatewayStream
+
+    looks = []
+    meter = GatewayStream._meter
+
+    async def counted(self):
+        looks.append(self._stream.summary.output_tokens_seen)
+        return await meter(self)
+
+    monkeypatch.setattr(GatewayStream, "_meter", counted)
+    standin.state.answer_words = 90
+
+    response = post_streamed(member_client, stream_body(max_tokens=100))
+
+    kinds = [kind for kind, _ in parse_sse(streamed(response))]
+    assert kinds.count("content_block_delta") >= 90 and "message_stop" in kinds
+    row = AIRequest.objects.get(workspace=workspace)
+    assert row.outcome == "ok" and row.output_tokens >= 90
+    assert len(looks) == 1, looks
+    assert [kind for kind, _ in ledger(workspace)] == ["grant", "hold", "settle"]
