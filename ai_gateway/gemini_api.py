@@ -27,7 +27,6 @@ from .provider_errors import gemini_error_response, gemini_stream_error
 from .relay import (
     METERED,
     relay_answer,
-    relay_begin,
     relay_credentials,
     relay_free,
     relayed_response,
@@ -109,15 +108,14 @@ async def _model_method(
             return relayed_response(
                 result, source=credentials.source, charged=0, content_type=GOOGLE_JSON
             )
-        call = await database_section(relay_begin)(
+        return await relay_answer(
+            relay,
             workspace=token.workspace,
             api_token=token,
             provider=PROVIDER,
-            request=relay,
             stream=stream,
-        )
-        return await relay_answer(
-            call, relay, stream=stream, error_event=gemini_stream_error, content_type=GOOGLE_JSON
+            error_event=gemini_stream_error,
+            content_type=GOOGLE_JSON,
         )
     except GatewayError as error:
         return gemini_error_response(error)

@@ -28,7 +28,6 @@ from .provider_errors import (
 )
 from .relay import (
     relay_answer,
-    relay_begin,
     relay_credentials,
     relay_free,
     relayed_response,
@@ -84,15 +83,14 @@ async def _metered(request: HttpRequest, token: ApiToken, operation: str) -> Htt
         body = await aread_json_body(request, form=BODY_FORM)
         stream = body.get("stream") is True and operation != "embeddings"
         relay = RelayRequest(operation=operation, body=body, headers=_passed_on_headers(request))
-        call = await database_section(relay_begin)(
+        return await relay_answer(
+            relay,
             workspace=token.workspace,
             api_token=token,
             provider=PROVIDER,
-            request=relay,
             stream=stream,
+            error_event=responses_stream_error if operation == "responses" else openai_stream_error,
         )
-        error_event = responses_stream_error if operation == "responses" else openai_stream_error
-        return await relay_answer(call, relay, stream=stream, error_event=error_event)
     except GatewayError as error:
         return openai_error_response(error)
 

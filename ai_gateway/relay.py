@@ -406,16 +406,28 @@ async def relay_stream(
 
 
 async def relay_answer(
-    call: AICall,
     request: RelayRequest,
     *,
+    workspace: Any,
+    provider: str,
     stream: bool,
     error_event: Callable[[GatewayError, MessageStream], bytes],
+    api_token: Any = None,
+    user: Any = None,
     trailer: bool = False,
     content_type: str = "application/json",
 ) -> HttpResponse:
-    """Send a begun request and answer with what the provider sent: its stream
-    (``relay_stream``) or its answer (``relay_send``, ``relayed_response``)."""
+    """Begin a metered request (``relay_begin``, in a database section), send it and answer
+    with what the provider sent: its stream (``relay_stream``) or its answer
+    (``relay_send``, ``relayed_response``)."""
+    call = await database_section(relay_begin)(
+        workspace=workspace,
+        api_token=api_token,
+        user=user,
+        provider=provider,
+        request=request,
+        stream=stream,
+    )
     if stream:
         return stream_response(
             await relay_stream(call, request, error_event=error_event, trailer=trailer)

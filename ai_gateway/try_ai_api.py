@@ -25,9 +25,8 @@ from llm_keys.models import Provider
 from providers import MessageStream, RelayRequest
 
 from .api import aread_json_body, error_response, refused
-from .database import database_section
 from .errors import GatewayError
-from .relay import relay_answer, relay_begin
+from .relay import relay_answer
 from .services import sse_error
 from .views import session_api
 
@@ -50,15 +49,14 @@ async def _relayed(
     try:
         relay = relay_of(await aread_json_body(request))
         stream = relay.operation == "streamGenerateContent" or relay.body.get("stream") is True
-        call = await database_section(relay_begin)(
+        return await relay_answer(
+            relay,
             workspace=member.workspace,
             user=request.user,
             provider=provider,
-            request=relay,
             stream=stream,
-        )
-        return await relay_answer(
-            call, relay, stream=stream, error_event=_session_error_event, trailer=True
+            error_event=_session_error_event,
+            trailer=True,
         )
     except GatewayError as error:
         return error_response(error)
