@@ -291,21 +291,7 @@ class AICall:
             return self.result
         amount, outcome = self._charge_for(usage, outcome=outcome, complete=complete)
         try:
-            with transaction.atomic():
-                if amount == 0:
-                    ledger.credits_release(hold=self.hold)
-                    charged = 0
-                else:
-                    charged = ledger.credits_settle(
-                        hold=self.hold, amount=amount, held=self.held
-                    ).charged
-                row = self.record(
-                    outcome=outcome,
-                    error=error,
-                    usage=usage,
-                    request_id=request_id,
-                    credits_charged=charged,
-                )
+            row, charged = self._close(amount, outcome, usage, request_id, error)
         except ReservationExpiredError as expired:
             return self._expired(expired)
         except (OperationalError, InterfaceError):
@@ -344,24 +330,40 @@ class AICall:
             return max(seen, self.held), outcome
         return seen, outcome
 
+    def _close(self, amount, outcome, usage, request_id, error) -> tuple[AIRequest | None, int]:
+        """Settle ``amount`` (or release the reservation whole for 0) and write the usage row
+        in the same transaction. A settlement writes the row in its own transaction (the
+        ledger's ``then``): one around it would add a savepoint's two round trips to every
+        request."""
+
+        def write(charged: int) -> AIRequest:
+            return self.record(
+                outcome=outcome,
+                error=error,
+                usage=usage,
+                request_id=request_id,
+                credits_charged=charged,
+            )
+
+        if amount == 0:
+            with transaction.atomic():
+                ledger.credits_release(hold=self.hold)
+                return write(0), 0
+        written: list[AIRequest] = []
+        entry = ledger.credits_settle(
+            hold=self.hold,
+            amount=amount,
+            held=self.held,
+            then=lambda settled: written.append(write(settled.charged)),
+        )
+        # No ``then`` ran: a repeat of a settlement whose first try committed (its answer
+        # was lost with the connection), with the usage row written in its transaction.
+        return (written[0] if written else None), entry.charged
+
     def _end_later(self, amount, outcome, usage, request_id, error) -> None:
         """Settle a request whose first settlement found the database unreachable."""
         try:
-            with transaction.atomic():
-                if amount == 0:
-                    ledger.credits_release(hold=self.hold)
-                    charged = 0
-                else:
-                    charged = ledger.credits_settle(
-                        hold=self.hold, amount=amount, held=self.held
-                    ).charged
-                row = self.record(
-                    outcome=outcome,
-                    error=error,
-                    usage=usage,
-                    request_id=request_id,
-                    credits_charged=charged,
-                )
+            row, charged = self._close(amount, outcome, usage, request_id, error)
         except ReservationExpiredError as expired:
             self._expired(expired)
             return
@@ -533,10 +535,14 @@ def call_begin(
         raise call.refuse(error) from None
     if credentials.source == CredentialSource.PLATFORM:
         call.price, call.terms = price, pricing.RequestTerms.from_body(body)
-        call.worst = metering.worst_case(price, body)
+        input_tokens = pricing.estimate_request_input_tokens(body)
+        call.worst = metering.worst_case(price, body, input_tokens=input_tokens)
         call.hidden_work = metering.hidden_work(body)
         call.output_bound = pricing.output_tokens_bound(body)
-        _reserve(call, amount=metering.first_reservation(price, body, stream=call.stream))
+        first = metering.first_reservation(
+            price, body, stream=call.stream, worst=call.worst, input_tokens=input_tokens
+        )
+        _reserve(call, amount=first)
     return call
 
 

@@ -245,7 +245,13 @@ def credits_reservations_renew(*, hold_ids: list[int]) -> int:
     )
 
 
-def credits_settle(*, hold: CreditEntry, amount: int, held: int | None = None) -> CreditEntry:
+def credits_settle(
+    *,
+    hold: CreditEntry,
+    amount: int,
+    held: int | None = None,
+    then: Callable[[CreditEntry], None] | None = None,
+) -> CreditEntry:
     """Charge a request's real cost against its reservation and give back the rest.
 
     Usage above the reservation is taken from the balance as far as it covers it; the
@@ -253,9 +259,10 @@ def credits_settle(*, hold: CreditEntry, amount: int, held: int | None = None) -
     zero. After a release (the sweep took the reservation for dead), the whole cost is
     charged that way: a late settle. After the sweep charged it whole (its lease expired),
     raises ReservationExpiredError: it is never charged twice. A second call returns the
-    first result. ``held`` is the
-    caller's own count of what the reservation holds (saves reading it). Works inside a
-    caller's transaction, e.g. one that also writes the usage row.
+    first result. ``held`` is the caller's own count of what the reservation holds (saves
+    reading it). ``then(entry)`` runs in the settlement's transaction when it settles now
+    (not on a repeat): the caller's usage row is written there, with no transaction (and
+    savepoint) of the caller's around this one.
     """
     _require_hold(hold)
     require_amount(amount, allow_zero=True)
@@ -267,7 +274,7 @@ def credits_settle(*, hold: CreditEntry, amount: int, held: int | None = None) -
         )
     if held is not None:
         try:
-            return _settle(hold, amount, held=held, closing=True)
+            return _settle(hold, amount, held=held, closing=True, then_too=then)
         except _Closed:
             pass
     state = CreditReservation.objects.filter(pk=hold.pk).values_list("state", flat=True).first()
@@ -278,7 +285,7 @@ def credits_settle(*, hold: CreditEntry, amount: int, held: int | None = None) -
     if state == ReservationState.EXPIRED:
         raise _expired(hold)
     logger.warning("credits late settle: hold=%s usage=%s", hold.pk, amount)
-    return _settle(hold, amount, held=0, closing=False)
+    return _settle(hold, amount, held=0, closing=False, then_too=then)
 
 
 def _expired(hold: CreditEntry) -> ReservationExpiredError:
