@@ -30,27 +30,34 @@ USAGE_COUNTS = (
 )
 
 
-def worst_case(price: pricing.ModelPrice, body: Mapping[str, Any]) -> int:
-    """The most the request can cost: its input estimate at the dearest input rate and every
-    output token it may produce."""
-    return pricing.hold_amount(price, body)
+def worst_case(price: pricing.ModelPrice, body: Mapping[str, Any], *, input_tokens: int) -> int:
+    """The most the request can cost: its input estimate (``input_tokens``) at the dearest
+    input rate and every output token it may produce."""
+    return pricing.hold_amount(price, body, input_tokens=input_tokens)
 
 
-def first_reservation(price: pricing.ModelPrice, body: Mapping[str, Any], *, stream: bool) -> int:
-    """What a request reserves before it is sent.
+def first_reservation(
+    price: pricing.ModelPrice,
+    body: Mapping[str, Any],
+    *,
+    stream: bool,
+    worst: int,
+    input_tokens: int,
+) -> int:
+    """What a request reserves before it is sent, given its ``worst_case`` and its input
+    estimate (each walk of a large body is not free: they are worked out once).
 
     A stream reserves its start: its input at the dearest rate it can be billed at, plus a
     first output allowance (``AI_FIRST_OUTPUT_TOKENS``), and extends as output arrives. A
     plain request cannot be extended while the provider works, so it reserves its worst
     case (decision 102).
     """
-    worst = worst_case(price, body)
     if not stream:
         return worst
     allowance = min(pricing.output_tokens_bound(body), settings.AI_FIRST_OUTPUT_TOKENS)
     start = pricing.max_cost(
         price,
-        input_tokens=pricing.estimate_request_input_tokens(body),
+        input_tokens=input_tokens,
         max_tokens=allowance,
         terms=pricing.RequestTerms.from_body(body),
     )

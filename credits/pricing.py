@@ -257,11 +257,17 @@ def _web_searches_bound(body: Mapping[str, Any]) -> int:
     return searches
 
 
-def hold_amount(price: ModelPrice, body: Mapping[str, Any]) -> int:
-    """Return the credits to hold before sending this Messages request: the most it can cost."""
+def hold_amount(
+    price: ModelPrice, body: Mapping[str, Any], *, input_tokens: int | None = None
+) -> int:
+    """Return the credits to hold before sending this Messages request: the most it can cost.
+    ``input_tokens``: the body's estimate (``estimate_request_input_tokens``), when the caller
+    has it already."""
+    if input_tokens is None:
+        input_tokens = estimate_request_input_tokens(body)
     return max_cost(
         price,
-        input_tokens=estimate_request_input_tokens(body),
+        input_tokens=input_tokens,
         max_tokens=output_tokens_bound(body),
         terms=RequestTerms.from_body(body),
         web_searches=_web_searches_bound(body),
