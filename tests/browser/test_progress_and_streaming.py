@@ -139,10 +139,14 @@ def _stop_after_three_words(page, site_url, standin, workspace) -> AIRequest:
     )
     page.click("[data-stop]")
     page.wait_for_function("document.getElementById('stream-status').textContent === 'Stopped.'")
-    # The server notices the closed connection at its next write, then records the request.
-    deadline = time.monotonic() + 15
-    while not AIRequest.objects.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    # The server notices the closed connection at its next write, then records the request;
+    # the page asks for that row until it has it. The test reads it once the page has it: a
+    # read of the test's own while the live server writes the row meets SQLite's table lock
+    # (its in-memory database is shared between threads), which the server's write or the
+    # test's read would get as "database table is locked".
+    page.wait_for_function(
+        "document.getElementById('live-credits').dataset.liveCreditsCharged", timeout=15_000
+    )
     return AIRequest.objects.get()
 
 
