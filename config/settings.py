@@ -44,17 +44,19 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that every answer, also another middleware's refusal, carries a request-id.
     "ai_gateway.request_ids.request_id_middleware",
-    "django.middleware.security.SecurityMiddleware",
+    # Django's own middleware, passed by or run on the event loop on the token APIs
+    # (config/page_middleware.py).
+    "config.page_middleware.SecurityMiddleware",
     # ServeStatic, WhiteNoise's fork with native async support: under the ASGI server a
     # sync-only middleware would push every request through a thread (docs/decisions/026).
     "servestatic.middleware.ServeStaticMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "config.page_middleware.SessionMiddleware",
+    "config.page_middleware.CommonMiddleware",
+    "config.page_middleware.CsrfViewMiddleware",
+    "config.page_middleware.AuthenticationMiddleware",
+    "config.page_middleware.MessageMiddleware",
+    "config.page_middleware.XFrameOptionsMiddleware",
+    "config.page_middleware.CSPMiddleware",
     "config.security.no_store_middleware",
     # Last, as django-axes requires: it turns a lockout into the 429 answer.
     "axes.middleware.AxesMiddleware",
