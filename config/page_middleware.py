@@ -29,7 +29,10 @@ from django.middleware.common import CommonMiddleware as _CommonMiddleware
 from django.middleware.csrf import CsrfViewMiddleware as _CsrfViewMiddleware
 from django.middleware.security import SecurityMiddleware as _SecurityMiddleware
 
-TOKEN_API_PREFIXES = ("/anthropic/", "/openai/", "/gemini/")
+from config.request_guard import TOKEN_PLACES
+
+# The provider APIs a workspace's API token authenticates (the request guard's own list).
+TOKEN_API_PREFIXES = tuple(TOKEN_PLACES)
 
 
 def _token_api(request: HttpRequest) -> bool:
