@@ -14,15 +14,16 @@ pytestmark = pytest.mark.django_db
 MOST = 14
 
 
-def _statements(run) -> list[str]:
+def _sent(run) -> list[str]:
+    """Every statement the request ``run`` sends, savepoints included."""
     with CaptureQueriesContext(connection) as queries:
         response = run()
     assert response.status_code == 200, response.content
-    return [
-        q["sql"]
-        for q in queries.captured_queries
-        if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
-    ]
+    return [q["sql"] for q in queries.captured_queries]
+
+
+def _statements(run) -> list[str]:
+    return [sql for sql in _sent(run) if not sql.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
 
 
 def test_a_plain_credits_request_sends_few_statements(member_client, funded):
@@ -42,15 +43,12 @@ def test_a_streamed_credits_request_sends_few_statements(member_client, funded):
 def _deepest_transaction(run) -> int:
     """How deep the request's transactions nest: in a test's transaction each of the
     request's own is a savepoint, so 1 is a request's BEGIN ... COMMIT, 2 a savepoint in it."""
-    with CaptureQueriesContext(connection) as queries:
-        response = run()
-    assert response.status_code == 200, response.content
     depth = deepest = 0
-    for query in queries.captured_queries:
-        if query["sql"].startswith("SAVEPOINT"):
+    for sql in _sent(run):
+        if sql.startswith("SAVEPOINT"):
             depth += 1
             deepest = max(deepest, depth)
-        elif query["sql"].startswith(("RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")):
+        elif sql.startswith(("RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")):
             depth -= 1
     return deepest
 
