@@ -6,12 +6,17 @@ renews every open reservation of the process at once, in one UPDATE, three times
 so a request of any length (a 40-minute stream, a client reading slowly) keeps its
 reservation, and a process that dies (SIGKILL, OOM) stops renewing and is swept. The thread
 holds a database connection only for the UPDATE.
+
+A settlement the database refused (unreachable, or a lock) is retried on the same thread one
+second later, then at doubling intervals up to the renewal period: a blip of the database
+delays a usage row by seconds, not by a third of a lease (decision 104).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -20,6 +25,8 @@ from django.db import close_old_connections, connections
 from credits.services import credits_reservations_renew
 
 logger = logging.getLogger(__name__)
+
+FIRST_RETRY_SECONDS = 1.0
 
 
 class LeaseKeeper:
@@ -31,6 +38,8 @@ class LeaseKeeper:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._retry_in = FIRST_RETRY_SECONDS
+        self._retry_at = 0.0
 
     def add(self, hold_id: int) -> None:
         with self._lock:
@@ -51,10 +60,15 @@ class LeaseKeeper:
 
     def defer(self, settle: Callable[[], None]) -> None:
         """Run ``settle`` on this thread until it succeeds (the database was unreachable when
-        a request ended); its lease is renewed meanwhile, so the sweep leaves it alone."""
+        a request ended): one second from now, then at doubling intervals. Its lease is
+        renewed meanwhile, so the sweep leaves it alone."""
         with self._lock:
+            if not self._deferred:
+                self._retry_in = FIRST_RETRY_SECONDS
+                self._retry_at = time.monotonic() + FIRST_RETRY_SECONDS
             self._deferred.append(settle)
         self._ensure_thread()
+        self._wake.set()  # the thread waits for the next renewal: make it wait for the retry
 
     def settle_deferred(self) -> int:
         """Try every deferred settlement once; return how many are still waiting."""
@@ -84,17 +98,35 @@ class LeaseKeeper:
                 connection.close()
 
     def _run(self) -> None:
+        renew_at = time.monotonic() + self._period()
         while True:
-            period = max(0.2, settings.AI_HOLD_MAX_AGE_SECONDS / 3)
-            self._wake.wait(period)
+            now = time.monotonic()
+            if now >= renew_at:
+                renew_at = now + self._period()
+                self._guarded(self.renew_now, "credits lease renewal failed; retrying")
+            if self._deferred and now >= self._retry_at:
+                self._retry_deferred()
+            due = min(renew_at, self._retry_at) if self._deferred else renew_at
+            self._wake.wait(max(0.0, due - time.monotonic()))
             self._wake.clear()
-            try:
-                close_old_connections()
-                self.renew_now()
-                if self._deferred:
-                    self.settle_deferred()
-            except Exception:
-                logger.exception("credits lease renewal failed; retrying")
+
+    def _retry_deferred(self) -> None:
+        if self._guarded(self.settle_deferred, "deferred settlements failed"):
+            self._retry_in = min(self._retry_in * 2, self._period())
+            self._retry_at = time.monotonic() + self._retry_in
+
+    @staticmethod
+    def _period() -> float:
+        return max(0.2, settings.AI_HOLD_MAX_AGE_SECONDS / 3)
+
+    @staticmethod
+    def _guarded(step: Callable[[], int], failure: str) -> int:
+        try:
+            close_old_connections()
+            return step()
+        except Exception:
+            logger.exception(failure)
+            return 1
 
 
 keeper = LeaseKeeper()
