@@ -202,8 +202,6 @@ def ai_playground_status(request: HttpRequest, slug: str) -> JsonResponse:
     the reader's own request (a stopped stream never receives the ``gateway`` trailer that
     says them)."""
     member = get_member_context(request, slug)
-    offers = provider_offers(workspace=member.workspace)
-    context = _who_pays_context(member, offer_for(offers, request.GET.get("model")))
     charged = None
     request_id = request.GET.get("request_id", "")
     if request_id:
@@ -222,6 +220,11 @@ def ai_playground_status(request: HttpRequest, slug: str) -> JsonResponse:
                 "output_tokens": row.output_tokens,
                 "credits_charged": row.credits_charged,
             }
+    # The balance is read after the row: a row found was written in its settlement's
+    # transaction, so the balance read next includes the charge (read first, it could still
+    # hold the request's reservation while the row appeared in between).
+    offers = provider_offers(workspace=member.workspace)
+    context = _who_pays_context(member, offer_for(offers, request.GET.get("model")))
     return JsonResponse(
         {
             "provider": context["provider"],

@@ -93,3 +93,32 @@ def test_status_gives_the_charge_of_the_readers_own_request_only(
         "credits_charged": 7,
     }
     assert theirs is None
+
+
+def test_a_charge_is_never_given_with_a_balance_read_before_it(
+    member_client, workspace, member_user, funded, monkeypatch
+):
+    """The page shows the balance of the response that first names the request's row: that
+    balance must include the row's charge. Here the settlement commits (its row, and a change
+    of balance) just after the view reads the balance."""
+    from ai_gateway import views
+    from credits.selectors import credits_balance
+    from credits.services import credits_grant
+
+    real_balance = views.credits_balance
+
+    def settled_right_after(*, workspace):
+        balance = real_balance(workspace=workspace)
+        if not AIRequest.objects.filter(provider_request_id="req_racing").exists():
+            _row(workspace, member_user, "req_racing", credits_charged=7)
+            credits_grant(workspace=workspace, amount=50, reason="balance moves")
+        return balance
+
+    monkeypatch.setattr(views, "credits_balance", settled_right_after)
+
+    asked = [member_client.get(STATUS, {"request_id": "req_racing"}).json() for _ in range(2)]
+
+    for data in asked:
+        if data["request"] is not None:
+            assert data["credits_balance"] == credits_balance(workspace=workspace) == funded + 50
+    assert asked[-1]["request"] is not None  # named once the row was there before the read
