@@ -8,8 +8,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import sync_and_async_middleware
 
-# Programs' answers: AI output, usage, errors. Never stored by a browser or a proxy.
-API_PREFIXES = ("/api/", "/anthropic/", "/openai/", "/gemini/")
+# Programs' answers (AI output, usage, errors) are never stored by a browser or a proxy.
+from config.request_guard import API_PREFIXES
 
 
 def _keep_no_copy(request: HttpRequest, response: HttpResponse) -> None:
