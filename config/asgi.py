@@ -11,6 +11,10 @@ from config.checks import refuse_to_start_if_misconfigured
 refuse_to_start_if_misconfigured()
 django_application = get_asgi_application()
 
+from providers import load_adapters  # noqa: E402 - needs the settings loaded
+
+load_adapters()  # their SDKs' imports, here rather than in the first AI request
+
 from config.request_guard import RequestGuard  # noqa: E402 - needs the settings loaded
 
 # Body size and credentials are checked before Django reads a body (config/request_guard).

@@ -10,3 +10,7 @@ from config.checks import refuse_to_start_if_misconfigured
 
 refuse_to_start_if_misconfigured()
 application = get_wsgi_application()
+
+from providers import load_adapters  # noqa: E402 - needs the settings loaded
+
+load_adapters()  # their SDKs' imports, here rather than in the first AI request

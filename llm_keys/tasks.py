@@ -25,9 +25,6 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from providers import CheckOutcome
-from providers.anthropic import shared_client as anthropic_client
-from providers.gemini import shared_client as gemini_client
-from providers.openai import shared_client as openai_client
 
 from .models import KeyStatus, LLMKey, Provider
 from .ratelimit import (
@@ -57,6 +54,12 @@ def _prepare_check_clients(**kwargs) -> None:
     costs ~50 ms of CPU (most of it loading the CA bundle): paid here once per process
     lifetime, not by the first key of a sweep.
     """
+    # The SDKs are imported here, in the worker's processes, and not with this module: the
+    # admin imports it in every process, management commands included (providers/__init__).
+    from providers.anthropic import shared_client as anthropic_client
+    from providers.gemini import shared_client as gemini_client
+    from providers.openai import shared_client as openai_client
+
     try:
         for build in (anthropic_client, openai_client, gemini_client):
             build()

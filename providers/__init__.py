@@ -6,9 +6,10 @@ the gateway was built on (``ProviderAdapter``). Adding a provider is one adapter
 key shape in ``providers.keys``, a ``Provider`` choice and its stand-in (docs/decisions/140).
 """
 
+import threading
+from importlib import import_module
 from typing import Any
 
-from .anthropic import AnthropicAdapter
 from .base import (
     CheckOutcome,
     CheckResult,
@@ -26,14 +27,18 @@ from .base import (
     StreamSummary,
     Usage,
 )
-from .gemini import GeminiAdapter
-from .openai import OpenAIAdapter
 
-_ADAPTERS: dict[str, RelayAdapter] = {
-    "anthropic": AnthropicAdapter(),
-    "openai": OpenAIAdapter(),
-    "gemini": GeminiAdapter(),
+# Each adapter's module imports its provider's SDK: about 2.5 s of imports in all, which a
+# management command that calls no provider (create_api_token, grant_credits) need not pay.
+# An adapter is built on first use; the web application builds them all as it starts
+# (config/asgi.py), so no request pays for it.
+_ADAPTER_CLASSES = {
+    "anthropic": ("providers.anthropic", "AnthropicAdapter"),
+    "openai": ("providers.openai", "OpenAIAdapter"),
+    "gemini": ("providers.gemini", "GeminiAdapter"),
 }
+_ADAPTERS: dict[str, RelayAdapter] = {}
+_building = threading.Lock()
 
 
 def get_adapter(provider: str) -> Any:
@@ -42,7 +47,21 @@ def get_adapter(provider: str) -> Any:
     try:
         return _ADAPTERS[provider]
     except KeyError:
+        pass
+    try:
+        module, name = _ADAPTER_CLASSES[provider]
+    except KeyError:
         raise ValueError(f"No adapter for provider '{provider}'.") from None
+    with _building:
+        if provider not in _ADAPTERS:
+            _ADAPTERS[provider] = getattr(import_module(module), name)()
+    return _ADAPTERS[provider]
+
+
+def load_adapters() -> None:
+    """Build every provider's adapter now (a server process, before its first request)."""
+    for provider in _ADAPTER_CLASSES:
+        get_adapter(provider)
 
 
 __all__ = [
@@ -62,4 +81,5 @@ __all__ = [
     "StreamSummary",
     "Usage",
     "get_adapter",
+    "load_adapters",
 ]

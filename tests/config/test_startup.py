@@ -144,3 +144,28 @@ def test_the_check_runs_alone_before_a_server_starts():
     ]
     good = subprocess.run(run, cwd=ROOT, env=_env(), capture_output=True, text=True)
     assert good.returncode == 0, good.stderr
+
+
+SDKS = ("anthropic", "openai", "google.genai")
+SDKS_IMPORTED = f"import sys; print(sorted(m for m in {SDKS!r} if m in sys.modules))"
+
+
+def test_a_command_that_calls_no_provider_does_not_import_their_sdks():
+    """About 2.5 s of imports a command (create_api_token, grant_credits) does not need."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", SDKS_IMPORTED],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("entry_point", ["config.asgi", "config.wsgi"])
+def test_the_web_application_imports_every_sdk_before_its_first_request(entry_point):
+    done = _import(f"{entry_point}; {SDKS_IMPORTED}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(sorted(SDKS))
