@@ -5,7 +5,7 @@ not renewed for ``AI_HOLD_MAX_AGE_SECONDS`` (docs/decisions/107). One thread per
 renews every open reservation of the process at once, in one UPDATE, three times per lease,
 so a request of any length (a 40-minute stream, a client reading slowly) keeps its
 reservation, and a process that dies (SIGKILL, OOM) stops renewing and is swept. The thread
-holds a database connection only for the UPDATE.
+holds a database connection only while it writes.
 
 A settlement the database refused (unreachable, or a lock) is retried on the same thread one
 second later, then at doubling intervals up to the renewal period: a blip of the database
@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import connections
 
 from credits.services import credits_reservations_renew
 
@@ -91,11 +91,7 @@ class LeaseKeeper:
             holds = sorted(self._holds)
         if not holds:
             return 0
-        try:
-            return credits_reservations_renew(hold_ids=holds)
-        finally:
-            for connection in connections.all(initialized_only=True):
-                connection.close()
+        return credits_reservations_renew(hold_ids=holds)
 
     def _run(self) -> None:
         renew_at = time.monotonic() + self._period()
@@ -121,12 +117,15 @@ class LeaseKeeper:
 
     @staticmethod
     def _guarded(step: Callable[[], int], failure: str) -> int:
+        """Run one of the thread's steps; its database connection is closed after it."""
         try:
-            close_old_connections()
             return step()
         except Exception:
             logger.exception(failure)
             return 1
+        finally:
+            for connection in connections.all(initialized_only=True):
+                connection.close()
 
 
 keeper = LeaseKeeper()
