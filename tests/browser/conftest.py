@@ -2,11 +2,13 @@
 Chromium per module, and the accessibility audit."""
 
 import os
+import time
 from pathlib import Path
 
 import pytest
-from django.db import connections
+from django.db import OperationalError, connections
 
+from ai_gateway.models import AIRequest
 from tests.factories import PASSWORD
 
 # Debian's chromium; CHROMIUM_PATH points the tests at another build of Chromium.
@@ -155,3 +157,18 @@ def axe_violations(page) -> list[str]:
 def horizontal_overflow(page) -> int:
     """How many CSS pixels the page is wider than the window (0 when it fits)."""
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+def wait_for_row(**filters) -> AIRequest:
+    """The request's row, once the live server has written it. A read of the test's own while
+    the server writes meets SQLite's table lock (its in-memory database is shared between
+    threads) as "database table is locked": that read is tried again."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            if AIRequest.objects.filter(**filters).exists():
+                break
+        except OperationalError:
+            pass
+        time.sleep(0.2)
+    return AIRequest.objects.get(**filters)

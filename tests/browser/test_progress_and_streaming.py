@@ -4,13 +4,12 @@ and an answer that grows word by word, with Stop."""
 import time
 
 import pytest
-from django.db import OperationalError
 
 from ai_gateway.models import AIRequest, Outcome
 from credits.selectors import credits_balance
 from credits.services import credits_grant
 from llm_keys.models import KeyStatus, LLMKey
-from tests.browser.conftest import OUTPUT, PHONE, log_in, needs_chromium
+from tests.browser.conftest import OUTPUT, PHONE, log_in, needs_chromium, wait_for_row
 from tests.factories import MembershipFactory, WorkspaceFactory, fake_key
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -151,21 +150,6 @@ def _stop_after_three_words(page, site_url, standin, workspace) -> AIRequest:
     return AIRequest.objects.get()
 
 
-def _row_once_written() -> AIRequest:
-    """The request's row, once the live server has written it. A read of the test's own while
-    the server writes meets SQLite's table lock (its in-memory database is shared between
-    threads) as "database table is locked": that read is tried again."""
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            if AIRequest.objects.exists():
-                break
-        except OperationalError:
-            pass
-        time.sleep(0.2)
-    return AIRequest.objects.get()
-
-
 @pytest.mark.django_db(transaction=True)
 def test_stop_ends_the_stream_and_leaves_no_hold(new_page, site_url, standin, acme):
     workspace, _ = acme
@@ -254,7 +238,7 @@ def test_a_stop_before_the_first_token_is_no_error_and_recorded_as_the_users(
     assert not page.locator("#live-error").is_visible()  # not a red error card
     assert "nothing was charged" in page.locator("#stream-status").inner_text()
     assert page.locator("[data-send]").is_enabled()
-    row = _row_once_written()
+    row = wait_for_row()
     assert row.outcome == Outcome.CLIENT_DISCONNECTED  # the user's choice, not the provider's
     assert row.credits_charged == 0
     assert credits_balance(workspace=workspace) == 100_000

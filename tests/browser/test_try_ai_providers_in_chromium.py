@@ -2,8 +2,6 @@
 stand-ins: the picker groups the providers, the answer streams, Stop works and the page says
 who paid and what was charged (decision 150)."""
 
-import time
-
 import pytest
 
 from ai_gateway.models import AIRequest, Outcome
@@ -11,7 +9,7 @@ from credits.selectors import credits_balance
 from credits.services import credits_grant
 from llm_keys.models import KeyStatus, LLMKey, Provider
 from llm_keys.services import Actor, llm_key_set
-from tests.browser.conftest import OUTPUT, log_in, needs_chromium
+from tests.browser.conftest import OUTPUT, log_in, needs_chromium, wait_for_row
 from tests.factories import MembershipFactory, WorkspaceFactory, fake_gemini_key, fake_openai_key
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -29,13 +27,6 @@ def acme(db, settings):
     ).user
     credits_grant(workspace=workspace, amount=100_000, reason="test")
     return workspace, admin
-
-
-def wait_for_row(**filters) -> AIRequest:
-    deadline = time.monotonic() + 15
-    while not AIRequest.objects.filter(**filters).exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return AIRequest.objects.get(**filters)
 
 
 @pytest.mark.django_db(transaction=True)
