@@ -31,7 +31,7 @@ from .base import (
 # Each adapter's module imports its provider's SDK: about 2.5 s of imports in all, which a
 # management command that calls no provider (create_api_token, grant_credits) need not pay.
 # An adapter is built on first use; the web application builds them all as it starts
-# (config/asgi.py), so no request pays for it.
+# (config/asgi.py, config/wsgi.py), so no request pays for it.
 _ADAPTER_CLASSES = {
     "anthropic": ("providers.anthropic", "AnthropicAdapter"),
     "openai": ("providers.openai", "OpenAIAdapter"),
